@@ -100,7 +100,10 @@ pub fn run(args: ParseArgs) -> Result<ExitCode> {
     }
     eprintln!("maillog parse: {total}");
     if failed > 0 {
-        eprintln!("maillog parse: {failed} of {} inputs could not be read", args.files.len());
+        eprintln!(
+            "maillog parse: {failed} of {} inputs could not be read",
+            args.files.len()
+        );
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
@@ -133,9 +136,9 @@ fn parse_input(
     let mut line = Vec::with_capacity(4096);
     loop {
         line.clear();
-        let read = reader
-            .read_until(b'\n', &mut line)
-            .with_context(|| format!("cannot read {} after line {}", path.display(), stats.lines))?;
+        let read = reader.read_until(b'\n', &mut line).with_context(|| {
+            format!("cannot read {} after line {}", path.display(), stats.lines)
+        })?;
         if read == 0 {
             break;
         }

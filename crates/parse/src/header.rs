@@ -154,8 +154,12 @@ fn bsd_stamp(input: &str) -> IResult<&str, Stamp<'_>> {
 /// `YYYY-MM-DDThh:mm:ss[.frac][Z|±hh:mm]` (RFC 3339, offset optional).
 fn iso_stamp(input: &str) -> IResult<&str, Stamp<'_>> {
     let (rest, year) = take_while_m_n(4, 4, is_digit).parse(input)?;
-    let (rest, month) = (char('-'), two_digits).parse(rest).map(|(r, (_, m))| (r, m))?;
-    let (rest, day) = (char('-'), two_digits).parse(rest).map(|(r, (_, d))| (r, d))?;
+    let (rest, month) = (char('-'), two_digits)
+        .parse(rest)
+        .map(|(r, (_, m))| (r, m))?;
+    let (rest, day) = (char('-'), two_digits)
+        .parse(rest)
+        .map(|(r, (_, d))| (r, d))?;
     let (rest, _) = char('T')(rest)?;
     let (rest, (time, hms)) = clock(rest)?;
     let (rest, fraction) = fraction(rest)?;
@@ -196,16 +200,33 @@ fn fraction(input: &str) -> IResult<&str, &str> {
 /// `Z` or `±hh:mm`.
 fn utc_offset(input: &str) -> IResult<&str, LoggedOffset<'_>> {
     if let Some(rest) = input.strip_prefix('Z') {
-        return Ok((rest, LoggedOffset { seconds: 0, text: "Z" }));
+        return Ok((
+            rest,
+            LoggedOffset {
+                seconds: 0,
+                text: "Z",
+            },
+        ));
     }
-    let (rest, (sign, h, _, m)) =
-        (alt((char('+'), char('-'))), two_digits, char(':'), two_digits).parse(input)?;
+    let (rest, (sign, h, _, m)) = (
+        alt((char('+'), char('-'))),
+        two_digits,
+        char(':'),
+        two_digits,
+    )
+        .parse(input)?;
     if h > 23 || m > 59 {
         return nom_error(input);
     }
     let magnitude = i32::from(h) * 3600 + i32::from(m) * 60;
     let seconds = if sign == '-' { -magnitude } else { magnitude };
-    Ok((rest, LoggedOffset { seconds, text: &input[..6] }))
+    Ok((
+        rest,
+        LoggedOffset {
+            seconds,
+            text: &input[..6],
+        },
+    ))
 }
 
 /// `prog[pid]:` or `prog:`; the program ends at `[`, `:` or a blank.
@@ -220,8 +241,14 @@ fn syslog_tag(input: &str) -> IResult<&str, (&str, Option<&str>)> {
 
 /// FreeBSD `syslogd -v`: `<mail.info>` between the stamp and the host.
 fn freebsd_priority(input: &str) -> IResult<&str, &str> {
-    recognize((char('<'), take_while1(is_word), char('.'), take_while1(is_word), char('>')))
-        .parse(input)
+    recognize((
+        char('<'),
+        take_while1(is_word),
+        char('.'),
+        take_while1(is_word),
+        char('>'),
+    ))
+    .parse(input)
 }
 
 /// Solaris: `[ID 801593 mail.info] ` after the tag.
@@ -342,24 +369,36 @@ mod tests {
     #[test]
     fn freebsd_priority_and_solaris_id_are_skipped() {
         let (h, msg) = header("Jun 17 14:37:39 <mail.notice> robin sm-mta[2794]: x: y");
-        assert_eq!((h.host, h.program, h.pid, msg), (Some("robin"), Some("sm-mta"), Some("2794"), "x: y"));
+        assert_eq!(
+            (h.host, h.program, h.pid, msg),
+            (Some("robin"), Some("sm-mta"), Some("2794"), "x: y")
+        );
         let (h, msg) = header(
             "Dec 12 00:00:02 machinename sendmail[20512]: [ID 801593 mail.info] kBC502520512: from=root",
         );
-        assert_eq!((h.host, msg), (Some("machinename"), "kBC502520512: from=root"));
+        assert_eq!(
+            (h.host, msg),
+            (Some("machinename"), "kBC502520512: from=root")
+        );
     }
 
     #[test]
     fn tag_without_pid_and_leading_blanks() {
         let (h, msg) = header("  Jun 22 09:23:54 mail sendmail: sendmail startup succeeded");
-        assert_eq!((h.program, h.pid, msg), (Some("sendmail"), None, "sendmail startup succeeded"));
+        assert_eq!(
+            (h.program, h.pid, msg),
+            (Some("sendmail"), None, "sendmail startup succeeded")
+        );
     }
 
     #[test]
     fn iso_header_keeps_offset_and_fraction() {
         let (h, msg) = header("2024-06-19T05:25:41.855197-07:00 m0000123 sendmail[17965]: q: to=x");
         let s = h.stamp.unwrap();
-        assert_eq!((s.year, s.month, s.day, s.time), (Some(2024), 6, 19, "05:25:41"));
+        assert_eq!(
+            (s.year, s.month, s.day, s.time),
+            (Some(2024), 6, 19, "05:25:41")
+        );
         assert_eq!(s.fraction, ".855197");
         assert_eq!(s.offset.unwrap().seconds, -7 * 3600);
         assert_eq!(s.raw, "2024-06-19T05:25:41.855197-07:00");
@@ -370,8 +409,13 @@ mod tests {
 
     #[test]
     fn rfc5424_with_nil_values_and_structured_data() {
-        let (h, msg) = header(r#"<22>1 2024-01-02T03:04:05Z mx1 sendmail 4711 - [x@1 a="q\]\"" b="2"][y@2] abc: from=<>"#);
-        assert_eq!((h.host, h.program, h.pid, msg), (Some("mx1"), Some("sendmail"), Some("4711"), "abc: from=<>"));
+        let (h, msg) = header(
+            r#"<22>1 2024-01-02T03:04:05Z mx1 sendmail 4711 - [x@1 a="q\]\"" b="2"][y@2] abc: from=<>"#,
+        );
+        assert_eq!(
+            (h.host, h.program, h.pid, msg),
+            (Some("mx1"), Some("sendmail"), Some("4711"), "abc: from=<>")
+        );
         let (h, msg) = header("<22>1 - - sendmail - - - m");
         assert_eq!((h.stamp, h.host, h.pid, msg), (None, None, None, "m"));
         let (_, msg) = header("<22>1 2024-01-02T03:04:05Z h sendmail 1 ID47 - \u{feff}bom");

@@ -94,10 +94,43 @@ fn continuation_marker(input: &str) -> IResult<&str, ()> {
 
 /// Sendmail's own keys: after one of these, `,key=` separates fields even without a space.
 const SENDMAIL_KEYS: &[&str] = &[
-    "arg1", "arg2", "auth", "authid", "bits", "bodytype", "cipher", "class", "command", "count",
-    "ctladdr", "daemon", "delay", "dsn", "from", "mailer", "mech", "msgid", "nrcpts", "ntries",
-    "orcpt", "pri", "proto", "quarantine", "reason", "reject", "relay", "ruleset", "size", "stat",
-    "tls_verify", "tls_version", "to", "user", "verify", "version", "xdelay",
+    "arg1",
+    "arg2",
+    "auth",
+    "authid",
+    "bits",
+    "bodytype",
+    "cipher",
+    "class",
+    "command",
+    "count",
+    "ctladdr",
+    "daemon",
+    "delay",
+    "dsn",
+    "from",
+    "mailer",
+    "mech",
+    "msgid",
+    "nrcpts",
+    "ntries",
+    "orcpt",
+    "pri",
+    "proto",
+    "quarantine",
+    "reason",
+    "reject",
+    "relay",
+    "ruleset",
+    "size",
+    "stat",
+    "tls_verify",
+    "tls_version",
+    "to",
+    "user",
+    "verify",
+    "version",
+    "xdelay",
 ];
 
 /// The `key=value` fields of a message, in the order logged. Values are trimmed, except `stat`,
@@ -178,7 +211,8 @@ fn separator_at(bytes: &[u8], comma: usize) -> Option<usize> {
         .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
         .count();
     let key_end = key_start + key_len;
-    if key_len == 0 || !bytes[key_start].is_ascii_alphabetic() || bytes.get(key_end) != Some(&b'=') {
+    if key_len == 0 || !bytes[key_start].is_ascii_alphabetic() || bytes.get(key_end) != Some(&b'=')
+    {
         return None;
     }
     let spaced = key_start > after;
@@ -267,9 +301,16 @@ mod tests {
     fn record_messages_need_a_queue_id_and_from_or_to_right_after_it() {
         assert!(matches!(
             classify_message("06J1e4G4012711: from=sergey, size=1"),
-            Message::Record { queue_id: "06J1e4G4012711", kind: Kind::From, .. }
+            Message::Record {
+                queue_id: "06J1e4G4012711",
+                kind: Kind::From,
+                ..
+            }
         ));
-        assert!(matches!(classify_message("kBC502520512: to=root"), Message::Record { kind: Kind::To, .. }));
+        assert!(matches!(
+            classify_message("kBC502520512: to=root"),
+            Message::Record { kind: Kind::To, .. }
+        ));
         for other in [
             "NOQUEUE: connect from root@localhost",
             "STARTTLS=client, relay=x, version=TLSv1.3",
@@ -282,18 +323,29 @@ mod tests {
         ] {
             assert_eq!(classify_message(other), Message::Other, "{other}");
         }
-        assert_eq!(classify_message("j4KDbUaV007215[2]: \\263\\273"), Message::Continuation);
+        assert_eq!(
+            classify_message("j4KDbUaV007215[2]: \\263\\273"),
+            Message::Continuation
+        );
     }
 
     #[test]
     fn values_keep_commas_inside_brackets_quotes_and_parentheses() {
         assert_eq!(
             fields(r#"from=<"o'neil, jr"@example.com>, size=5, relay=h [1.2.3.4] (may be forged)"#),
-            [("from", r#"<"o'neil, jr"@example.com>"#), ("size", "5"), ("relay", "h [1.2.3.4] (may be forged)")]
+            [
+                ("from", r#"<"o'neil, jr"@example.com>"#),
+                ("size", "5"),
+                ("relay", "h [1.2.3.4] (may be forged)")
+            ]
         );
         assert_eq!(
             fields("to=<a@x>,<b@y>, ctladdr=root (0/0), delay=1+00:00:15"),
-            [("to", "<a@x>,<b@y>"), ("ctladdr", "root (0/0)"), ("delay", "1+00:00:15")]
+            [
+                ("to", "<a@x>,<b@y>"),
+                ("ctladdr", "root (0/0)"),
+                ("delay", "1+00:00:15")
+            ]
         );
     }
 
@@ -302,7 +354,10 @@ mod tests {
         let text = "to=<a>, dsn=2.0.0, stat=Sent (Requested mail action okay, completed.  Message-ID=<x>)  ";
         assert_eq!(
             fields(text).last().copied(),
-            Some(("stat", "Sent (Requested mail action okay, completed.  Message-ID=<x>)  "))
+            Some((
+                "stat",
+                "Sent (Requested mail action okay, completed.  Message-ID=<x>)  "
+            ))
         );
     }
 
@@ -310,16 +365,27 @@ mod tests {
     fn unspaced_separator_only_before_sendmail_keys() {
         assert_eq!(
             fields("to=<a>, dsn=5.0.0,stat=Service unavailable"),
-            [("to", "<a>"), ("dsn", "5.0.0"), ("stat", "Service unavailable")]
+            [
+                ("to", "<a>"),
+                ("dsn", "5.0.0"),
+                ("stat", "Service unavailable")
+            ]
         );
-        assert_eq!(fields("to=<a>, reject=x,foo=bar"), [("to", "<a>"), ("reject", "x,foo=bar")]);
+        assert_eq!(
+            fields("to=<a>, reject=x,foo=bar"),
+            [("to", "<a>"), ("reject", "x,foo=bar")]
+        );
     }
 
     #[test]
     fn unbalanced_brackets_do_not_swallow_later_fields() {
         assert_eq!(
             fields("from=<broken@example.com, size=10, relay=h"),
-            [("from", "<broken@example.com"), ("size", "10"), ("relay", "h")]
+            [
+                ("from", "<broken@example.com"),
+                ("size", "10"),
+                ("relay", "h")
+            ]
         );
     }
 
@@ -333,12 +399,24 @@ mod tests {
 
     #[test]
     fn relay_shapes() {
-        assert_eq!(split_relay("gmail-smtp-in.l.google.com. [74.125.1.2]"), ("gmail-smtp-in.l.google.com.", Some("74.125.1.2")));
-        assert_eq!(split_relay("h [1.2.3.4] (may be forged)"), ("h", Some("1.2.3.4")));
-        assert_eq!(split_relay("[127.0.0.1] [127.0.0.1]"), ("127.0.0.1", Some("127.0.0.1")));
+        assert_eq!(
+            split_relay("gmail-smtp-in.l.google.com. [74.125.1.2]"),
+            ("gmail-smtp-in.l.google.com.", Some("74.125.1.2"))
+        );
+        assert_eq!(
+            split_relay("h [1.2.3.4] (may be forged)"),
+            ("h", Some("1.2.3.4"))
+        );
+        assert_eq!(
+            split_relay("[127.0.0.1] [127.0.0.1]"),
+            ("127.0.0.1", Some("127.0.0.1"))
+        );
         assert_eq!(split_relay("[IPv6:::1]"), ("IPv6:::1", Some("IPv6:::1")));
         assert_eq!(split_relay("root@localhost"), ("root@localhost", None));
-        assert_eq!(split_relay("mta6.am0.yahoodns.net."), ("mta6.am0.yahoodns.net.", None));
+        assert_eq!(
+            split_relay("mta6.am0.yahoodns.net."),
+            ("mta6.am0.yahoodns.net.", None)
+        );
         assert_eq!(split_relay("[unclosed"), ("[unclosed", None));
     }
 }

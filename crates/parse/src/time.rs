@@ -177,14 +177,17 @@ impl TimeContext {
         at: impl Fn(i32) -> Option<NaiveDateTime>,
     ) -> Option<(NaiveDateTime, i32)> {
         let limit = reference.timestamp() + 86_400;
-        let local_reference = reference + Duration::seconds(i64::from(self.zone.offset_at(reference)));
+        let local_reference =
+            reference + Duration::seconds(i64::from(self.zone.offset_at(reference)));
         let reference_year = local_reference.year();
-        (reference_year - 8..=reference_year + 1).rev().find_map(|year| {
-            let local = at(year)?;
-            let offset = self.zone.offset_of_local(local);
-            let instant = local.and_utc().timestamp() - i64::from(offset);
-            (instant <= limit).then_some((local, offset))
-        })
+        (reference_year - 8..=reference_year + 1)
+            .rev()
+            .find_map(|year| {
+                let local = at(year)?;
+                let offset = self.zone.offset_of_local(local);
+                let instant = local.and_utc().timestamp() - i64::from(offset);
+                (instant <= limit).then_some((local, offset))
+            })
     }
 }
 
@@ -293,23 +296,42 @@ mod tests {
     }
 
     fn reference(text: &str) -> YearPolicy {
-        YearPolicy::Reference(DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc))
+        YearPolicy::Reference(
+            DateTime::parse_from_rfc3339(text)
+                .unwrap()
+                .with_timezone(&Utc),
+        )
     }
 
     #[test]
     fn year_is_the_latest_not_more_than_a_day_after_the_reference() {
         let ctx = TimeContext::new(Zone::Utc, reference("2026-01-01T00:10:00Z"));
-        assert_eq!(ts("Dec 31 23:59:59 h p: m", ctx), "2025-12-31T23:59:59+00:00");
-        assert_eq!(ts("Jan  1 00:05:00 h p: m", ctx), "2026-01-01T00:05:00+00:00");
+        assert_eq!(
+            ts("Dec 31 23:59:59 h p: m", ctx),
+            "2025-12-31T23:59:59+00:00"
+        );
+        assert_eq!(
+            ts("Jan  1 00:05:00 h p: m", ctx),
+            "2026-01-01T00:05:00+00:00"
+        );
         // Up to a day ahead of the reference is still this year (clock skew, a late reader).
-        assert_eq!(ts("Jan  2 00:09:00 h p: m", ctx), "2026-01-02T00:09:00+00:00");
-        assert_eq!(ts("Jan  2 00:11:00 h p: m", ctx), "2025-01-02T00:11:00+00:00");
+        assert_eq!(
+            ts("Jan  2 00:09:00 h p: m", ctx),
+            "2026-01-02T00:09:00+00:00"
+        );
+        assert_eq!(
+            ts("Jan  2 00:11:00 h p: m", ctx),
+            "2025-01-02T00:11:00+00:00"
+        );
     }
 
     #[test]
     fn leap_day_looks_back_to_a_leap_year() {
         let ctx = TimeContext::new(Zone::Utc, reference("2026-06-01T00:00:00Z"));
-        assert_eq!(ts("Feb 29 12:00:00 h p: m", ctx), "2024-02-29T12:00:00+00:00");
+        assert_eq!(
+            ts("Feb 29 12:00:00 h p: m", ctx),
+            "2024-02-29T12:00:00+00:00"
+        );
         let (header, _) = parse_header("Feb 30 12:00:00 h p: m").unwrap();
         assert_eq!(ctx.resolve(&header.stamp.unwrap()), None);
     }
@@ -318,10 +340,19 @@ mod tests {
     fn configured_zone_and_fixed_year() {
         let berlin: Zone = "Europe/Berlin".parse().unwrap();
         let ctx = TimeContext::new(berlin, YearPolicy::Fixed(2025));
-        assert_eq!(ts("Jul 12 20:53:00 h p: m", ctx), "2025-07-12T20:53:00+02:00");
-        assert_eq!(ts("Jan 12 20:53:00 h p: m", ctx), "2025-01-12T20:53:00+01:00");
+        assert_eq!(
+            ts("Jul 12 20:53:00 h p: m", ctx),
+            "2025-07-12T20:53:00+02:00"
+        );
+        assert_eq!(
+            ts("Jan 12 20:53:00 h p: m", ctx),
+            "2025-01-12T20:53:00+01:00"
+        );
         let fixed = TimeContext::new("-05:30".parse().unwrap(), YearPolicy::Fixed(2025));
-        assert_eq!(ts("Jan 12 20:53:00 h p: m", fixed), "2025-01-12T20:53:00-05:30");
+        assert_eq!(
+            ts("Jan 12 20:53:00 h p: m", fixed),
+            "2025-01-12T20:53:00-05:30"
+        );
     }
 
     #[test]
