@@ -1,1 +1,2 @@
+//! Parser benchmarks (written below).
 fn main() {}

@@ -6,7 +6,9 @@
 //! record are only counted. It never interprets a line itself.
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
+
+use bstr::io::BufReadExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -133,22 +135,23 @@ fn parse_input(
     });
     let mut reader = BufReader::with_capacity(1 << 20, reader);
     let mut stats = ParseStats::default();
-    let mut line = Vec::with_capacity(4096);
-    loop {
-        line.clear();
-        let read = reader.read_until(b'\n', &mut line).with_context(|| {
-            format!("cannot read {} after line {}", path.display(), stats.lines)
-        })?;
-        if read == 0 {
-            break;
-        }
-        let decoded = decode(&line);
+    let mut write_error = None;
+    let read = reader.for_byte_line_with_terminator(|line| {
+        let decoded = decode(line);
         let parsed = parser.parse(&decoded.text);
         stats.count(&parsed, decoded.lossy);
-        if let Parsed::Event(event) = &parsed {
-            out.write_event(event)?;
+        if let Parsed::Event(event) = &parsed
+            && let Err(error) = out.write_event(event)
+        {
+            write_error = Some(error);
+            return Ok(false);
         }
+        Ok(true)
+    });
+    if let Some(error) = write_error {
+        return Err(error).context("cannot write to stdout");
     }
+    read.with_context(|| format!("cannot read {} after line {}", path.display(), stats.lines))?;
     Ok(stats)
 }
 
@@ -170,17 +173,15 @@ impl Output {
         }
     }
 
-    fn write_event(&mut self, event: &maillog_parse::Event<'_>) -> Result<()> {
+    fn write_event(&mut self, event: &maillog_parse::Event<'_>) -> io::Result<()> {
         if self.only.is_some_and(|kind| kind != event.kind) {
             return Ok(());
         }
         for record in event.records() {
-            let written = match self.only {
-                Some(_) => serde_json::to_writer(&mut self.buf, &record.json(self.mode)),
-                None => serde_json::to_writer(&mut self.buf, &record.json_with_kind(self.mode)),
-            };
-            // Serializing strings into a Vec cannot fail.
-            written.expect("JSON into memory");
+            match self.only {
+                Some(_) => record.write_json(self.mode, &mut self.buf),
+                None => record.write_json_with_kind(self.mode, &mut self.buf),
+            }
             self.buf.push(b'\n');
         }
         if self.buf.len() >= OUTPUT_CHUNK {

@@ -209,7 +209,7 @@ impl LogLine {
             return Vec::new();
         }
         let t = self.at;
-        let header = vec![
+        let header = [
             ("sendmailid", queue_id.clone()),
             ("pid", self.pid.to_string()),
             ("month", MONTHS[t.month0() as usize].to_owned()),

@@ -35,7 +35,7 @@ const RECORD_KEYS: &[&str] = &[
 ];
 
 /// How many added keys a line may carry before they spill to the heap.
-const INLINE_EXTRAS: usize = 12;
+const INLINE_EXTRAS: usize = 8;
 
 /// One parsed `from=` or `to=` line of a sendmail program.
 #[derive(Debug, Clone)]
@@ -76,6 +76,8 @@ pub struct Event<'a> {
     pub stat: Option<&'a str>,
     /// Every other key, in the order first logged, last value winning.
     pub extras: Extras<'a>,
+    /// How many records the event makes (counted once, when gathered).
+    record_count: usize,
 }
 
 /// The added `key=value` fields of a line.
@@ -111,10 +113,15 @@ impl<'a> Event<'a> {
             xdelay: None,
             stat: None,
             extras: Extras::new(),
+            record_count: 0,
         };
         for (key, value) in Fields::new(fields) {
             event.set(key, value);
         }
+        event.record_count = match kind {
+            Kind::From => 1,
+            Kind::To => event.recipients().count(),
+        };
         event
     }
 
@@ -174,10 +181,7 @@ impl<'a> Event<'a> {
 
     /// How many records this event makes.
     pub fn record_count(&self) -> usize {
-        match self.kind {
-            Kind::From => 1,
-            Kind::To => self.recipients().count(),
-        }
+        self.record_count
     }
 
     /// The records of this event: one for `from=`, one per recipient for `to=`.

@@ -81,7 +81,13 @@ pub fn parse_header(line: &str) -> Option<(Header<'_>, &str)> {
 
 /// `STAMP [<fac.pri>] HOST TAG[PID]: [[ID n fac.pri] ]MESSAGE`
 fn bsd_or_iso(input: &str) -> IResult<&str, Header<'_>> {
-    let (rest, stamp) = alt((iso_stamp, bsd_stamp)).parse(input)?;
+    // A stamp starts with a digit (ISO year) or a letter (BSD month): no need to try both.
+    let stamp_parser = if input.starts_with(|c: char| c.is_ascii_digit()) {
+        iso_stamp
+    } else {
+        bsd_stamp
+    };
+    let (rest, stamp) = stamp_parser(input)?;
     let (rest, _) = space1(rest)?;
     let (rest, _) = opt((freebsd_priority, space1)).parse(rest)?;
     let (rest, host) = token(rest)?;

@@ -26,7 +26,7 @@ pub mod time;
 pub use decode::{Decoded, decode};
 pub use event::{Event, Record};
 pub use message::Kind;
-pub use record::{FieldsMode, RecordJson};
+pub use record::FieldsMode;
 pub use stats::ParseStats;
 pub use time::{EventTime, TimeContext, YearPolicy, Zone, ZoneError};
 
@@ -80,6 +80,8 @@ impl NonRecord {
 
 /// What one line is.
 #[derive(Debug, Clone)]
+// Boxing the event would cost an allocation per line on the hottest path.
+#[allow(clippy::large_enum_variant)]
 pub enum Parsed<'a> {
     /// A `from=` or `to=` line of a sendmail program: one or more records.
     Event(Event<'a>),

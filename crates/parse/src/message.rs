@@ -153,7 +153,8 @@ impl<'a> Iterator for Fields<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let text = self.rest;
-        let eq = memchr::memchr(b'=', text.as_bytes())?;
+        // `rest` starts at a key (`[A-Za-z][A-Za-z0-9_]*=`), so the `=` is a few bytes away.
+        let eq = text.bytes().position(|b| b == b'=')?;
         let key = &text[..eq];
         let value_start = eq + 1;
         if key == "stat" {
@@ -162,7 +163,7 @@ impl<'a> Iterator for Fields<'a> {
         }
         let (value_end, next_key) = value_extent(text.as_bytes(), value_start);
         self.rest = &text[next_key..];
-        Some((key, text[value_start..value_end].trim_matches([' ', '\t'])))
+        Some((key, trim_blanks(&text[value_start..value_end])))
     }
 }
 
@@ -170,12 +171,45 @@ impl<'a> Iterator for Fields<'a> {
 /// both at the end). Commas nested in `<…>`, `(…)` or `"…"` separate nothing; if the brackets
 /// never balance, the value is read again without nesting, so one stray `<` cannot swallow the
 /// fields after it.
+///
+/// Fast path: most values hold no opening bracket or quote before the next `, key=`; nesting is
+/// only tracked when an opener comes first.
 fn value_extent(bytes: &[u8], start: usize) -> (usize, usize) {
+    let mut at = start;
+    while at < bytes.len() {
+        match bytes[at] {
+            b',' => {
+                if let Some(next_key) = separator_at(bytes, at) {
+                    return (at, next_key);
+                }
+            }
+            b'<' | b'(' | b'"' => return nested_extent(bytes, start),
+            _ => {}
+        }
+        at += 1;
+    }
+    (bytes.len(), bytes.len())
+}
+
+/// [`value_extent`] with nesting tracked byte by byte.
+fn nested_extent(bytes: &[u8], start: usize) -> (usize, usize) {
     if let Some(found) = find_separator(bytes, start, true) {
         return found;
     }
     find_separator(bytes, start, false).unwrap_or((bytes.len(), bytes.len()))
 }
+
+/// Bytes the separator scan has to look at; runs of other bytes are skipped in a tight loop.
+const SPECIAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    let special = b",<>()\"\\";
+    while i < special.len() {
+        table[special[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
 
 /// The first field separator after `start`, or `None` when nesting was on and did not balance
 /// by the end of the line (`Some((len, len))` when it did and no separator follows).
@@ -183,8 +217,12 @@ fn find_separator(bytes: &[u8], start: usize, nesting: bool) -> Option<(usize, u
     let mut depth = 0usize;
     let mut quoted = false;
     let mut at = start;
-    while at < bytes.len() {
-        match bytes[at] {
+    loop {
+        while at < bytes.len() && !SPECIAL[usize::from(bytes[at])] {
+            at += 1;
+        }
+        let Some(&b) = bytes.get(at) else { break };
+        match b {
             b'\\' if quoted => at += 1,
             b'"' if nesting => quoted = !quoted,
             b'<' | b'(' if nesting && !quoted => depth += 1,
@@ -229,7 +267,7 @@ pub fn recipients(list: &str) -> impl Iterator<Item = &str> {
         loop {
             let text = rest?;
             let end = list_comma(text.as_bytes());
-            let piece = text[..end].trim_matches([' ', '\t']);
+            let piece = trim_blanks(&text[..end]);
             rest = text.get(end + 1..);
             if !piece.is_empty() && piece != "[more]" {
                 return Some(strip_angle(piece));
@@ -255,6 +293,23 @@ fn list_comma(bytes: &[u8]) -> usize {
         at += 1;
     }
     bytes.len()
+}
+
+/// `text` without leading and trailing spaces and tabs.
+fn trim_blanks(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    let start = bytes
+        .iter()
+        .take_while(|b| matches!(b, b' ' | b'\t'))
+        .count();
+    let end = bytes.len()
+        - bytes[start..]
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b' ' | b'\t'))
+            .count();
+    // Only ASCII blanks were cut, so both ends are char boundaries.
+    &text[start..end]
 }
 
 /// `<addr>` → `addr`; anything else as logged. `<>` becomes `""`.
