@@ -6,12 +6,14 @@
 //! record are only counted. It never interprets a line itself.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, Read, Write};
+use std::sync::mpsc;
 
-use bstr::io::BufReadExt;
+use bstr::ByteSlice;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::chunks::{Chunk, ChunkReader};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
@@ -43,6 +45,10 @@ pub struct ParseArgs {
     #[arg(long = "sendmail-program", value_name = "NAME")]
     sendmail_programs: Vec<String>,
 
+    /// Parsing threads (default: one per core). Records come out in input order regardless.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+
     /// Files to read; `-` is stdin.
     #[arg(value_name = "FILE", default_value = "-")]
     files: Vec<PathBuf>,
@@ -58,8 +64,8 @@ fn parse_zone(text: &str) -> Result<Zone, String> {
     text.parse::<Zone>().map_err(|e| e.to_string())
 }
 
-/// How many bytes of NDJSON to gather before writing them out.
-const OUTPUT_CHUNK: usize = 256 * 1024;
+/// How many bytes of input each parsing thread takes at a time.
+const CHUNK_SIZE: usize = 1 << 20;
 
 /// Runs `maillog parse`: exit 0 when every file was read, 1 when one could not be.
 pub fn run(args: ParseArgs) -> Result<ExitCode> {
@@ -73,13 +79,17 @@ pub fn run(args: ParseArgs) -> Result<ExitCode> {
         KindArg::To => Kind::To,
     });
     let fallback = YearPolicy::Reference(Utc::now());
-    let mut parser = Parser::new(TimeContext::new(args.tz, fallback), &args.sendmail_programs);
-    let mut out = Output::new(mode, only);
+    let parser = Parser::new(TimeContext::new(args.tz, fallback), &args.sendmail_programs);
+    let sink = Sink { mode, only };
+    let threads = args
+        .threads
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let mut total = ParseStats::default();
     let mut failed = 0usize;
 
     for path in &args.files {
-        let stats = match parse_input(path, &mut parser, args.year, &mut out) {
+        let stats = match parse_input(path, &parser, args.year, sink, threads) {
             Ok(stats) => stats,
             Err(error) if is_broken_pipe(&error) => {
                 // The reader went away (`maillog parse … | head`): stop quietly.
@@ -96,10 +106,6 @@ pub fn run(args: ParseArgs) -> Result<ExitCode> {
         }
         total.merge(&stats);
     }
-    match out.flush() {
-        Err(error) if error.kind() == io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
-        result => result.context("cannot write to stdout")?,
-    }
     eprintln!("maillog parse: {total}");
     if failed > 0 {
         eprintln!(
@@ -111,15 +117,21 @@ pub fn run(args: ParseArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Parses one input into `out` and returns its counts.
+/// Parses one input, writing its records to stdout, and returns its counts.
+///
+/// A reader thread cuts the input into chunks of whole lines, `threads` workers parse them
+/// (chunk `i` goes to worker `i % threads`), and this thread writes the workers' output in
+/// chunk order, so the records come out in input order. Every channel is bounded: a slow
+/// stdout stops the workers, and they stop the reader.
 fn parse_input(
     path: &Path,
-    parser: &mut Parser,
+    parser: &Parser,
     year: Option<i32>,
-    out: &mut Output,
+    sink: Sink,
+    threads: usize,
 ) -> Result<ParseStats> {
-    let (reader, reference): (Box<dyn Read>, _) = if path == Path::new("-") {
-        (Box::new(io::stdin().lock()), Utc::now())
+    let (reader, reference): (Box<dyn Read + Send>, _) = if path == Path::new("-") {
+        (Box::new(io::stdin()), Utc::now())
     } else {
         let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
         let modified = file
@@ -129,73 +141,111 @@ fn parse_input(
             .unwrap_or_else(|_| Utc::now());
         (Box::new(file), modified)
     };
+    let mut parser = parser.clone();
     parser.set_year_policy(match year {
         Some(year) => YearPolicy::Fixed(year),
         None => YearPolicy::Reference(reference),
     });
-    let mut reader = BufReader::with_capacity(1 << 20, reader);
+    let threads = threads.max(1);
     let mut stats = ParseStats::default();
-    let mut write_error = None;
-    let read = reader.for_byte_line_with_terminator(|line| {
-        let decoded = decode(line);
-        let parsed = parser.parse(&decoded.text);
-        stats.count(&parsed, decoded.lossy);
-        if let Parsed::Event(event) = &parsed
-            && let Err(error) = out.write_event(event)
-        {
-            write_error = Some(error);
-            return Ok(false);
+    let mut write_result = Ok(());
+    let read_result = std::thread::scope(|scope| {
+        // Used input chunks go back to the reader, used output buffers back to their worker.
+        let (spare_chunk_tx, spare_chunk_rx) = mpsc::sync_channel::<Chunk>(threads * 3);
+        let mut work = Vec::with_capacity(threads);
+        let mut done = Vec::with_capacity(threads);
+        let mut spare_outputs = Vec::with_capacity(threads);
+        for _ in 0..threads {
+            let (work_tx, work_rx) = mpsc::sync_channel::<Chunk>(2);
+            let (done_tx, done_rx) = mpsc::sync_channel::<(Vec<u8>, ParseStats)>(2);
+            let (spare_output_tx, spare_output_rx) = mpsc::sync_channel::<Vec<u8>>(3);
+            let (parser, spare_chunk_tx) = (&parser, spare_chunk_tx.clone());
+            scope.spawn(move || {
+                for chunk in work_rx {
+                    let mut output = spare_output_rx.try_recv().unwrap_or_default();
+                    output.clear();
+                    let stats = parse_chunk(parser, sink, chunk.bytes(), &mut output);
+                    let _ = spare_chunk_tx.try_send(chunk);
+                    if done_tx.send((output, stats)).is_err() {
+                        break;
+                    }
+                }
+            });
+            work.push(work_tx);
+            done.push(done_rx);
+            spare_outputs.push(spare_output_tx);
         }
-        Ok(true)
+        drop(spare_chunk_tx);
+        let reader = scope.spawn(move || -> io::Result<()> {
+            let mut chunks = ChunkReader::new(reader, CHUNK_SIZE);
+            let mut next = 0;
+            while let Some(chunk) = chunks.next_chunk(spare_chunk_rx.try_recv().ok())? {
+                if work[next % work.len()].send(chunk).is_err() {
+                    break;
+                }
+                next += 1;
+            }
+            Ok(())
+        });
+        let mut stdout = io::stdout().lock();
+        for next in 0.. {
+            let Ok((output, chunk_stats)) = done[next % done.len()].recv() else {
+                break;
+            };
+            stats.merge(&chunk_stats);
+            if let Err(error) = stdout.write_all(&output) {
+                write_result = Err(error);
+                break;
+            }
+            let _ = spare_outputs[next % spare_outputs.len()].try_send(output);
+        }
+        drop(done);
+        if write_result.is_ok() {
+            write_result = stdout.flush();
+        }
+        reader
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("the reading thread failed")))
     });
-    if let Some(error) = write_error {
-        return Err(error).context("cannot write to stdout");
-    }
-    read.with_context(|| format!("cannot read {} after line {}", path.display(), stats.lines))?;
+    write_result.context("cannot write to stdout")?;
+    read_result
+        .with_context(|| format!("cannot read {} after line {}", path.display(), stats.lines))?;
     Ok(stats)
 }
 
-/// NDJSON records gathered in a buffer and written to stdout in large chunks.
-struct Output {
-    mode: FieldsMode,
-    only: Option<Kind>,
-    buf: Vec<u8>,
-    stdout: io::Stdout,
-}
-
-impl Output {
-    fn new(mode: FieldsMode, only: Option<Kind>) -> Self {
-        Output {
-            mode,
-            only,
-            buf: Vec::with_capacity(OUTPUT_CHUNK + 64 * 1024),
-            stdout: io::stdout(),
+/// Parses a chunk of whole lines into NDJSON appended to `output`, and counts them.
+fn parse_chunk(parser: &Parser, sink: Sink, chunk: &[u8], output: &mut Vec<u8>) -> ParseStats {
+    let mut stats = ParseStats::default();
+    for line in chunk.lines_with_terminator() {
+        let decoded = decode(line);
+        let parsed = parser.parse(&decoded.text);
+        stats.count(&parsed, decoded.lossy);
+        if let Parsed::Event(event) = &parsed {
+            sink.write_event(event, output);
         }
     }
+    stats
+}
 
-    fn write_event(&mut self, event: &maillog_parse::Event<'_>) -> io::Result<()> {
+/// Which records are written, and how.
+#[derive(Debug, Clone, Copy)]
+struct Sink {
+    mode: FieldsMode,
+    only: Option<Kind>,
+}
+
+impl Sink {
+    fn write_event(&self, event: &maillog_parse::Event<'_>, out: &mut Vec<u8>) {
         if self.only.is_some_and(|kind| kind != event.kind) {
-            return Ok(());
+            return;
         }
         for record in event.records() {
             match self.only {
-                Some(_) => record.write_json(self.mode, &mut self.buf),
-                None => record.write_json_with_kind(self.mode, &mut self.buf),
+                Some(_) => record.write_json(self.mode, out),
+                None => record.write_json_with_kind(self.mode, out),
             }
-            self.buf.push(b'\n');
+            out.push(b'\n');
         }
-        if self.buf.len() >= OUTPUT_CHUNK {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        let mut stdout = self.stdout.lock();
-        stdout.write_all(&self.buf)?;
-        stdout.flush()?;
-        self.buf.clear();
-        Ok(())
     }
 }
 

@@ -12,28 +12,6 @@ use crate::header::Header;
 use crate::message::{Fields, Kind, recipients, split_relay, strip_angle};
 use crate::time::EventTime;
 
-/// Keys that the original fields already carry, never added again under sendmail's name.
-const ORIGINAL_KEYS: &[&str] = &[
-    "class", "from", "to", "size", "nrcpts", "msgid", "relay", "delay", "xdelay", "stat",
-];
-
-/// Names a record already uses; a sendmail key with one of these names is not added, so a record
-/// never has a key twice.
-const RECORD_KEYS: &[&str] = &[
-    "kind",
-    "sendmailid",
-    "pid",
-    "month",
-    "day",
-    "time",
-    "mailserver",
-    "src",
-    "dest",
-    "classnumber",
-    "ts",
-    "relay_ip",
-];
-
 /// How many added keys a line may carry before they spill to the heap.
 const INLINE_EXTRAS: usize = 8;
 
@@ -68,6 +46,8 @@ pub struct Event<'a> {
     pub msgid: Option<&'a str>,
     /// `relay=` as logged.
     pub relay: Option<&'a str>,
+    /// `relay=` split into its host part and bracketed address (once, when gathered).
+    relay_parts: (Option<&'a str>, Option<&'a str>),
     /// `delay=`.
     pub delay: Option<&'a str>,
     /// `xdelay=`.
@@ -78,6 +58,9 @@ pub struct Event<'a> {
     pub extras: Extras<'a>,
     /// How many records the event makes (counted once, when gathered).
     record_count: usize,
+    /// Whether the line holds a byte JSON must escape (`"`, `\\`, a control character);
+    /// when it does not, no value taken from it needs checking.
+    pub(crate) needs_escape: bool,
 }
 
 /// The added `key=value` fields of a line.
@@ -85,6 +68,7 @@ pub type Extras<'a> = smallvec::SmallVec<[(&'a str, &'a str); INLINE_EXTRAS]>;
 
 impl<'a> Event<'a> {
     /// Gathers the fields of a record message (`fields` starts at `from=`/`to=`).
+    #[inline(always)]
     pub(crate) fn new(
         header: &Header<'a>,
         at: EventTime<'a>,
@@ -109,14 +93,20 @@ impl<'a> Event<'a> {
             nrcpts: None,
             msgid: None,
             relay: None,
+            relay_parts: (None, None),
             delay: None,
             xdelay: None,
             stat: None,
             extras: Extras::new(),
             record_count: 0,
+            needs_escape: true,
         };
         for (key, value) in Fields::new(fields) {
             event.set(key, value);
+        }
+        if let Some(relay) = event.relay {
+            let (host, ip) = split_relay(relay);
+            event.relay_parts = (Some(host), ip);
         }
         event.record_count = match kind {
             Kind::From => 1,
@@ -138,10 +128,12 @@ impl<'a> Event<'a> {
             "delay" => &mut self.delay,
             "xdelay" => &mut self.xdelay,
             "stat" => &mut self.stat,
+            // The other kind's address is an original field too: never added again.
+            "from" | "to" => return,
+            // Names a record already uses: adding them would give a record a key twice.
+            "kind" | "sendmailid" | "pid" | "month" | "day" | "time" | "mailserver" | "src"
+            | "dest" | "classnumber" | "ts" | "relay_ip" => return,
             _ => {
-                if ORIGINAL_KEYS.contains(&key) || RECORD_KEYS.contains(&key) {
-                    return;
-                }
                 self.set_extra(key, value);
                 return;
             }
@@ -199,10 +191,7 @@ impl<'a> Event<'a> {
 
     /// The relay's host part and its bracketed address.
     pub fn relay_parts(&self) -> (Option<&'a str>, Option<&'a str>) {
-        match self.relay.map(split_relay) {
-            Some((host, ip)) => (Some(host), ip),
-            None => (None, None),
-        }
+        self.relay_parts
     }
 }
 

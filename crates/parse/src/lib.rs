@@ -148,7 +148,8 @@ impl Parser {
         let Some(at) = header.stamp.and_then(|stamp| self.time.resolve(&stamp)) else {
             return Parsed::NonRecord(NonRecord::Unparseable);
         };
-        let event = Event::new(&header, at, queue_id, kind, fields);
+        let mut event = Event::new(&header, at, queue_id, kind, fields);
+        event.needs_escape = record::needs_escape(line.as_bytes());
         if event.record_count() == 0 {
             return Parsed::NonRecord(NonRecord::SendmailOther);
         }

@@ -176,19 +176,59 @@ impl<'a> Iterator for Fields<'a> {
 /// only tracked when an opener comes first.
 fn value_extent(bytes: &[u8], start: usize) -> (usize, usize) {
     let mut at = start;
-    while at < bytes.len() {
-        match bytes[at] {
-            b',' => {
-                if let Some(next_key) = separator_at(bytes, at) {
-                    return (at, next_key);
-                }
-            }
-            b'<' | b'(' | b'"' => return nested_extent(bytes, start),
-            _ => {}
+    loop {
+        at = next_fast_stop(bytes, at);
+        let Some(&b) = bytes.get(at) else {
+            return (bytes.len(), bytes.len());
+        };
+        if b != b',' {
+            return nested_extent(bytes, start);
+        }
+        if let Some(next_key) = separator_at(bytes, at) {
+            return (at, next_key);
         }
         at += 1;
     }
-    (bytes.len(), bytes.len())
+}
+
+/// The first byte at or after `from` that [`value_extent`]'s fast path stops at — a comma, or
+/// an opener (`<`, `(`, `"`) that needs nesting — or `bytes.len()`. Eight bytes at a time: the
+/// lowest flagged byte of the "has a zero byte" trick is always a real match.
+fn next_fast_stop(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let zero_bytes = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
+    let mut at = from;
+    while at + 8 <= bytes.len() {
+        let chunk: [u8; 8] = bytes[at..at + 8].try_into().expect("8 bytes");
+        let w = u64::from_le_bytes(chunk);
+        let stops = zero_bytes(w ^ (ONES * u64::from(b',')))
+            | zero_bytes(w ^ (ONES * u64::from(b'<')))
+            | zero_bytes(w ^ (ONES * u64::from(b'(')))
+            | zero_bytes(w ^ (ONES * u64::from(b'"')));
+        if stops != 0 {
+            return at + (stops.trailing_zeros() / 8) as usize;
+        }
+        at += 8;
+    }
+    while at < bytes.len() && !matches!(bytes[at], b',' | b'<' | b'(' | b'"') {
+        at += 1;
+    }
+    at
+}
+
+/// Bytes a key is made of.
+const KEY_BYTE: [bool; 256] =
+    byte_set(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_");
+
+const fn byte_set(members: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < members.len() {
+        table[members[i] as usize] = true;
+        i += 1;
+    }
+    table
 }
 
 /// [`value_extent`] with nesting tracked byte by byte.
@@ -199,17 +239,8 @@ fn nested_extent(bytes: &[u8], start: usize) -> (usize, usize) {
     find_separator(bytes, start, false).unwrap_or((bytes.len(), bytes.len()))
 }
 
-/// Bytes the separator scan has to look at; runs of other bytes are skipped in a tight loop.
-const SPECIAL: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    let special = b",<>()\"\\";
-    while i < special.len() {
-        table[special[i] as usize] = true;
-        i += 1;
-    }
-    table
-};
+/// Bytes the nested separator scan has to look at; runs of other bytes are skipped.
+const SPECIAL: [bool; 256] = byte_set(b",<>()\"\\");
 
 /// The first field separator after `start`, or `None` when nesting was on and did not balance
 /// by the end of the line (`Some((len, len))` when it did and no separator follows).
@@ -246,7 +277,7 @@ fn separator_at(bytes: &[u8], comma: usize) -> Option<usize> {
     let key_start = after + bytes[after..].iter().take_while(|b| **b == b' ').count();
     let key_len = bytes[key_start..]
         .iter()
-        .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+        .take_while(|b| KEY_BYTE[usize::from(**b)])
         .count();
     let key_end = key_start + key_len;
     if key_len == 0 || !bytes[key_start].is_ascii_alphabetic() || bytes.get(key_end) != Some(&b'=')

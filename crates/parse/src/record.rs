@@ -67,7 +67,7 @@ impl Record<'_, '_> {
         let (relay, relay_ip) = event.relay_parts();
         let (relay, relay_ip) = (non_empty(relay), non_empty(relay_ip));
         out.reserve(1024);
-        let mut object = Object::open(out);
+        let mut object = Object::open(out, event.needs_escape);
         if with_kind {
             object.known(key!("kind"), event.kind.as_str());
         }
@@ -120,12 +120,28 @@ fn non_empty(value: Option<&str>) -> Option<&str> {
 struct Object<'o> {
     out: &'o mut Vec<u8>,
     empty: bool,
+    /// Whether values may need escaping (false when the whole line was checked clean).
+    check: bool,
 }
 
 impl<'o> Object<'o> {
-    fn open(out: &'o mut Vec<u8>) -> Self {
+    fn open(out: &'o mut Vec<u8>, check: bool) -> Self {
         out.push(b'{');
-        Object { out, empty: true }
+        Object {
+            out,
+            empty: true,
+            check,
+        }
+    }
+
+    fn value(&mut self, value: &str) {
+        if self.check {
+            write_json_string(self.out, value);
+        } else {
+            self.out.push(b'"');
+            self.out.extend_from_slice(value.as_bytes());
+            self.out.push(b'"');
+        }
     }
 
     /// An entry whose key comes from the line (escaped like any string).
@@ -136,7 +152,7 @@ impl<'o> Object<'o> {
         self.empty = false;
         write_json_string(self.out, key);
         self.out.push(b':');
-        write_json_string(self.out, value);
+        self.value(value);
     }
 
     /// An entry whose key is one of the record's own names, given already quoted with its
@@ -148,7 +164,7 @@ impl<'o> Object<'o> {
         }
         self.empty = false;
         self.out.extend_from_slice(quoted_key.as_bytes());
-        write_json_string(self.out, value);
+        self.value(value);
     }
 
     #[inline]
@@ -180,7 +196,7 @@ pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
 
 /// Whether any byte needs escaping (`"`, `\\` or below 0x20), eight bytes at a time.
 #[inline]
-fn needs_escape(bytes: &[u8]) -> bool {
+pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
     let word_at = |at: usize| {
         let chunk: [u8; 8] = bytes[at..at + 8].try_into().expect("8 bytes");
         u64::from_le_bytes(chunk)
