@@ -148,29 +148,8 @@ impl Plan<'_> {
         self.record(10, server, "sm-mta", pid, &qid, from);
         let delivery_pid = self.world.new_pid(self.rng, server);
         let took = self.rng.random_range(0..3);
-        let to = vec![
-            ("to", Value::Recipients(recipients.clone())),
-            ("delay", plain(duration(took))),
-            ("xdelay", plain(duration(took.min(1)))),
-            ("mailer", plain("esmtp")),
-            ("pri", plain(size + 30_000 * recipients.len())),
-            (
-                "relay",
-                Value::Relay(Relay::HostIp {
-                    host: MAILSTORE.0.into(),
-                    ip: MAILSTORE.1.into(),
-                    forged: false,
-                }),
-            ),
-            ("dsn", plain("2.0.0")),
-            (
-                "stat",
-                plain(format!(
-                    "Sent ({} Message accepted for delivery)",
-                    self.queue_id(delivery_pid + 1)
-                )),
-            ),
-        ];
+        let pri = size + 30_000 * recipients.len();
+        let to = self.store_delivery(recipients, (took, took.min(1)), pri, delivery_pid + 1);
         self.record(took * 1000 + 200, server, "sm-mta", delivery_pid, &qid, to);
     }
 
@@ -393,29 +372,7 @@ impl Plan<'_> {
             ("bodytype", plain("8BITMIME")),
         ];
         self.record(after_ms + 10, server, "sm-mta", pid, &dsn_qid, from);
-        let to = vec![
-            ("to", Value::Recipients(vec![Address::angle(sender)])),
-            ("delay", plain(duration(0))),
-            ("xdelay", plain(duration(0))),
-            ("mailer", plain("esmtp")),
-            ("pri", plain(size + 30_000)),
-            (
-                "relay",
-                Value::Relay(Relay::HostIp {
-                    host: MAILSTORE.0.into(),
-                    ip: MAILSTORE.1.into(),
-                    forged: false,
-                }),
-            ),
-            ("dsn", plain("2.0.0")),
-            (
-                "stat",
-                plain(format!(
-                    "Sent ({} Message accepted for delivery)",
-                    self.queue_id(pid + 7)
-                )),
-            ),
-        ];
+        let to = self.store_delivery(vec![Address::angle(sender)], (0, 0), size + 30_000, pid + 7);
         self.record(after_ms + 900, server, "sm-mta", pid, &dsn_qid, to);
     }
 
@@ -483,32 +440,8 @@ impl Plan<'_> {
         ];
         self.record(300, server, "sm-mta", mta_pid, &mta_qid, from);
         let deliver_pid = self.world.new_pid(self.rng, server);
-        let to = vec![
-            (
-                "to",
-                Value::Recipients(vec![Address::angle(format!("admin@{LOCAL_DOMAIN}"))]),
-            ),
-            ("delay", plain(duration(1))),
-            ("xdelay", plain(duration(0))),
-            ("mailer", plain("esmtp")),
-            ("pri", plain(size + 30_320)),
-            (
-                "relay",
-                Value::Relay(Relay::HostIp {
-                    host: MAILSTORE.0.into(),
-                    ip: MAILSTORE.1.into(),
-                    forged: false,
-                }),
-            ),
-            ("dsn", plain("2.0.0")),
-            (
-                "stat",
-                plain(format!(
-                    "Sent ({} Message accepted for delivery)",
-                    self.queue_id(deliver_pid)
-                )),
-            ),
-        ];
+        let admin = vec![Address::angle(format!("admin@{LOCAL_DOMAIN}"))];
+        let to = self.store_delivery(admin, (1, 0), size + 30_320, deliver_pid);
         self.record(1200, server, "sm-mta", deliver_pid, &mta_qid, to);
     }
 
@@ -625,6 +558,36 @@ impl Plan<'_> {
                 "starting daemon (8.17.1): SMTP+queueing@00:10:00".into(),
             ),
         }
+    }
+
+    /// The fields of a delivery to the cluster's mail store (always accepted, with the store's
+    /// own queue id for the message in its reply).
+    fn store_delivery(
+        &mut self,
+        recipients: Vec<Address>,
+        (delay, xdelay): (i64, i64),
+        pri: usize,
+        store_pid: u32,
+    ) -> Vec<(&'static str, Value)> {
+        let store = Relay::HostIp {
+            host: MAILSTORE.0.into(),
+            ip: MAILSTORE.1.into(),
+            forged: false,
+        };
+        let reply = format!(
+            "Sent ({} Message accepted for delivery)",
+            self.queue_id(store_pid)
+        );
+        vec![
+            ("to", Value::Recipients(recipients)),
+            ("delay", plain(duration(delay))),
+            ("xdelay", plain(duration(xdelay))),
+            ("mailer", plain("esmtp")),
+            ("pri", plain(pri)),
+            ("relay", Value::Relay(store)),
+            ("dsn", plain("2.0.0")),
+            ("stat", plain(reply)),
+        ]
     }
 
     /// 1 recipient most of the time, up to `max`.

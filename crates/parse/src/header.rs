@@ -318,12 +318,14 @@ fn token(input: &str) -> IResult<&str, &str> {
     take_till1(|c| c == ' ' || c == '\t')(input)
 }
 
+/// Month names as syslog writes them (and the records carry them).
+pub(crate) const MONTH_NAMES: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
 fn month_name(input: &str) -> IResult<&str, u8> {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
     let name = input.get(..3).unwrap_or("");
-    match MONTHS.iter().position(|m| *m == name) {
+    match MONTH_NAMES.iter().position(|m| *m == name) {
         Some(index) => Ok((&input[3..], index as u8 + 1)),
         None => nom_error(input),
     }

@@ -13,6 +13,7 @@
 //! It never decides what a line means (that is `crate::event`).
 
 use crate::event::Record;
+use crate::header::MONTH_NAMES;
 use crate::message::{Kind, strip_angle};
 use crate::time::TsBuf;
 
@@ -32,10 +33,6 @@ macro_rules! key {
         concat!("\"", $name, "\":")
     };
 }
-
-const MONTHS: [&str; 13] = [
-    "", "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
 
 const DAYS: [&str; 32] = [
     "", "1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "13", "14", "15", "16",
@@ -75,7 +72,11 @@ impl Record<'_, '_> {
         object.maybe(key!("pid"), event.pid);
         object.known(
             key!("month"),
-            MONTHS.get(usize::from(event.month)).copied().unwrap_or(""),
+            usize::from(event.month)
+                .checked_sub(1)
+                .and_then(|m| MONTH_NAMES.get(m))
+                .copied()
+                .unwrap_or(""),
         );
         object.known(
             key!("day"),
