@@ -35,7 +35,7 @@ all=$(best "$runs" ./target/release/maillog parse "$log")
 py=$(best 3 python3 "$baseline" "$log" /dev/null /dev/null)
 
 rate() { echo "scale=0; $lines / $1" | bc; }
-echo "input: $log ($lines lines, $(du -m "$log" | cut -f1) MB); $(nproc) cores; $(python3 --version)"
+echo "input: $log ($lines lines, $(du -m "$log" | cut -f1) MiB); $(nproc) cores; $(python3 --version)"
 printf '%-48s %8.3f s %10s lines/s\n' "maillog parse, 1 thread pinned to one core" "$one" "$(rate "$one")"
 printf '%-48s %8.3f s %10s lines/s\n' "maillog parse, $(nproc) threads" "$all" "$(rate "$all")"
 printf '%-48s %8.3f s %10s lines/s\n' "python_regex_baseline.py" "$py" "$(rate "$py")"
