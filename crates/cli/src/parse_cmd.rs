@@ -1,25 +1,26 @@
 //! `maillog parse`: syslog files in, the archive's records out as NDJSON, a summary on stderr.
 //!
-//! This module owns reading the named files (or stdin) line by line, choosing each file's year
-//! reference (its modification time, now for stdin, or `--year`), and writing records. A file
-//! that cannot be read is reported by name and the others are still parsed; lines that make no
-//! record are only counted. It never interprets a line itself.
+//! This module owns reading the named files (or stdin) in chunks of whole lines, parsing them on
+//! every core, writing the records in input order, and choosing each file's year reference (its
+//! modification time, now for stdin, or `--year`). A file that cannot be read is reported by name
+//! and the others are still parsed; lines that make no record are only counted. It never
+//! interprets a line itself.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::sync::mpsc;
-
-use bstr::ByteSlice;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc;
 
-use crate::chunks::{Chunk, ChunkReader};
 use anyhow::{Context, Result};
+use bstr::ByteSlice;
 use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use maillog_parse::{
     FieldsMode, Kind, ParseStats, Parsed, Parser, TimeContext, YearPolicy, Zone, decode,
 };
+
+use crate::chunks::{Chunk, ChunkReader};
 
 /// Arguments of `maillog parse`.
 #[derive(Debug, Args)]

@@ -3,8 +3,8 @@
 //! This module owns the story of each kind of traffic — mail arriving from the internet, mail
 //! leaving for it (grouped per destination domain as sendmail delivers it, with deferrals retried
 //! hours later and bounces answered by a DSN from the null sender), local submissions through the
-//! MSP, rejected connections, and the other programs that share the log file. Each script only
-//! plans lines at offsets from now; `crate::Generator` orders and writes them.
+//! MSP (rejected connections and the other programs sharing the file are in `crate::noise`).
+//! Each script only plans lines at offsets from now; `crate::Generator` orders and writes them.
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
@@ -52,7 +52,14 @@ impl Plan<'_> {
         }
     }
 
-    fn line(&mut self, after_ms: i64, server: usize, program: &'static str, pid: u32, body: Body) {
+    pub(crate) fn line(
+        &mut self,
+        after_ms: i64,
+        server: usize,
+        program: &'static str,
+        pid: u32,
+        body: Body,
+    ) {
         self.out.push(Planned {
             at_ms: self.now_ms + after_ms,
             server,
@@ -62,7 +69,7 @@ impl Plan<'_> {
         });
     }
 
-    fn record(
+    pub(crate) fn record(
         &mut self,
         after_ms: i64,
         server: usize,
@@ -78,7 +85,7 @@ impl Plan<'_> {
         self.line(after_ms, server, program, pid, body);
     }
 
-    fn text(
+    pub(crate) fn text(
         &mut self,
         after_ms: i64,
         server: usize,
@@ -445,121 +452,6 @@ impl Plan<'_> {
         self.record(1200, server, "sm-mta", deliver_pid, &mta_qid, to);
     }
 
-    /// Spam and abuse turned away: relaying denied, DNSBL hits, silent connections.
-    fn rejected(&mut self) {
-        let server = self.world.pick_server(self.rng);
-        let pid = self.world.new_pid(self.rng, server);
-        let qid = self.queue_id(pid);
-        let ip = format!(
-            "{}.{}.{}.{}",
-            self.rng.random_range(11..223),
-            self.rng.random_range(0..256),
-            self.rng.random_range(0..256),
-            self.rng.random_range(1..255)
-        );
-        let host = format!(
-            "host-{}.dyn.{}",
-            ip.replace('.', "-"),
-            self.world.domains[self.world.pick_domain(self.rng)].name
-        );
-        let relay = Relay::HostIp {
-            host,
-            ip: ip.clone(),
-            forged: self.rng.random_bool(0.5),
-        };
-        let relay_text = relay_text(&relay);
-        match self.rng.random_range(0..4) {
-            0 | 1 => {
-                let (victim, _) = self.world.pick_correspondent(self.rng);
-                let (spammer, _) = self.world.pick_correspondent(self.rng);
-                self.text(0, server, "sm-mta", pid, format!("{qid}: ruleset=check_rcpt, arg1=<{victim}>, relay={relay_text}, reject=550 5.7.1 <{victim}>... Relaying denied"));
-                let from = vec![
-                    ("from", Value::Sender(Address::angle(spammer))),
-                    ("size", plain(0)),
-                    ("class", plain(0)),
-                    ("nrcpts", plain(0)),
-                    ("proto", plain("ESMTP")),
-                    ("daemon", plain("MTA")),
-                    ("relay", Value::Relay(relay)),
-                ];
-                self.record(700, server, "sm-mta", pid, &qid, from);
-                self.text(
-                    900,
-                    server,
-                    "sm-mta",
-                    pid,
-                    format!("{qid}: lost input channel from {relay_text} to MTA after rcpt"),
-                );
-            }
-            2 => {
-                let text = format!(
-                    "ruleset=check_relay, arg1={}, arg2=127.0.0.4, relay={relay_text}, reject=550 5.7.1 Rejected: {ip} listed at zen.spamhaus.org",
-                    match &relay {
-                        Relay::HostIp { host, .. } => host.as_str(),
-                        _ => "",
-                    }
-                );
-                self.text(0, server, "sm-mta", pid, text);
-            }
-            _ => {
-                self.text(0, server, "sm-mta", pid, format!("{qid}: {relay_text} did not issue MAIL/EXPN/VRFY/ETRN during connection to MTA"));
-            }
-        }
-    }
-
-    /// Lines of the other programs that log to the same facility and file.
-    fn other_program(&mut self) {
-        let server = self.world.pick_server(self.rng);
-        let pid = self.world.new_pid(self.rng, server);
-        match self.rng.random_range(0..5) {
-            0 => self.text(
-                0,
-                server,
-                "CRON",
-                pid,
-                "(root) CMD (   cd / && run-parts --report /etc/cron.hourly)".into(),
-            ),
-            1 => {
-                let uptime = self.rng.random_range(1000..9_000_000);
-                let text = format!(
-                    "[{uptime}.{:06}] TCP: request_sock_TCP: Possible SYN flooding on port 25. Sending cookies.",
-                    self.rng.random_range(0..1_000_000)
-                );
-                self.text(0, server, "kernel", 0, text);
-            }
-            2 => {
-                let (sender, _) = self.world.pick_correspondent(self.rng);
-                let id = format!("{:X}", self.rng.random_range(0x1000_0000u64..0xFFFF_FFFF));
-                let body = Body::Fields {
-                    queue_id: Some(id),
-                    fields: vec![
-                        ("from", Value::Sender(Address::angle(sender))),
-                        ("size", plain(self.size())),
-                        ("nrcpt", plain("1 (queue active)")),
-                    ],
-                };
-                self.line(0, server, "postfix/qmgr", pid, body);
-            }
-            3 => {
-                let port = self.rng.random_range(30000..60000);
-                self.text(
-                    0,
-                    server,
-                    "postfix/smtpd",
-                    pid,
-                    format!("connect from localhost[127.0.0.1]:{port}"),
-                );
-            }
-            _ => self.text(
-                0,
-                server,
-                "sm-mta",
-                pid,
-                "starting daemon (8.17.1): SMTP+queueing@00:10:00".into(),
-            ),
-        }
-    }
-
     /// The fields of a delivery to the cluster's mail store (always accepted, with the store's
     /// own queue id for the message in its reply).
     fn store_delivery(
@@ -600,7 +492,7 @@ impl Plan<'_> {
     }
 
     /// A message size, spread over several orders of magnitude.
-    fn size(&mut self) -> usize {
+    pub(crate) fn size(&mut self) -> usize {
         let exponent: f64 = self.rng.random_range(2.9..6.4);
         10f64.powf(exponent) as usize
     }
@@ -642,7 +534,7 @@ impl Plan<'_> {
     }
 
     /// A sendmail 8.12+ queue id: date and time in base 60, a serial, the process id.
-    fn queue_id(&mut self, pid: u32) -> String {
+    pub(crate) fn queue_id(&mut self, pid: u32) -> String {
         const BASE60: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx";
         use chrono::{Datelike, Timelike};
         let t = self.start + chrono::Duration::milliseconds(self.now_ms);
@@ -674,7 +566,7 @@ impl Plan<'_> {
     }
 }
 
-fn plain(value: impl ToString) -> Value {
+pub(crate) fn plain(value: impl ToString) -> Value {
     Value::Plain(value.to_string())
 }
 
@@ -694,7 +586,7 @@ fn duration(seconds: i64) -> String {
     }
 }
 
-fn relay_text(relay: &Relay) -> String {
+pub(crate) fn relay_text(relay: &Relay) -> String {
     let mut text = String::new();
     crate::line::render_value(&Value::Relay(relay.clone()), &mut text);
     text

@@ -12,6 +12,7 @@
 
 mod activity;
 pub mod line;
+mod noise;
 mod world;
 
 use std::cmp::Reverse;
