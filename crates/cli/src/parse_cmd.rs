@@ -131,17 +131,7 @@ fn parse_input(
     sink: Sink,
     threads: usize,
 ) -> Result<ParseStats> {
-    let (reader, reference): (Box<dyn Read + Send>, _) = if path == Path::new("-") {
-        (Box::new(io::stdin()), Utc::now())
-    } else {
-        let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let modified = file
-            .metadata()
-            .and_then(|m| m.modified())
-            .map(DateTime::<Utc>::from)
-            .unwrap_or_else(|_| Utc::now());
-        (Box::new(file), modified)
-    };
+    let (reader, reference) = open_input(path)?;
     let mut parser = parser.clone();
     parser.set_year_policy(match year {
         Some(year) => YearPolicy::Fixed(year),
@@ -212,6 +202,21 @@ fn parse_input(
     read_result
         .with_context(|| format!("cannot read {} after line {}", path.display(), stats.lines))?;
     Ok(stats)
+}
+
+/// Opens an input and gives the instant year-less stamps are read against: a file's
+/// modification time (a finished file's lines are not after it), or now for stdin.
+fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, DateTime<Utc>)> {
+    if path == Path::new("-") {
+        return Ok((Box::new(io::stdin()), Utc::now()));
+    }
+    let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let modified = file
+        .metadata()
+        .and_then(|m| m.modified())
+        .map(DateTime::<Utc>::from)
+        .unwrap_or_else(|_| Utc::now());
+    Ok((Box::new(file), modified))
 }
 
 /// Parses a chunk of whole lines into NDJSON appended to `output`, and counts them.
