@@ -10,7 +10,7 @@ use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
 
 use crate::line::{Address, Body, Relay, Value};
-use crate::world::{LOCAL_DOMAIN, World};
+use crate::world::{LOCAL_DOMAIN, World, random_ip};
 
 /// A line planned by a script, before its time stamp is written.
 #[derive(Debug, Clone)]
@@ -511,13 +511,7 @@ impl Plan<'_> {
     }
 
     fn remote_relay(&mut self, host: String) -> Relay {
-        let ip = format!(
-            "{}.{}.{}.{}",
-            self.rng.random_range(11..223),
-            self.rng.random_range(0..256),
-            self.rng.random_range(0..256),
-            self.rng.random_range(1..255)
-        );
+        let ip = random_ip(self.rng);
         match self.rng.random_range(0..100) {
             0..=2 => Relay::IpIp(ip),
             3..=6 => Relay::HostIp {

@@ -66,9 +66,7 @@ pub struct Generator {
     rng: ChaCha8Rng,
     world: World,
     /// Lines planned but not yet due, earliest first (ties in planning order).
-    queue: BinaryHeap<Reverse<(i64, u64, usize)>>,
-    planned: Vec<Option<Planned>>,
-    free: Vec<usize>,
+    queue: BinaryHeap<Reverse<Queued>>,
     clock_ms: i64,
     order: u64,
     serial: u64,
@@ -86,8 +84,6 @@ impl Generator {
             rng,
             world,
             queue: BinaryHeap::new(),
-            planned: Vec::new(),
-            free: Vec::new(),
             clock_ms: 0,
             order: 0,
             serial: 0,
@@ -113,17 +109,8 @@ impl Generator {
         };
         plan.activity();
         for planned in self.scratch.drain(..) {
-            let slot = match self.free.pop() {
-                Some(slot) => {
-                    self.planned[slot] = Some(planned.clone());
-                    slot
-                }
-                None => {
-                    self.planned.push(Some(planned.clone()));
-                    self.planned.len() - 1
-                }
-            };
-            self.queue.push(Reverse((planned.at_ms, self.order, slot)));
+            let order = self.order;
+            self.queue.push(Reverse(Queued { order, planned }));
             self.order += 1;
         }
         // Exponential gaps between activities, paced for the wanted mean line rate.
@@ -141,12 +128,12 @@ impl Iterator for Generator {
             return None;
         }
         loop {
-            if let Some(Reverse((at_ms, _, slot))) = self.queue.peek().copied()
-                && at_ms <= self.clock_ms
+            if self
+                .queue
+                .peek()
+                .is_some_and(|next| next.0.planned.at_ms <= self.clock_ms)
             {
-                self.queue.pop();
-                let planned = self.planned[slot].take()?;
-                self.free.push(slot);
+                let Reverse(Queued { planned, .. }) = self.queue.pop()?;
                 self.emitted += 1;
                 let server = &self.world.servers[planned.server];
                 let at = self.config.start
@@ -162,6 +149,38 @@ impl Iterator for Generator {
             }
             self.plan_activity();
         }
+    }
+}
+
+/// A planned line in the queue, ordered by due time, then by planning order.
+struct Queued {
+    order: u64,
+    planned: Planned,
+}
+
+impl Queued {
+    fn key(&self) -> (i64, u64) {
+        (self.planned.at_ms, self.order)
+    }
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
     }
 }
 

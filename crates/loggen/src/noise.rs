@@ -6,6 +6,7 @@ use rand::RngExt;
 
 use crate::activity::{Plan, plain, relay_text};
 use crate::line::{Address, Body, Relay, Value};
+use crate::world::random_ip;
 
 impl Plan<'_> {
     /// Spam and abuse turned away: relaying denied, DNSBL hits, silent connections.
@@ -13,13 +14,7 @@ impl Plan<'_> {
         let server = self.world.pick_server(self.rng);
         let pid = self.world.new_pid(self.rng, server);
         let qid = self.queue_id(pid);
-        let ip = format!(
-            "{}.{}.{}.{}",
-            self.rng.random_range(11..223),
-            self.rng.random_range(0..256),
-            self.rng.random_range(0..256),
-            self.rng.random_range(1..255)
-        );
+        let ip = random_ip(self.rng);
         let host = format!(
             "host-{}.dyn.{}",
             ip.replace('.', "-"),

@@ -127,6 +127,17 @@ impl World {
     }
 }
 
+/// A public-looking IPv4 address.
+pub fn random_ip(rng: &mut impl Rng) -> String {
+    format!(
+        "{}.{}.{}.{}",
+        rng.random_range(11..223),
+        rng.random_range(0..256),
+        rng.random_range(0..256),
+        rng.random_range(1..255)
+    )
+}
+
 fn zipf(n: usize, exponent: f64) -> Zipf<f64> {
     // n ≥ 1 and a positive exponent are the only conditions Zipf::new checks.
     Zipf::new(n as f64, exponent).expect("n >= 1 and exponent > 0")
@@ -157,13 +168,7 @@ fn domain(rng: &mut ChaCha8Rng, index: usize) -> Domain {
         word(rng, 2 + index % 3),
         TLDS[rng.random_range(0..TLDS.len())]
     );
-    let ip = format!(
-        "{}.{}.{}.{}",
-        rng.random_range(11..223),
-        rng.random_range(0..256),
-        rng.random_range(0..256),
-        rng.random_range(1..255)
-    );
+    let ip = random_ip(rng);
     let (mx, mx_ip) = match index % 23 {
         // A few remote exchangers speak IPv6.
         7 => (
