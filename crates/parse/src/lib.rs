@@ -21,6 +21,7 @@ pub mod header;
 pub mod message;
 pub mod record;
 pub mod stats;
+mod swar;
 pub mod time;
 
 pub use decode::{Decoded, decode};

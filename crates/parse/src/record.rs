@@ -15,6 +15,7 @@
 use crate::event::Record;
 use crate::header::MONTH_NAMES;
 use crate::message::{Kind, strip_angle};
+use crate::swar::{below, equal_to, word_at};
 use crate::time::TsBuf;
 
 /// Which fields a record carries.
@@ -198,10 +199,6 @@ pub fn write_json_string(out: &mut Vec<u8>, text: &str) {
 /// Whether any byte needs escaping (`"`, `\\` or below 0x20), eight bytes at a time.
 #[inline]
 pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
-    let word_at = |at: usize| {
-        let chunk: [u8; 8] = bytes[at..at + 8].try_into().expect("8 bytes");
-        u64::from_le_bytes(chunk)
-    };
     if bytes.len() < 8 {
         // Built in a register (a padded stack copy would stall on store forwarding); the
         // padding `a` never needs escaping.
@@ -216,27 +213,20 @@ pub(crate) fn needs_escape(bytes: &[u8]) -> bool {
     let mut found = 0u64;
     let mut at = 0;
     while at + 8 <= bytes.len() {
-        found |= special_bytes(word_at(at));
+        found |= special_bytes(word_at(bytes, at));
         at += 8;
     }
     if at < bytes.len() {
         // The last eight bytes, overlapping what was already checked.
-        found |= special_bytes(word_at(bytes.len() - 8));
+        found |= special_bytes(word_at(bytes, bytes.len() - 8));
     }
     found != 0
 }
 
-/// Non-zero when a byte of `word` is below 0x20, `"` or `\\` (exact for existence: the classic
-/// "has a zero byte" and "has a byte less than n" bit tricks).
+/// Non-zero when a byte of `word` is below 0x20, `"` or `\\`.
 #[inline]
 fn special_bytes(word: u64) -> u64 {
-    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
-    let has_zero = |w: u64| w.wrapping_sub(ONES) & !w & HIGHS;
-    let below_space = word.wrapping_sub(ONES * 0x20) & !word & HIGHS;
-    below_space
-        | has_zero(word ^ (ONES * u64::from(b'"')))
-        | has_zero(word ^ (ONES * u64::from(b'\\')))
+    below(word, 0x20) | equal_to(word, b'"') | equal_to(word, b'\\')
 }
 
 fn write_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
