@@ -1,0 +1,281 @@
+//! The checkpoint file: where every followed file was, persisted so that a restart resumes there.
+//!
+//! Durability: a save writes a temporary file, fsyncs it, renames it over the *older* of two
+//! slots (`checkpoint.a.json`, `checkpoint.b.json`) and fsyncs the directory. The newest slot is
+//! never overwritten, so a crash at any instant leaves at least one complete generation, and the
+//! previous generation stays on disk beside the newest. Each slot ends with a CRC-32 of its body:
+//! a torn write, a file of NUL bytes after a power loss, or a hand edit is detected, reported
+//! loudly, and the other slot is used.
+//!
+//! This module owns the format and the files only; what the positions mean is
+//! [`crate::registry`]'s business. It never deletes a slot it cannot read (the evidence stays).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{FileKey, Fingerprint};
+
+/// The format tag at the top of every slot; a future format bumps the number.
+const FORMAT: &str = "maillog-tail-checkpoint/1";
+const SLOTS: [&str; 2] = ["checkpoint.a.json", "checkpoint.b.json"];
+const CRC_TRAILER: &str = "\ncrc32 ";
+
+/// What is known about one file: its identity and the position up to which its lines are safe.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Device and inode.
+    pub key: FileKey,
+    /// The file's first bytes (decompressed for `.gz`/`.bz2`).
+    pub fingerprint: Fingerprint,
+    /// Bumped each time the file is found truncated: positions of an older epoch are stale.
+    pub epoch: u32,
+    /// Committed position: every line before it is durable downstream. For a compressed file,
+    /// a position in its decompressed content.
+    pub offset: u64,
+    /// Where the file was last seen (a hint: after a rename it is searched for by identity).
+    pub path: String,
+    /// Whether the file is a `.gz`/`.bz2` archive read once.
+    pub compressed: bool,
+    /// Order of the content: a file found (or restarted by truncation) later has a higher
+    /// number. Rotated files are finished oldest first after a restart. 0 = not yet assigned.
+    #[serde(default)]
+    pub seq: u64,
+    /// Set when the file was read to its end and let go (rotated away, or an archive read
+    /// once): the length of its content then. The file is complete once `offset` reaches it.
+    pub eof: Option<u64>,
+}
+
+impl Entry {
+    /// Whether every line of the file is committed and it will not grow again.
+    pub fn is_complete(&self) -> bool {
+        self.eof == Some(self.offset)
+    }
+}
+
+/// One generation of the checkpoint.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// The format tag.
+    pub format: String,
+    /// Increases by one with every save; the newest readable slot wins.
+    pub generation: u64,
+    /// One entry per known file.
+    pub entries: Vec<Entry>,
+}
+
+/// Why a checkpoint could not be saved (loading never fails: see [`Loaded`]).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot save the checkpoint in {dir}: {source}")]
+pub struct SaveError {
+    dir: PathBuf,
+    #[source]
+    source: io::Error,
+}
+
+/// What loading found.
+#[derive(Debug)]
+pub enum Loaded {
+    /// No slot exists: a first start.
+    Missing,
+    /// The newest readable generation, with a description of every slot that was unreadable
+    /// (non-empty means the previous generation was used, or a slot is damaged).
+    Found {
+        /// The generation loaded.
+        checkpoint: Checkpoint,
+        /// Unreadable slots: `path: reason`.
+        damaged: Vec<String>,
+    },
+    /// Slots exist but none is readable.
+    Unreadable {
+        /// `path: reason` for each slot.
+        damaged: Vec<String>,
+    },
+}
+
+/// The two slot files in a directory.
+#[derive(Debug)]
+pub struct CheckpointStore {
+    dir: PathBuf,
+    generation: u64,
+}
+
+impl CheckpointStore {
+    /// Opens (creating the directory if needed) and loads the newest readable generation.
+    pub fn open(dir: &Path) -> Result<(Self, Loaded), SaveError> {
+        fs::create_dir_all(dir).map_err(|source| SaveError {
+            dir: dir.to_owned(),
+            source,
+        })?;
+        let mut newest: Option<Checkpoint> = None;
+        let mut damaged = Vec::new();
+        let mut any = false;
+        for slot in SLOTS {
+            let path = dir.join(slot);
+            match fs::read(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => damaged.push(format!("{}: {e}", path.display())),
+                Ok(bytes) => match decode(&bytes) {
+                    Ok(cp) => {
+                        if newest.as_ref().is_none_or(|n| cp.generation > n.generation) {
+                            newest = Some(cp);
+                        }
+                    }
+                    Err(reason) => damaged.push(format!("{}: {reason}", path.display())),
+                },
+            }
+            any = true;
+        }
+        let generation = newest.as_ref().map_or(0, |c| c.generation);
+        let store = CheckpointStore {
+            dir: dir.to_owned(),
+            generation,
+        };
+        let loaded = match newest {
+            Some(checkpoint) => Loaded::Found {
+                checkpoint,
+                damaged,
+            },
+            None if any => Loaded::Unreadable { damaged },
+            None => Loaded::Missing,
+        };
+        Ok((store, loaded))
+    }
+
+    /// Saves `entries` as the next generation, durably (see the module docs).
+    pub fn save(&mut self, entries: Vec<Entry>) -> Result<(), SaveError> {
+        let generation = self.generation + 1;
+        let checkpoint = Checkpoint {
+            format: FORMAT.to_owned(),
+            generation,
+            entries,
+        };
+        self.write_slot(&checkpoint).map_err(|source| SaveError {
+            dir: self.dir.clone(),
+            source,
+        })?;
+        self.generation = generation;
+        Ok(())
+    }
+
+    fn write_slot(&self, checkpoint: &Checkpoint) -> io::Result<()> {
+        let body = serde_json::to_vec(checkpoint).map_err(io::Error::other)?;
+        // Generations alternate between the slots: this one overwrites the older.
+        let slot = SLOTS[(checkpoint.generation % 2) as usize];
+        let tmp = self.dir.join(format!("{slot}.tmp"));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        file.write_all(&body)?;
+        writeln!(file, "{CRC_TRAILER}{:08x}", crc32fast::hash(&body))?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, self.dir.join(slot))?;
+        File::open(&self.dir)?.sync_all()
+    }
+}
+
+/// Checks the trailer and parses a slot.
+fn decode(bytes: &[u8]) -> Result<Checkpoint, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "not UTF-8 (damaged)".to_owned())?;
+    let (body, trailer) = text
+        .rsplit_once(CRC_TRAILER)
+        .ok_or_else(|| "no CRC trailer (torn or damaged write)".to_owned())?;
+    let expected = u32::from_str_radix(trailer.trim_end(), 16)
+        .map_err(|_| format!("bad CRC trailer {trailer:?}"))?;
+    if crc32fast::hash(body.as_bytes()) != expected {
+        return Err("CRC mismatch (damaged)".to_owned());
+    }
+    let checkpoint: Checkpoint =
+        serde_json::from_str(body).map_err(|e| format!("not a checkpoint: {e}"))?;
+    if checkpoint.format != FORMAT {
+        return Err(format!(
+            "unknown format {:?} (expected {FORMAT:?})",
+            checkpoint.format
+        ));
+    }
+    Ok(checkpoint)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(offset: u64) -> Entry {
+        Entry {
+            key: FileKey { dev: 1, ino: 2 },
+            fingerprint: Fingerprint::of(b"head"),
+            epoch: 0,
+            offset,
+            path: "/var/log/mail.log".into(),
+            compressed: false,
+            seq: 1,
+            eof: None,
+        }
+    }
+
+    fn newest(dir: &Path) -> Checkpoint {
+        match CheckpointStore::open(dir).unwrap().1 {
+            Loaded::Found { checkpoint, .. } => checkpoint,
+            other => panic!("expected a checkpoint, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_newest_generation_wins_and_the_previous_stays() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, loaded) = CheckpointStore::open(dir.path()).unwrap();
+        assert!(matches!(loaded, Loaded::Missing));
+        store.save(vec![entry(10)]).unwrap();
+        store.save(vec![entry(20)]).unwrap();
+        store.save(vec![entry(30)]).unwrap();
+        let cp = newest(dir.path());
+        assert_eq!((cp.generation, cp.entries[0].offset), (3, 30));
+        let (mut again, _) = CheckpointStore::open(dir.path()).unwrap();
+        again.save(vec![entry(40)]).unwrap();
+        assert_eq!(newest(dir.path()).generation, 4);
+    }
+
+    #[test]
+    fn a_damaged_newest_slot_falls_back_to_the_previous_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = CheckpointStore::open(dir.path()).unwrap();
+        store.save(vec![entry(10)]).unwrap(); // generation 1: slot b
+        store.save(vec![entry(20)]).unwrap(); // generation 2: slot a
+        fs::write(dir.path().join(SLOTS[0]), vec![0u8; 300]).unwrap(); // power loss: NULs
+        match CheckpointStore::open(dir.path()).unwrap().1 {
+            Loaded::Found {
+                checkpoint,
+                damaged,
+            } => {
+                assert_eq!(checkpoint.entries[0].offset, 10);
+                assert_eq!(damaged.len(), 1);
+                assert!(damaged[0].contains("checkpoint.a.json"), "{damaged:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_torn_or_edited_slot_is_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = CheckpointStore::open(dir.path()).unwrap();
+        store.save(vec![entry(10)]).unwrap();
+        let path = dir.path().join(SLOTS[1]);
+        let good = fs::read_to_string(&path).unwrap();
+        fs::write(&path, &good[..good.len() / 2]).unwrap();
+        assert!(matches!(
+            CheckpointStore::open(dir.path()).unwrap().1,
+            Loaded::Unreadable { .. }
+        ));
+        fs::write(&path, good.replace("\"offset\":10", "\"offset\":99")).unwrap();
+        match CheckpointStore::open(dir.path()).unwrap().1 {
+            Loaded::Unreadable { damaged } => assert!(damaged[0].contains("CRC"), "{damaged:?}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,734 @@
+//! The tailer's decisions, one pass at a time: which files the inputs name, what rotation,
+//! deletion and truncation mean for each, and when a file is read to its end and let go.
+//!
+//! [`TailCore::pass`] is synchronous and takes the time as an argument, so the model test can
+//! drive it step by step; [`crate::runner`] drives it from a thread on file events and a timer.
+//!
+//! Order: files are kept oldest first. A rotated file, or a copy holding the rest of a
+//! truncated file, is read to its end before any file after it, so lines leave in the order
+//! they were written. The core never commits a position: only the consumer does.
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::fs::{self, File};
+use std::io::{self, Cursor, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::checkpoint::{CheckpointStore, Entry, Loaded};
+use crate::find::{self, Compression};
+use crate::identity::{FileKey, Fingerprint, read_head, read_stream_head};
+use crate::lines::ChunkKind;
+use crate::registry::{Checkpointer, Registry};
+use crate::source::{Chunk, Followed, Input, Look, Role};
+use crate::stats::TailStats;
+use crate::{StartAt, TailConfig, TailError};
+
+/// How much one file may read in one pass before the others get their turn.
+const PASS_BUDGET: u64 = 16 << 20;
+/// How often entries of files that no longer exist are dropped from the registry.
+const FORGET_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How the checkpoint was found at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckpointOrigin {
+    /// No checkpoint: a first start; files found start at the configured position.
+    FirstStart,
+    /// The newest generation was read.
+    Resumed,
+    /// The newest slot was damaged; the previous generation was used (lines committed after
+    /// it may be delivered again).
+    PreviousGeneration(Vec<String>),
+    /// No slot was readable: files found start at the configured position.
+    Unreadable(Vec<String>),
+}
+
+/// Where a newly opened file starts: the read position, its committed position and its place
+/// in the order of contents (0: new, assigned by the registry).
+#[derive(Clone, Copy, Debug)]
+struct At {
+    read_from: u64,
+    committed: u64,
+    seq: u64,
+}
+
+/// What a pass found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PassReport {
+    /// Some file has more to read now (the pass stopped at its budget).
+    pub more: bool,
+}
+
+/// The tailer's state: followed files, the registry, what is done.
+pub struct TailCore {
+    config: TailConfig,
+    checkpointer: Checkpointer,
+    files: Vec<Followed>,
+    /// Archives read to their end: not opened again while they exist.
+    done: HashSet<FileKey>,
+    /// Where files unknown to the checkpoint start, until the first scan is over.
+    first_start: Option<StartAt>,
+    started: bool,
+    last_forget: Option<Instant>,
+    stats: Arc<TailStats>,
+    origin: CheckpointOrigin,
+}
+
+impl TailCore {
+    /// Loads the checkpoint (warning loudly when it is damaged or unreadable).
+    pub fn open(config: TailConfig) -> Result<Self, TailError> {
+        let dir = config.checkpoint_dir.clone();
+        let (store, loaded) = CheckpointStore::open(&dir)?;
+        let (entries, origin) = match loaded {
+            Loaded::Missing => {
+                tracing::info!(dir = %dir.display(), start = ?config.start_at,
+                    "no checkpoint yet: files found now start at the configured position");
+                (Vec::new(), CheckpointOrigin::FirstStart)
+            }
+            Loaded::Found {
+                checkpoint,
+                damaged,
+            } if damaged.is_empty() => (checkpoint.entries, CheckpointOrigin::Resumed),
+            Loaded::Found {
+                checkpoint,
+                damaged,
+            } => {
+                tracing::warn!(dir = %dir.display(), damaged = ?damaged,
+                    "the newest checkpoint is damaged: resuming from the previous generation \
+                     (lines committed after it will be delivered again)");
+                (
+                    checkpoint.entries,
+                    CheckpointOrigin::PreviousGeneration(damaged),
+                )
+            }
+            Loaded::Unreadable { damaged } => {
+                tracing::error!(dir = %dir.display(), damaged = ?damaged, start = ?config.start_at,
+                    "NO READABLE CHECKPOINT: positions are lost; files start at the configured \
+                     position (the damaged files are left in place)");
+                (Vec::new(), CheckpointOrigin::Unreadable(damaged))
+            }
+        };
+        let first_start = match origin {
+            CheckpointOrigin::FirstStart | CheckpointOrigin::Unreadable(_) => Some(config.start_at),
+            _ => None,
+        };
+        Ok(TailCore {
+            checkpointer: Checkpointer::new(Registry::new(store, entries)),
+            config,
+            files: Vec::new(),
+            done: HashSet::new(),
+            first_start,
+            started: false,
+            last_forget: None,
+            stats: Arc::default(),
+            origin,
+        })
+    }
+
+    /// The consumer's handle for commits.
+    pub fn checkpointer(&self) -> Checkpointer {
+        self.checkpointer.clone()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> Arc<TailStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// How the checkpoint was found at start.
+    pub fn origin(&self) -> &CheckpointOrigin {
+        &self.origin
+    }
+
+    /// The paths of the files followed now, oldest first.
+    pub fn followed(&self) -> Vec<PathBuf> {
+        self.files.iter().map(|f| f.path.clone()).collect()
+    }
+
+    /// One pass: rescan the inputs if asked (always the first time), then read what every file
+    /// gained, handing out chunks through `send` (which returns false once the consumer is
+    /// gone), and let go of files that are done.
+    pub fn pass(
+        &mut self,
+        now: Instant,
+        rescan: bool,
+        send: &mut dyn FnMut(Chunk) -> bool,
+    ) -> Result<PassReport, TailError> {
+        if rescan || !self.started {
+            self.rescan(now);
+        }
+        if !self.started {
+            self.started = true;
+            self.resume_unfinished(now);
+            self.first_start = None;
+            // Positions chosen now (a start at the end) must survive a restart before the
+            // first commit.
+            self.checkpointer.lock().save()?;
+        }
+        let stats = Arc::clone(&self.stats);
+        let closed = Cell::new(false);
+        let mut emit = |chunk: Chunk| {
+            count(&stats, &chunk);
+            if !closed.get() && !send(chunk) {
+                closed.set(true);
+            }
+        };
+        let mut more = false;
+        let mut truncated_now = HashSet::new();
+        let mut i = 0;
+        while i < self.files.len() {
+            let f = &mut self.files[i];
+            let checkpointer = &self.checkpointer;
+            let mut grew = |f: &Followed| {
+                let path = f.path.to_string_lossy();
+                checkpointer.lock().update(f.key, f.fingerprint, &path);
+            };
+            let looked = f.look(
+                PASS_BUDGET,
+                self.config.read_bytes,
+                now,
+                &mut grew,
+                &mut emit,
+            );
+            if closed.get() {
+                return Err(TailError::Closed);
+            }
+            let look = match looked {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(path = %f.path.display(), "cannot read: {e}");
+                    TailStats::add(&self.stats.read_errors, 1);
+                    i += 1;
+                    continue;
+                }
+            };
+            match look {
+                Look::Truncated { head } if truncated_now.insert(f.key) => {
+                    self.on_truncated(i, &head, now, &mut emit);
+                    continue; // a copy may now sit at `i`: read it first
+                }
+                Look::Truncated { .. } => {}
+                Look::Read { eof: false, .. } => {
+                    more = true;
+                    if f.role.goes_first() {
+                        break; // later files wait until this one is read to its end
+                    }
+                }
+                Look::Read { eof: true, .. } => {
+                    if self.let_go_if_done(i, now, &mut emit) {
+                        continue;
+                    }
+                }
+            }
+            i += 1;
+        }
+        if closed.get() {
+            return Err(TailError::Closed);
+        }
+        self.checkpointer.lock().save_if_dirty()?;
+        Ok(PassReport { more })
+    }
+
+    /// The end of a run that does not follow (`--once`): hands out unfinished last lines and
+    /// lets every file go, as read to its end.
+    pub fn finish(&mut self, send: &mut dyn FnMut(Chunk) -> bool) -> Result<(), TailError> {
+        let stats = Arc::clone(&self.stats);
+        let closed = Cell::new(false);
+        let mut emit = |chunk: Chunk| {
+            count(&stats, &chunk);
+            if !closed.get() && !send(chunk) {
+                closed.set(true);
+            }
+        };
+        for mut f in std::mem::take(&mut self.files) {
+            f.flush_partial(&mut emit);
+            let live = f.role == Role::Live;
+            let mut registry = self.checkpointer.lock();
+            if !live {
+                registry.released(f.key, f.delivered(), f.deleted);
+            }
+        }
+        self.checkpointer.lock().save_if_dirty()?;
+        if closed.get() {
+            Err(TailError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn rescan(&mut self, now: Instant) {
+        for f in &mut self.files {
+            f.named = false;
+        }
+        for input in self.config.inputs.clone() {
+            for (path, _) in find::expand(&input) {
+                if let Err(e) = self.follow(path.clone(), now) {
+                    tracing::warn!(path = %path.display(), "cannot open: {e}");
+                    TailStats::add(&self.stats.read_errors, 1);
+                }
+            }
+        }
+        for f in &mut self.files {
+            if f.role == Role::Live && !f.named {
+                tracing::info!(path = %f.path.display(),
+                    "no longer named by an input (rotated or deleted): reading it to its end");
+                f.role = Role::Rotated { since: now };
+                TailStats::add(&self.stats.rotations, 1);
+            }
+        }
+        if self
+            .last_forget
+            .is_none_or(|t| now.duration_since(t) >= FORGET_INTERVAL)
+        {
+            self.last_forget = Some(now);
+            self.forget_vanished();
+        }
+    }
+
+    /// A path an input names now: already followed (perhaps under another name), done, or new.
+    fn follow(&mut self, path: PathBuf, now: Instant) -> io::Result<()> {
+        let file = File::open(&path)?;
+        let meta = file.metadata()?;
+        let key = FileKey::of(&meta);
+        if let Some(f) = self.files.iter_mut().find(|f| f.key == key) {
+            f.named = true;
+            if f.path != path {
+                self.checkpointer
+                    .lock()
+                    .update(key, f.fingerprint, &path.to_string_lossy());
+                f.set_path(path);
+            }
+            if let Role::Rotated { .. } = f.role {
+                f.role = Role::Live; // named again
+            }
+            return Ok(());
+        }
+        if self.done.contains(&key) {
+            return Ok(());
+        }
+        let kind = find::compression_of(&file)?;
+        let opened = match kind {
+            Compression::None => Some(self.open_plain(path, file, meta.len(), key, now)?),
+            _ => self.open_archive(path, file, kind, key, now)?,
+        };
+        if let Some(f) = opened {
+            TailStats::add(&self.stats.files_opened, 1);
+            self.files.push(f);
+        }
+        Ok(())
+    }
+
+    fn open_plain(
+        &mut self,
+        path: PathBuf,
+        mut file: File,
+        size: u64,
+        key: FileKey,
+        now: Instant,
+    ) -> io::Result<Followed> {
+        let head = read_head(&file)?;
+        let known = self.checkpointer.lock().entries.get(&key).cloned();
+        let (position, epoch, seq) = match known {
+            Some(e) if !e.compressed && e.fingerprint.matches(&head) && size >= e.offset => {
+                (e.offset, e.epoch, e.seq)
+            }
+            Some(e) => {
+                // The inode is known but the content is not what was read: truncated or
+                // replaced while maillog was stopped. The rest may be in a copy.
+                tracing::warn!(path = %path.display(), offset = e.offset,
+                    "known file was truncated or replaced while stopped: reading it from the start");
+                TailStats::add(&self.stats.truncations, 1);
+                let at = At {
+                    read_from: e.offset,
+                    committed: e.offset,
+                    seq: e.seq,
+                };
+                if let Some(copy) = self.open_copy(&path, e.fingerprint, key, at, now) {
+                    self.files.push(copy);
+                }
+                (0, e.epoch + 1, 0)
+            }
+            None => (self.start_position(&file, size)?, 0, 0),
+        };
+        file.seek(SeekFrom::Start(position))?;
+        let fingerprint = Fingerprint::of(&head);
+        let entry = Entry {
+            key,
+            fingerprint,
+            epoch,
+            offset: position,
+            path: path.to_string_lossy().into_owned(),
+            compressed: false,
+            seq,
+            eof: None,
+        };
+        self.checkpointer.lock().register(entry);
+        let max_line = self.config.max_line_bytes;
+        Ok(Followed::new(
+            path,
+            key,
+            Input::Plain(file),
+            fingerprint,
+            epoch,
+            position,
+            Role::Live,
+            max_line,
+            now,
+        ))
+    }
+
+    /// Where a file unknown to the checkpoint starts: at 0, or at the first start with
+    /// `start_at = end`, just after its last complete line.
+    fn start_position(&self, file: &File, size: u64) -> io::Result<u64> {
+        if self.first_start != Some(StartAt::End) || size == 0 {
+            return Ok(0);
+        }
+        let back = size.min(self.config.max_line_bytes as u64);
+        let mut tail = vec![0; back as usize];
+        file.read_exact_at(&mut tail, size - back)?;
+        Ok(match memchr::memrchr(b'\n', &tail) {
+            Some(i) => size - back + i as u64 + 1,
+            None => size,
+        })
+    }
+
+    /// A compressed archive: read once, start to end (or from where a restart left it).
+    fn open_archive(
+        &mut self,
+        path: PathBuf,
+        file: File,
+        kind: Compression,
+        key: FileKey,
+        now: Instant,
+    ) -> io::Result<Option<Followed>> {
+        let mut reader = find::decompressor(file, kind);
+        let head = read_stream_head(&mut *reader)?;
+        let at = {
+            let registry = self.checkpointer.lock();
+            let same = |e: &&Entry| e.fingerprint.len > 0 && e.fingerprint.matches(&head);
+            // This archive itself, or a plain file read before it was compressed.
+            let known = registry
+                .entries
+                .get(&key)
+                .filter(|e| e.compressed)
+                .filter(same)
+                .or_else(|| {
+                    registry
+                        .entries
+                        .values()
+                        .filter(same)
+                        .find(|e| !e.compressed && self.files.iter().all(|f| f.key != e.key))
+                });
+            match known {
+                Some(e) if e.is_complete() => {
+                    self.done.insert(key);
+                    return Ok(None);
+                }
+                Some(e) => At {
+                    read_from: e.offset,
+                    committed: e.offset,
+                    seq: e.seq,
+                },
+                None => At {
+                    read_from: 0,
+                    committed: 0,
+                    seq: 0,
+                },
+            }
+        };
+        let position = at.read_from;
+        let mut reader: Box<dyn Read + Send> = Box::new(Cursor::new(head.clone()).chain(reader));
+        if io::copy(&mut (&mut reader).take(position), &mut io::sink())? < position {
+            return Ok(None); // shorter than what was read of it: nothing left
+        }
+        tracing::info!(path = %path.display(), from = position, "reading archive");
+        let fingerprint = Fingerprint::of(&head);
+        Ok(Some(self.registered(
+            path,
+            key,
+            reader,
+            fingerprint,
+            at,
+            Role::Archive,
+            now,
+        )))
+    }
+
+    /// Registers and builds a followed compressed file, read from `position`.
+    #[allow(clippy::too_many_arguments)]
+    fn registered(
+        &mut self,
+        path: PathBuf,
+        key: FileKey,
+        reader: Box<dyn Read + Send>,
+        fingerprint: Fingerprint,
+        at: At,
+        role: Role,
+        now: Instant,
+    ) -> Followed {
+        self.checkpointer.lock().register(Entry {
+            key,
+            fingerprint,
+            epoch: 0,
+            offset: at.committed,
+            path: path.to_string_lossy().into_owned(),
+            compressed: true,
+            seq: at.seq,
+            eof: None,
+        });
+        let input = Input::Compressed(reader);
+        let max_line = self.config.max_line_bytes;
+        Followed::new(
+            path,
+            key,
+            input,
+            fingerprint,
+            0,
+            at.read_from,
+            role,
+            max_line,
+            now,
+        )
+    }
+
+    /// The file at `i` was truncated (or rewritten): read the rest of its old content from a
+    /// copy if there is one, then start it over.
+    fn on_truncated(&mut self, i: usize, head: &[u8], now: Instant, emit: &mut dyn FnMut(Chunk)) {
+        TailStats::add(&self.stats.truncations, 1);
+        let (path, fingerprint, key, from) = {
+            let f = &self.files[i];
+            (f.path.clone(), f.fingerprint, f.key, f.delivered())
+        };
+        tracing::warn!(path = %path.display(), read_to = from,
+            "file truncated (copytruncate?): reading it again from the start");
+        // Lines between the committed position and `from` are handed out but maybe not yet
+        // durable: the copy's entry starts at the committed position, so a crash re-reads them.
+        let (committed, seq) = self
+            .checkpointer
+            .lock()
+            .entries
+            .get(&key)
+            .map_or((from, 0), |e| (e.offset, e.seq));
+        let at = At {
+            read_from: from,
+            committed: committed.min(from),
+            seq,
+        };
+        let copy = self.open_copy(&path, fingerprint, key, at, now);
+        let f = &mut self.files[i];
+        if copy.is_none() {
+            f.flush_partial(emit); // the start of a line whose rest is gone: better than nothing
+        }
+        if let Err(e) = f.restart(head) {
+            tracing::warn!(path = %path.display(), "cannot rewind: {e}");
+        }
+        let mut registry = self.checkpointer.lock();
+        registry.truncated(key, f.epoch, f.fingerprint);
+        if let Some(copy) = &copy {
+            registry.moved(key, f.epoch - 1, copy.key);
+        }
+        drop(registry);
+        if let Some(copy) = copy {
+            tracing::info!(path = %copy.path.display(), from,
+                "the unread rest of the truncated file is in this copy: reading it first");
+            TailStats::add(&self.stats.copies_read, 1);
+            self.files.insert(i, copy);
+        }
+    }
+
+    /// Opens the sibling holding `original`'s content (see [`find::content_copy`]) at `at`.
+    fn open_copy(
+        &mut self,
+        original: &Path,
+        fingerprint: Fingerprint,
+        not: FileKey,
+        at: At,
+        now: Instant,
+    ) -> Option<Followed> {
+        let from = at.read_from;
+        let (path, meta, mut file, kind) = find::content_copy(original, fingerprint, not)?;
+        let key = FileKey::of(&meta);
+        if self.files.iter().any(|f| f.key == key) {
+            return None; // followed already (an input names it)
+        }
+        let max_line = self.config.max_line_bytes;
+        if kind == Compression::None {
+            if meta.len() < from || file.seek(SeekFrom::Start(from)).is_err() {
+                return None;
+            }
+            let entry = Entry {
+                key,
+                fingerprint,
+                epoch: 0,
+                offset: at.committed,
+                path: path.to_string_lossy().into_owned(),
+                compressed: false,
+                seq: at.seq,
+                eof: None,
+            };
+            self.checkpointer.lock().register(entry);
+            let input = Input::Plain(file);
+            let role = Role::Predecessor;
+            return Some(Followed::new(
+                path,
+                key,
+                input,
+                fingerprint,
+                0,
+                from,
+                role,
+                max_line,
+                now,
+            ));
+        }
+        let mut reader = find::decompressor(file, kind);
+        let skipped = io::copy(&mut (&mut reader).take(from), &mut io::sink()).ok()?;
+        let role = Role::Predecessor;
+        (skipped == from).then(|| self.registered(path, key, reader, fingerprint, at, role, now))
+    }
+
+    /// After a restart: files the checkpoint knows that no input names any more (rotated while
+    /// maillog was stopped) and that still have unread lines are finished first.
+    fn resume_unfinished(&mut self, now: Instant) {
+        let followed: HashSet<FileKey> = self.files.iter().map(|f| f.key).collect();
+        let mut entries: Vec<Entry> = self.checkpointer.lock().entries.values().cloned().collect();
+        entries.sort_by_key(|e| e.seq); // oldest content first
+        let mut resumed = Vec::new();
+        for e in entries {
+            if e.compressed || followed.contains(&e.key) {
+                continue; // archives are read only while an input names them
+            }
+            match self.reopen(&e, now) {
+                Ok(Some(f)) => resumed.push(f),
+                Ok(None) => {}
+                Err(err) => tracing::warn!(path = %e.path, "cannot reopen: {err}"),
+            }
+        }
+        TailStats::add(&self.stats.files_opened, resumed.len() as u64);
+        self.files.splice(0..0, resumed);
+    }
+
+    /// Finds a known file by identity; opens it if it has unread lines. Forgets it if gone.
+    fn reopen(&mut self, e: &Entry, now: Instant) -> io::Result<Option<Followed>> {
+        let last = PathBuf::from(&e.path);
+        let found = fs::metadata(&last)
+            .ok()
+            .filter(|m| FileKey::of(m) == e.key)
+            .map(|m| (last.clone(), m))
+            .or_else(|| find::by_key(last.parent()?, e.key));
+        let Some((path, meta)) = found else {
+            self.checkpointer.lock().forget(e.key);
+            let at = At {
+                read_from: e.offset,
+                committed: e.offset,
+                seq: e.seq,
+            };
+            let copy = self.open_copy(&last, e.fingerprint, e.key, at, now);
+            if copy.is_none() && !e.is_complete() {
+                tracing::warn!(path = %e.path, committed = e.offset,
+                    "file vanished while maillog was stopped: lines after the committed position are lost");
+            }
+            return Ok(copy);
+        };
+        let mut file = File::open(&path)?;
+        if !e.fingerprint.matches(&read_head(&file)?) || meta.len() < e.offset {
+            self.checkpointer.lock().forget(e.key); // another file got the inode
+            return Ok(None);
+        }
+        self.checkpointer
+            .lock()
+            .update(e.key, e.fingerprint, &path.to_string_lossy());
+        if e.eof.is_some() && meta.len() == e.offset {
+            return Ok(None); // let go before the stop, and nothing written since
+        }
+        // Rotated while maillog was stopped: its writer may still be at it (until it reopens),
+        // so it is followed like any rotated file, then let go.
+        tracing::info!(path = %path.display(), from = e.offset, size = meta.len(),
+            "rotated while maillog was stopped: finishing it");
+        file.seek(SeekFrom::Start(e.offset))?;
+        let role = Role::Rotated { since: now };
+        let max_line = self.config.max_line_bytes;
+        let input = Input::Plain(file);
+        Ok(Some(Followed::new(
+            path,
+            e.key,
+            input,
+            e.fingerprint,
+            e.epoch,
+            e.offset,
+            role,
+            max_line,
+            now,
+        )))
+    }
+
+    /// Drops registry entries of files let go earlier that no longer exist anywhere near.
+    fn forget_vanished(&mut self) {
+        let mut registry = self.checkpointer.lock();
+        let followed: HashSet<FileKey> = self.files.iter().map(|f| f.key).collect();
+        let before = registry.entries.len();
+        registry.entries.retain(|key, e| {
+            if followed.contains(key) || e.eof.is_none() {
+                return true;
+            }
+            let path = Path::new(&e.path);
+            let here = fs::metadata(path).is_ok_and(|m| FileKey::of(&m) == *key);
+            here || path
+                .parent()
+                .and_then(|dir| find::by_key(dir, *key))
+                .is_some()
+        });
+        registry.dirty |= registry.entries.len() != before;
+        self.done.retain(|key| registry.entries.contains_key(key));
+    }
+
+    /// Lets go of file `i` if it is done; returns whether it was removed.
+    fn let_go_if_done(&mut self, i: usize, now: Instant, emit: &mut dyn FnMut(Chunk)) -> bool {
+        let wait = self.config.rotate_wait;
+        let f = &mut self.files[i];
+        if f.role == Role::Live && f.deleted {
+            tracing::info!(path = %f.path.display(), "deleted: reading it to its end");
+            f.role = Role::Rotated { since: now };
+            TailStats::add(&self.stats.rotations, 1);
+        }
+        let quiet = now.saturating_duration_since(f.last_growth);
+        let release = match f.role {
+            Role::Predecessor | Role::Archive => true,
+            Role::Rotated { since } => {
+                now.saturating_duration_since(since) >= wait && quiet >= wait
+            }
+            Role::Live => {
+                if f.has_partial() && quiet >= self.config.partial_line_timeout {
+                    f.flush_partial(emit);
+                }
+                false
+            }
+        };
+        if !release {
+            return false;
+        }
+        f.flush_partial(emit);
+        let f = self.files.remove(i);
+        tracing::info!(path = %f.path.display(), "read to its end: let go");
+        self.checkpointer
+            .lock()
+            .released(f.key, f.delivered(), f.deleted);
+        if f.role == Role::Archive {
+            self.done.insert(f.key);
+        }
+        TailStats::add(&self.stats.files_released, 1);
+        true
+    }
+}
+
+fn count(stats: &TailStats, chunk: &Chunk) {
+    TailStats::add(&stats.chunks, 1);
+    TailStats::add(&stats.bytes, chunk.ack.offset - chunk.start);
+    match chunk.kind {
+        ChunkKind::Lines => {}
+        ChunkKind::CutLine => TailStats::add(&stats.lines_cut, 1),
+        ChunkKind::PartialLine => TailStats::add(&stats.partial_lines, 1),
+    }
+}

@@ -1,0 +1,123 @@
+//! File identity: which file on disk a followed file is, whatever its name is now.
+//!
+//! A path names different files over time (rotation), and an inode number is reused once a file
+//! is deleted. A followed file is therefore known by its device and inode *and* a fingerprint of
+//! its first bytes (up to [`FINGERPRINT_BYTES`]): a new file that got the old inode starts with
+//! different bytes, and a truncated-and-rewritten file (copytruncate) too. This module only
+//! computes and compares identities; it never decides what to do about a mismatch.
+
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::{FileExt, MetadataExt};
+
+use serde::{Deserialize, Serialize};
+
+/// How many leading bytes the fingerprint covers once the file is that long. Several syslog
+/// lines: enough that two files starting with the same line are still told apart.
+pub const FINGERPRINT_BYTES: usize = 1024;
+
+/// Device and inode of a file: stable across renames, reused after deletion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct FileKey {
+    /// `st_dev`.
+    pub dev: u64,
+    /// `st_ino`.
+    pub ino: u64,
+}
+
+impl FileKey {
+    /// The key of the file `meta` describes.
+    pub fn of(meta: &Metadata) -> Self {
+        FileKey {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// A CRC-32 of a file's first `len` bytes (of its decompressed content for `.gz`/`.bz2`).
+///
+/// While a file is shorter than [`FINGERPRINT_BYTES`] its fingerprint covers what there is and
+/// grows with it ([`Fingerprint::extended`]); a prefix check keeps the old and new agreeing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// How many leading bytes are covered.
+    pub len: u32,
+    /// CRC-32 of those bytes.
+    pub crc: u32,
+}
+
+impl Fingerprint {
+    /// The fingerprint of `head`, the first bytes of a file (at most [`FINGERPRINT_BYTES`] used).
+    pub fn of(head: &[u8]) -> Self {
+        let head = &head[..head.len().min(FINGERPRINT_BYTES)];
+        // A slice of at most FINGERPRINT_BYTES always fits in u32.
+        let len = u32::try_from(head.len()).unwrap_or(u32::MAX);
+        Fingerprint {
+            len,
+            crc: crc32fast::hash(head),
+        }
+    }
+
+    /// Does a file whose first bytes are `head` start with the content fingerprinted here?
+    /// False when `head` is shorter than what the fingerprint covers (the file shrank).
+    pub fn matches(&self, head: &[u8]) -> bool {
+        let len = self.len as usize;
+        head.len() >= len && crc32fast::hash(&head[..len]) == self.crc
+    }
+
+    /// Whether the fingerprint still grows with the file.
+    pub fn is_complete(&self) -> bool {
+        self.len as usize >= FINGERPRINT_BYTES
+    }
+}
+
+/// Reads up to [`FINGERPRINT_BYTES`] from the start of `file` without moving its read position.
+pub fn read_head(file: &File) -> io::Result<Vec<u8>> {
+    let mut head = vec![0; FINGERPRINT_BYTES];
+    let mut filled = 0;
+    while filled < head.len() {
+        match file.read_at(&mut head[filled..], filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    head.truncate(filled);
+    Ok(head)
+}
+
+/// Reads up to [`FINGERPRINT_BYTES`] from a stream (a decompressor), consuming them.
+pub fn read_stream_head(reader: &mut dyn Read) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(FINGERPRINT_BYTES);
+    reader
+        .take(FINGERPRINT_BYTES as u64)
+        .read_to_end(&mut head)?;
+    Ok(head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_growing_file_keeps_matching_its_shorter_fingerprint() {
+        let short = Fingerprint::of(b"Nov 25 11:44:29 mx1 sendmail[1]: ");
+        assert!(short.matches(b"Nov 25 11:44:29 mx1 sendmail[1]: AB123: from=<a@b>\n"));
+        assert!(
+            !short.matches(b"Nov 25"),
+            "a shorter file has lost what was fingerprinted"
+        );
+        assert!(!short.matches(b"Nov 26 00:00:00 mx1 sendmail[1]: other content"));
+    }
+
+    #[test]
+    fn only_the_first_bytes_count() {
+        let long = vec![b'x'; 3 * FINGERPRINT_BYTES];
+        let fp = Fingerprint::of(&long);
+        assert_eq!(fp.len as usize, FINGERPRINT_BYTES);
+        assert!(fp.is_complete());
+        assert!(fp.matches(&long[..FINGERPRINT_BYTES]));
+    }
+}

@@ -1,0 +1,142 @@
+//! Follows the mail log syslog-ng writes — through rotation, truncation and restarts — and
+//! turns it into chunks of complete lines, each with its position, losing and repeating nothing.
+//!
+//! # How it is used
+//! [`spawn`] starts a thread that follows [`TailConfig::inputs`] and sends [`Chunk`]s into a
+//! bounded channel (a slow consumer makes the tailer wait; memory stays flat). The consumer
+//! hands each chunk's [`Ack`] to [`Checkpointer::commit`] once the lines are durable
+//! downstream; only then does the checkpoint move. After a crash the tailer resumes at the
+//! last committed position: lines after it are delivered again, lines before it never.
+//!
+//! # What it guarantees, and the limits
+//! - Files are known by device, inode and a fingerprint of their first bytes ([`identity`]),
+//!   so a renamed file is still the same file and a reused inode is a new one.
+//! - Rename + create rotation (logrotate `create`, or `mv` + `syslog-ng-ctl reopen`): the old
+//!   file is read to its end, including lines written to it after the rename, and let go once
+//!   it has been quiet for [`TailConfig::rotate_wait`]; then the new file is read from its
+//!   start. A file deleted while open is read to its end the same way. After a restart,
+//!   rotated files with unread lines are found by identity (also once compressed) and finished
+//!   first. This is the recommended setup; so are date-named files written by syslog-ng.
+//! - copytruncate: detected when the size drops below the read position or the first bytes
+//!   change; the file is read again from 0 (counted and logged). The unread rest of the old
+//!   content is read from the copy when a sibling (`mail.log.1`, `mail.log.1.gz`, …) holds it.
+//!   **The window of loss copytruncate has by construction**: lines the writer appends between
+//!   logrotate's copy and its truncate are in neither file, and no reader can get them back;
+//!   and if a file is truncated twice before the tailer looks (within the recheck interval
+//!   without an inotify event), the content between the two truncations is missed.
+//! - Only complete lines leave. A last line without a newline waits; after
+//!   [`TailConfig::partial_line_timeout`] of quiet (or when the file is let go) it is handed out
+//!   with a newline added ([`ChunkKind::PartialLine`]). Lines longer than
+//!   [`TailConfig::max_line_bytes`] are cut ([`ChunkKind::CutLine`]) and counted.
+//! - Checkpoints ([`checkpoint`]) are written atomically with the previous generation kept; a
+//!   damaged or missing one is reported loudly and the configured [`StartAt`] applies.
+//! - Compressed archives (`.gz`, `.bz2`, recognised by content) named by an input are read
+//!   once, start to end, and remembered as done.
+//! - New data is noticed through inotify, with a timer recheck (size, inode, first bytes, and
+//!   a rescan of the inputs) every [`TailConfig::recheck_interval`] since events can be lost;
+//!   where inotify is unavailable the timer alone drives it, every
+//!   [`TailConfig::poll_interval`]. An idle tailer sleeps.
+
+pub mod checkpoint;
+mod core;
+mod find;
+pub mod identity;
+mod lines;
+mod registry;
+mod runner;
+mod source;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use crate::checkpoint::SaveError;
+pub use crate::core::{CheckpointOrigin, PassReport, TailCore};
+pub use crate::lines::ChunkKind;
+pub use crate::registry::{Ack, Checkpointer};
+pub use crate::runner::{Tail, TailHandle, spawn};
+pub use crate::source::Chunk;
+pub use crate::stats::TailStats;
+
+/// Where files found at the first start (no checkpoint, or an unreadable one) begin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum StartAt {
+    /// At their first line.
+    #[default]
+    Beginning,
+    /// After their last complete line: only what is written from now on.
+    End,
+}
+
+/// How changes are noticed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum WatchMode {
+    /// inotify events plus a timer recheck; the timer alone where inotify is unavailable.
+    #[default]
+    Auto,
+    /// The timer alone, every `poll_interval` (for file systems without inotify: NFS, FUSE).
+    Poll,
+}
+
+/// What to follow and how.
+#[derive(Clone, Debug)]
+pub struct TailConfig {
+    /// Paths and globs (`/var/log/mail/*.log`); files they name later are picked up too.
+    pub inputs: Vec<PathBuf>,
+    /// Where the checkpoint lives.
+    pub checkpoint_dir: PathBuf,
+    /// Where files found at the first start begin.
+    pub start_at: StartAt,
+    /// Longer lines are cut to this many bytes (default 64 KiB, syslog-ng's own limit).
+    pub max_line_bytes: usize,
+    /// How long a last line without a newline waits at the end of a quiet file (default 5 s).
+    pub partial_line_timeout: Duration,
+    /// How long a rotated or deleted file must be quiet before it is let go (default 5 s).
+    pub rotate_wait: Duration,
+    /// The timer recheck with inotify (default 1 s).
+    pub recheck_interval: Duration,
+    /// The timer without inotify (default 250 ms).
+    pub poll_interval: Duration,
+    /// inotify or polling.
+    pub watch: WatchMode,
+    /// Keep following (a service) or stop when every file is read to its end (`--once`).
+    pub follow: bool,
+    /// Chunks in flight between the tailer and the consumer.
+    pub channel_capacity: usize,
+    /// Bytes per read (and at most per chunk).
+    pub read_bytes: usize,
+}
+
+impl TailConfig {
+    /// Following `inputs`, checkpoints in `checkpoint_dir`, everything else default.
+    pub fn new(inputs: Vec<PathBuf>, checkpoint_dir: PathBuf) -> Self {
+        TailConfig {
+            inputs,
+            checkpoint_dir,
+            start_at: StartAt::Beginning,
+            max_line_bytes: 64 * 1024,
+            partial_line_timeout: Duration::from_secs(5),
+            rotate_wait: Duration::from_secs(5),
+            recheck_interval: Duration::from_secs(1),
+            poll_interval: Duration::from_millis(250),
+            watch: WatchMode::Auto,
+            follow: true,
+            channel_capacity: 16,
+            read_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Why the tailer stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TailError {
+    /// The checkpoint could not be saved.
+    #[error(transparent)]
+    Checkpoint(#[from] SaveError),
+    /// The consumer dropped its end of the channel.
+    #[error("the consumer of the lines has gone")]
+    Closed,
+    /// The tailer thread could not be started.
+    #[error("cannot start the tailer thread: {0}")]
+    Thread(#[source] std::io::Error),
+}

@@ -1,0 +1,173 @@
+//! The registry: every known file's identity and committed position, shared between the tailer
+//! (which learns of files, rotations and truncations) and the consumer (which commits positions
+//! once the lines before them are durable downstream).
+//!
+//! A position becomes part of the checkpoint only through [`Checkpointer::commit`]: reading a
+//! line never advances it (lesson 7: committing on read loses what was buffered). Acks carry the
+//! file's epoch, so an ack of lines read before a truncation cannot move the position of the
+//! file's new content.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::checkpoint::{CheckpointStore, Entry, SaveError};
+use crate::identity::{FileKey, Fingerprint};
+
+/// A commit token: the lines of file `key` (in `epoch`) before `offset` have been handed out.
+/// Handing it back to [`Checkpointer::commit`] says they are durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// The file.
+    pub key: FileKey,
+    /// The file's epoch when the lines were read.
+    pub epoch: u32,
+    /// The position just after the last line covered.
+    pub offset: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Registry {
+    pub(crate) entries: BTreeMap<FileKey, Entry>,
+    store: CheckpointStore,
+    /// The set of files or their identities changed since the last save.
+    pub(crate) dirty: bool,
+    /// Content of a truncated file's earlier epoch that lives on in a copy: acks of that epoch
+    /// move the copy's position (the copy is that content, read on from where it stopped).
+    moved: HashMap<(FileKey, u32), FileKey>,
+    next_seq: u64,
+}
+
+impl Registry {
+    pub(crate) fn new(store: CheckpointStore, entries: Vec<Entry>) -> Self {
+        let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1;
+        let entries = entries.into_iter().map(|e| (e.key, e)).collect();
+        Registry {
+            entries,
+            store,
+            dirty: false,
+            moved: HashMap::new(),
+            next_seq,
+        }
+    }
+
+    pub(crate) fn save(&mut self) -> Result<(), SaveError> {
+        self.store.save(self.entries.values().cloned().collect())?;
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Saves if files came or went: a file found after the last save must be known after a
+    /// crash, or a restart would not look for it once it is rotated away.
+    pub(crate) fn save_if_dirty(&mut self) -> Result<(), SaveError> {
+        if self.dirty { self.save() } else { Ok(()) }
+    }
+
+    fn commit(&mut self, ack: &Ack) {
+        let key = match self.entries.get(&ack.key) {
+            Some(entry) if entry.epoch == ack.epoch => ack.key,
+            _ => match self.moved.get(&(ack.key, ack.epoch)) {
+                Some(&copy) => copy,
+                None => return, // content that is gone: nothing left to resume
+            },
+        };
+        if let Some(entry) = self.entries.get_mut(&key)
+            && ack.offset > entry.offset
+        {
+            entry.offset = ack.offset;
+        }
+    }
+
+    /// Epoch `epoch` of file `key` continues in file `copy`.
+    pub(crate) fn moved(&mut self, key: FileKey, epoch: u32, copy: FileKey) {
+        self.moved.insert((key, epoch), copy);
+    }
+
+    /// Records a file now being followed, positioned at `offset` (committed: nothing before it
+    /// will be handed out).
+    pub(crate) fn register(&mut self, mut entry: Entry) {
+        self.dirty = true;
+        if entry.seq == 0 {
+            entry.seq = self.next_seq;
+            self.next_seq += 1;
+        }
+        self.entries.insert(entry.key, entry);
+    }
+
+    /// The file's fingerprint grew with it, or its path changed.
+    pub(crate) fn update(&mut self, key: FileKey, fingerprint: Fingerprint, path: &str) {
+        if let Some(entry) = self.entries.get_mut(&key) {
+            self.dirty |= entry.fingerprint != fingerprint;
+            entry.fingerprint = fingerprint;
+            if entry.path != path {
+                entry.path = path.to_owned();
+                self.dirty = true;
+            }
+        }
+    }
+
+    /// The file was truncated: its content starts over in a new epoch.
+    pub(crate) fn truncated(&mut self, key: FileKey, epoch: u32, fingerprint: Fingerprint) {
+        self.dirty = true;
+        if let Some(entry) = self.entries.get_mut(&key) {
+            entry.epoch = epoch;
+            entry.seq = self.next_seq;
+            self.next_seq += 1;
+            entry.offset = 0;
+            entry.fingerprint = fingerprint;
+            entry.eof = None;
+        }
+    }
+
+    /// The file is gone for good.
+    pub(crate) fn forget(&mut self, key: FileKey) {
+        self.dirty |= self.entries.remove(&key).is_some();
+    }
+
+    /// The file was read to `eof` and let go.
+    pub(crate) fn released(&mut self, key: FileKey, eof: u64, deleted: bool) {
+        self.dirty = true;
+        if deleted {
+            self.entries.remove(&key);
+        } else if let Some(entry) = self.entries.get_mut(&key) {
+            entry.eof = Some(eof);
+        }
+    }
+}
+
+/// The consumer's handle on the checkpoint. Cheap to clone; usable from any thread.
+#[derive(Clone, Debug)]
+pub struct Checkpointer {
+    pub(crate) registry: Arc<Mutex<Registry>>,
+}
+
+impl Checkpointer {
+    pub(crate) fn new(registry: Registry) -> Self {
+        Checkpointer {
+            registry: Arc::new(Mutex::new(registry)),
+        }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock leaves plain data behind (positions only move by
+        // whole assignments), so the state is still consistent: keep using it.
+        self.registry
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Declares the lines covered by `acks` durable and saves the checkpoint (two fsyncs: call
+    /// it once per durable batch, not per line). Acks may come in any order; older ones are
+    /// ignored.
+    pub fn commit<'a>(&self, acks: impl IntoIterator<Item = &'a Ack>) -> Result<(), SaveError> {
+        let mut registry = self.lock();
+        for ack in acks {
+            registry.commit(ack);
+        }
+        registry.save()
+    }
+
+    /// The committed position of every known file, for reports and tests.
+    pub fn entries(&self) -> Vec<Entry> {
+        self.lock().entries.values().cloned().collect()
+    }
+}

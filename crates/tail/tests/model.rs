@@ -1,0 +1,380 @@
+//! Model-based test of the tailer: random sequences of appends (with partial lines),
+//! rotate-by-rename, copytruncate, delete, recreate, passes, commits, clean restarts and
+//! crashes, run against real files and checked against a model of what was written: every
+//! line delivered, in write order, exactly once.
+//!
+//! The writer behaves like syslog-ng: it appends through an open descriptor (`O_APPEND`) until
+//! told to reopen the path, and finishes a line before the file is rotated. What the model
+//! allows to be missing is exactly what the tailer documents: lines only in a deleted file that
+//! were not committed when the process crashed (the file is unreachable afterwards). Copytruncate
+//! stays within its documented limit: the tailer sees some of a file's content between its
+//! creation or truncation and the next truncation (the copy is recognised by that content); likewise before it is renamed or deleted
+//! (a file created and rotated away between two looks was never named by the input).
+#![allow(clippy::unwrap_used)]
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use maillog_tail::{Ack, Chunk, TailConfig, TailCore};
+use proptest::prelude::*;
+
+#[derive(Clone, Debug)]
+enum Op {
+    Append {
+        lines: usize,
+        pad: usize,
+        partial: bool,
+    },
+    RenameRotate,
+    Reopen,
+    CopyTruncate,
+    Delete,
+    Pass {
+        rescan: bool,
+    },
+    Commit,
+    Wait,
+    Restart {
+        crash: bool,
+    },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        6 => (1..6usize, 0..400usize, any::<bool>())
+            .prop_map(|(lines, pad, partial)| Op::Append { lines, pad, partial }),
+        1 => Just(Op::RenameRotate),
+        2 => Just(Op::Reopen),
+        1 => Just(Op::CopyTruncate),
+        1 => Just(Op::Delete),
+        4 => any::<bool>().prop_map(|rescan| Op::Pass { rescan }),
+        2 => Just(Op::Commit),
+        1 => Just(Op::Wait),
+        1 => any::<bool>().prop_map(|crash| Op::Restart { crash }),
+    ]
+}
+
+/// One file the writer wrote to.
+struct Written {
+    /// Truncations so far.
+    epoch: usize,
+    deleted: bool,
+    /// Deleted, and the tailer crashed since: nobody can read it any more.
+    unreachable: bool,
+}
+
+struct World {
+    _dir: tempfile::TempDir,
+    log: PathBuf,
+    config: TailConfig,
+    core: TailCore,
+    now: Instant,
+    writer: Option<(File, usize)>,
+    /// The writer's descriptor no longer names `log` (rotated or deleted, no reopen yet).
+    stale_writer: bool,
+    files: Vec<Written>,
+    rotations: usize,
+    /// Every line written: text and the file (and its epoch) it went to.
+    lines: Vec<(String, usize, usize)>,
+    /// Lines that copytruncate copied into a file of their own.
+    copied: std::collections::HashSet<String>,
+    partial: Option<String>,
+    lost_ok: Vec<String>,
+    /// Lines received, and the acks of their chunks.
+    received: Vec<String>,
+    acks: Vec<Ack>,
+    committed: usize,
+    /// The tailer has looked (rescan pass) at the current file since its creation or truncation.
+    seen_since_change: bool,
+    /// ... and seen some of its content then (copytruncate's copy is recognised by content).
+    seen_content: bool,
+}
+
+impl World {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("mail.log");
+        let mut config = TailConfig::new(vec![log.clone()], dir.path().join("state"));
+        config.read_bytes = 97; // reads end mid-line all the time
+        config.partial_line_timeout = Duration::from_secs(86_400);
+        config.rotate_wait = Duration::from_secs(5);
+        let core = TailCore::open(config.clone()).unwrap();
+        let mut world = World {
+            _dir: dir,
+            log,
+            config,
+            core,
+            now: Instant::now(),
+            writer: None,
+            stale_writer: false,
+            files: Vec::new(),
+            rotations: 0,
+            lines: Vec::new(),
+            copied: Default::default(),
+            partial: None,
+            lost_ok: Vec::new(),
+            received: Vec::new(),
+            acks: Vec::new(),
+            committed: 0,
+            seen_since_change: false,
+            seen_content: false,
+        };
+        world.reopen();
+        world
+    }
+
+    fn write(&mut self, text: &str) {
+        let (file, _) = self.writer.as_mut().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn finish_partial(&mut self) {
+        if let Some(line) = self.partial.take() {
+            let rest = &line[line.len() / 2..];
+            self.write(&format!("{rest}\n"));
+        }
+    }
+
+    fn record(&mut self, line: String) {
+        let target = self.writer.as_ref().unwrap().1;
+        if self.files[target].unreachable {
+            self.lost_ok.push(line.clone());
+        }
+        self.lines.push((line, target, self.files[target].epoch));
+    }
+
+    fn append(&mut self, lines: usize, pad: usize, partial: bool) {
+        self.finish_partial();
+        for i in 0..lines {
+            let n = self.lines.len();
+            let line = format!("line {n:06} {}", "x".repeat((pad * (i + 1)) % 400));
+            self.write(&format!("{line}\n"));
+            self.record(line);
+        }
+        if partial {
+            let n = self.lines.len();
+            let line = format!("line {n:06} partial {}", "y".repeat(pad));
+            self.write(&line[..line.len() / 2]);
+            self.record(line.clone());
+            self.partial = Some(line);
+        }
+    }
+
+    fn reopen(&mut self) {
+        self.finish_partial();
+        let existed = self.log.exists();
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let target = if existed && !self.stale_writer {
+            self.writer.as_ref().map_or(0, |w| w.1)
+        } else if existed {
+            // Reopening a path another writer created: find which file it is.
+            self.files.len() - 1
+        } else {
+            self.files.push(Written {
+                epoch: 0,
+                deleted: false,
+                unreachable: false,
+            });
+            self.seen_since_change = false;
+            self.seen_content = false;
+            self.files.len() - 1
+        };
+        self.writer = Some((file, target));
+        self.stale_writer = false;
+    }
+
+    fn rename_rotate(&mut self) {
+        self.finish_partial();
+        if !self.log.exists() {
+            return;
+        }
+        if !self.seen_since_change {
+            self.pass(true); // a file rotated away before anyone looked was never there for us
+        }
+        self.rotations += 1;
+        let rotated = self
+            .log
+            .with_file_name(format!("mail.log.{}", self.rotations));
+        fs::rename(&self.log, rotated).unwrap();
+        self.stale_writer = true;
+    }
+
+    fn copy_truncate(&mut self) {
+        self.finish_partial();
+        if !self.log.exists() || self.stale_writer {
+            return;
+        }
+        if !self.seen_content {
+            self.pass(true); // the documented limit: the tailer looks between truncations
+        }
+        self.rotations += 1;
+        let copy = self
+            .log
+            .with_file_name(format!("mail.log.{}", self.rotations));
+        fs::copy(&self.log, copy).unwrap();
+        let target = self.writer.as_ref().unwrap().1;
+        let epoch = self.files[target].epoch;
+        let copied = self
+            .lines
+            .iter()
+            .filter(|(_, f, e)| (*f, *e) == (target, epoch));
+        self.copied.extend(copied.map(|(l, _, _)| l.clone()));
+        self.files[target].epoch += 1;
+        OpenOptions::new()
+            .write(true)
+            .open(&self.log)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        self.seen_since_change = false;
+        self.seen_content = false;
+    }
+
+    fn delete(&mut self) {
+        self.finish_partial();
+        if !self.log.exists() || self.stale_writer {
+            return;
+        }
+        if !self.seen_since_change {
+            self.pass(true); // a file deleted before anyone looked was never there for us
+        }
+        fs::remove_file(&self.log).unwrap();
+        let target = self.writer.as_ref().unwrap().1;
+        self.files[target].deleted = true;
+        self.stale_writer = true;
+    }
+
+    fn pass(&mut self, rescan: bool) {
+        let (received, acks) = (&mut self.received, &mut self.acks);
+        let mut send = |chunk: Chunk| {
+            received.extend(
+                chunk
+                    .lines()
+                    .map(|l| String::from_utf8(l.to_vec()).unwrap()),
+            );
+            acks.push(chunk.ack);
+            true
+        };
+        loop {
+            let report = self.core.pass(self.now, rescan, &mut send).unwrap();
+            if !report.more {
+                break;
+            }
+        }
+        if rescan && let Ok(meta) = fs::metadata(&self.log) {
+            self.seen_since_change = true;
+            self.seen_content |= meta.len() > 0;
+        }
+    }
+
+    fn commit(&mut self) {
+        self.core.checkpointer().commit(&self.acks).unwrap();
+        self.acks.clear();
+        self.committed = self.received.len();
+    }
+
+    fn restart(&mut self, crash: bool) {
+        if !crash {
+            self.commit();
+        }
+        // What was handed out but not committed was never durable: it must come again,
+        // except from a deleted file, which nobody can open any more.
+        self.received.truncate(self.committed);
+        self.acks.clear();
+        let delivered: std::collections::HashSet<&String> = self.received.iter().collect();
+        for (i, file) in self.files.iter_mut().enumerate() {
+            if file.deleted && !file.unreachable {
+                file.unreachable = true;
+                for (line, _, _) in self.lines.iter().filter(|(_, f, _)| *f == i) {
+                    if !delivered.contains(line) && !self.copied.contains(line) {
+                        self.lost_ok.push(line.clone());
+                    }
+                }
+            }
+        }
+        self.core = TailCore::open(self.config.clone()).unwrap();
+        // Only a process that has the file open can read it after it is deleted.
+        self.seen_since_change = false;
+    }
+
+    fn apply(&mut self, op: &Op) {
+        match *op {
+            Op::Append {
+                lines,
+                pad,
+                partial,
+            } => self.append(lines, pad, partial),
+            Op::RenameRotate => self.rename_rotate(),
+            Op::Reopen => self.reopen(),
+            Op::CopyTruncate => self.copy_truncate(),
+            Op::Delete => self.delete(),
+            Op::Pass { rescan } => self.pass(rescan),
+            Op::Commit => self.commit(),
+            Op::Wait if !self.stale_writer => {
+                // Time passes (rotated files are let go); only once the writer has reopened,
+                // as a real writer does within the rotate wait.
+                self.now += Duration::from_secs(10);
+                self.pass(true);
+            }
+            Op::Wait => {}
+            Op::Restart { crash } => self.restart(crash),
+        }
+    }
+
+    /// The writer finishes and reopens; the tailer catches up and lets every old file go.
+    fn settle(&mut self) {
+        self.reopen();
+        for _ in 0..3 {
+            self.pass(true);
+            self.now += Duration::from_secs(10);
+        }
+        self.pass(true);
+    }
+
+    fn check(&self) {
+        let expected: Vec<&String> = self
+            .lines
+            .iter()
+            .map(|(l, _, _)| l)
+            .filter(|l| !self.lost_ok.contains(l))
+            .collect();
+        let received: Vec<&String> = self.received.iter().collect();
+        if received != expected {
+            let first = received.iter().zip(&expected).position(|(a, b)| a != b);
+            panic!(
+                "received {} lines, expected {}; first difference at {first:?}\n\
+                 received around it: {:?}\nexpected around it: {:?}",
+                received.len(),
+                expected.len(),
+                first.map(|i| &received[i.saturating_sub(2)..(i + 3).min(received.len())]),
+                first.map(|i| &expected[i.saturating_sub(2)..(i + 3).min(expected.len())]),
+            );
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn every_line_once_in_order(ops in prop::collection::vec(op(), 1..60)) {
+        let mut world = World::new();
+        for op in &ops {
+            world.apply(op);
+        }
+        world.settle();
+        world.check();
+        // A clean restart after everything is committed delivers nothing again.
+        world.restart(false);
+        let before = world.received.len();
+        world.settle();
+        prop_assert_eq!(world.received.len(), before, "a clean restart repeated lines");
+        world.check();
+    }
+}
