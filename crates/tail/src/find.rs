@@ -88,7 +88,7 @@ pub(crate) fn content_head(path: &Path) -> io::Result<(File, Compression, Vec<u8
     let kind = compression_of(&file)?;
     let head = match kind {
         Compression::None => read_head(&file)?,
-        _ => read_stream_head(&mut *decompressor(file.try_clone()?, kind))?,
+        _ => read_stream_head(&mut *decompressor(File::open(path)?, kind))?,
     };
     Ok((file, kind, head))
 }
