@@ -19,7 +19,11 @@ fn config(dir: &Path, inputs: &[&str]) -> TailConfig {
 }
 
 fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new().create(true).append(true).open(path).unwrap();
+    let mut f = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
     f.write_all(text.as_bytes()).unwrap();
 }
 
@@ -30,7 +34,11 @@ fn receive(tail: &mut Tail, n: usize) -> (Vec<String>, Vec<Ack>) {
     while lines.len() < n && Instant::now() < deadline {
         match tail.chunks.try_recv() {
             Ok(chunk) => {
-                lines.extend(chunk.lines().map(|l| String::from_utf8_lossy(l).into_owned()));
+                lines.extend(
+                    chunk
+                        .lines()
+                        .map(|l| String::from_utf8_lossy(l).into_owned()),
+                );
                 acks.push(chunk.ack);
             }
             Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
@@ -45,7 +53,10 @@ fn numbered(from: usize, to: usize) -> Vec<String> {
 }
 
 fn write_numbered(path: &Path, from: usize, to: usize) {
-    let text: String = numbered(from, to).iter().map(|l| format!("{l}\n")).collect();
+    let text: String = numbered(from, to)
+        .iter()
+        .map(|l| format!("{l}\n"))
+        .collect();
     append(path, &text);
 }
 
@@ -76,7 +87,12 @@ fn follows_appends_and_a_rename_rotation_with_inotify_and_with_polling() {
         old.write_all(b"line 20\n").unwrap();
         write_numbered(&log, 21, 30);
         assert_eq!(receive(&mut tail, 10).0, numbered(20, 30), "{watch:?}");
-        assert_eq!(tail.stats.rotations.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(
+            tail.stats
+                .rotations
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
         stop(tail);
     }
 }
@@ -106,7 +122,11 @@ fn a_restart_resumes_at_the_committed_position_only() {
     stop(tail);
 
     let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-    assert_eq!(receive(&mut tail, 5).0, numbered(10, 15), "uncommitted lines come again");
+    assert_eq!(
+        receive(&mut tail, 5).0,
+        numbered(10, 15),
+        "uncommitted lines come again"
+    );
     stop(tail);
 }
 
@@ -121,7 +141,10 @@ fn start_at_end_skips_what_is_there_at_the_first_start_only() {
     std::thread::sleep(Duration::from_millis(200));
     append(&log, " line\n");
     write_numbered(&log, 0, 3);
-    assert_eq!(receive(&mut tail, 4).0, ["partial old line", "line 0", "line 1", "line 2"]);
+    assert_eq!(
+        receive(&mut tail, 4).0,
+        ["partial old line", "line 0", "line 1", "line 2"]
+    );
     stop(tail);
     // Nothing committed, but the start position was saved: the lines come again, the old
     // ones do not.
@@ -170,7 +193,10 @@ fn long_lines_are_cut_and_partial_lines_wait_for_the_timeout() {
     let mut config = config(dir.path(), &["mail.log"]);
     config.max_line_bytes = 100;
     config.partial_line_timeout = Duration::from_millis(400);
-    append(&log, &format!("short\n{}\nafter\nno newline yet", "L".repeat(1000)));
+    append(
+        &log,
+        &format!("short\n{}\nafter\nno newline yet", "L".repeat(1000)),
+    );
     let mut tail = spawn(config).unwrap();
     let started = Instant::now();
     let mut kinds = Vec::new();
@@ -178,11 +204,21 @@ fn long_lines_are_cut_and_partial_lines_wait_for_the_timeout() {
     while lines.len() < 4 && started.elapsed() < Duration::from_secs(10) {
         if let Ok(chunk) = tail.chunks.try_recv() {
             kinds.push(chunk.kind);
-            lines.extend(chunk.lines().map(|l| String::from_utf8_lossy(l).into_owned()));
+            lines.extend(
+                chunk
+                    .lines()
+                    .map(|l| String::from_utf8_lossy(l).into_owned()),
+            );
         }
     }
-    assert!(started.elapsed() >= Duration::from_millis(400), "the partial line waited");
-    assert_eq!(lines, ["short", &"L".repeat(100), "after", "no newline yet"]);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "the partial line waited"
+    );
+    assert_eq!(
+        lines,
+        ["short", &"L".repeat(100), "after", "no newline yet"]
+    );
     assert!(kinds.contains(&ChunkKind::CutLine) && kinds.contains(&ChunkKind::PartialLine));
     stop(tail);
 }
@@ -223,7 +259,11 @@ fn compressed_archives_are_read_once_start_to_end() {
 
     let mut tail = spawn(config).unwrap();
     let (again, _) = receive(&mut tail, 1);
-    assert!(again.is_empty(), "archives read once: {} lines again", again.len());
+    assert!(
+        again.is_empty(),
+        "archives read once: {} lines again",
+        again.len()
+    );
 }
 
 #[test]
@@ -238,9 +278,18 @@ fn a_copytruncate_while_stopped_is_finished_from_the_copy() {
 
     // While stopped: more lines, logrotate copytruncate with compress, new lines.
     write_numbered(&log, 10, 20);
-    let all: Vec<String> = fs::read_to_string(&log).unwrap().lines().map(String::from).collect();
+    let all: Vec<String> = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     gzip(&all, &dir.path().join("mail.log.1.gz"));
-    OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+    OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
     write_numbered(&log, 20, 25);
 
     let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
@@ -259,7 +308,11 @@ fn a_rotated_and_compressed_file_is_finished_after_a_restart() {
     stop(tail);
 
     write_numbered(&log, 10, 20);
-    let rotated: Vec<String> = fs::read_to_string(&log).unwrap().lines().map(String::from).collect();
+    let rotated: Vec<String> = fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
     gzip(&rotated, &dir.path().join("mail.log.1.gz"));
     fs::remove_file(&log).unwrap();
     write_numbered(&log, 20, 25);
@@ -281,8 +334,41 @@ fn a_slow_consumer_makes_the_tailer_wait() {
     std::thread::sleep(Duration::from_millis(300));
     // The thread filled the channel and waits: it has read a few chunks, not the file.
     let read = tail.stats.bytes.load(std::sync::atomic::Ordering::Relaxed);
-    assert!(read <= 4 * 4096, "read {read} bytes ahead of a consumer that took nothing");
+    assert!(
+        read <= 4 * 4096,
+        "read {read} bytes ahead of a consumer that took nothing"
+    );
     assert_eq!(receive(&mut tail, 200_000).0.len(), 200_000);
     stop(tail);
 }
 
+#[test]
+fn a_rotated_file_read_and_committed_is_not_opened_again_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    write_numbered(&log, 0, 10);
+    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
+    let (_, mut acks) = receive(&mut tail, 10);
+    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
+    write_numbered(&log, 10, 20);
+    acks.extend(receive(&mut tail, 10).1);
+    std::thread::sleep(Duration::from_millis(1500)); // the rotate wait: mail.log.1 is let go
+    assert_eq!(
+        tail.stats
+            .files_released
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    tail.checkpointer.commit(&acks).unwrap();
+    stop(tail);
+
+    let tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        tail.stats
+            .files_opened
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    stop(tail);
+}
