@@ -103,7 +103,8 @@ pub struct TailConfig {
     pub follow: bool,
     /// Chunks in flight between the tailer and the consumer.
     pub channel_capacity: usize,
-    /// Bytes per read (and at most per chunk).
+    /// Bytes per read, and at most per chunk (default 1 MiB: each chunk costs a hand-over
+    /// between threads, measured at ~20 µs; with 256 KiB chunks that was a third of the time).
     pub read_bytes: usize,
 }
 
@@ -122,7 +123,7 @@ impl TailConfig {
             watch: WatchMode::Auto,
             follow: true,
             channel_capacity: 16,
-            read_bytes: 256 * 1024,
+            read_bytes: 1024 * 1024,
         }
     }
 }
@@ -139,4 +140,7 @@ pub enum TailError {
     /// The tailer thread could not be started.
     #[error("cannot start the tailer thread: {0}")]
     Thread(#[source] std::io::Error),
+    /// The tailer thread panicked (a bug: please report it with the log).
+    #[error("the tailer thread panicked")]
+    Panicked,
 }

@@ -121,6 +121,8 @@ impl Registry {
     /// The file is gone for good.
     pub(crate) fn forget(&mut self, key: FileKey) {
         self.dirty |= self.entries.remove(&key).is_some();
+        self.moved
+            .retain(|(from, _), to| *from != key && *to != key);
     }
 
     /// The file was read to `eof` and let go.
@@ -156,8 +158,9 @@ impl Checkpointer {
     }
 
     /// Declares the lines covered by `acks` durable and saves the checkpoint (two fsyncs: call
-    /// it once per durable batch, not per line). Acks may come in any order; older ones are
-    /// ignored.
+    /// it once per durable batch, not per line). An ack says that every line of its file
+    /// before its offset is durable, so commit a file's chunks in the order they came (a batch
+    /// may hold acks in any order; the highest of each file wins, older ones are ignored).
     pub fn commit<'a>(&self, acks: impl IntoIterator<Item = &'a Ack>) -> Result<(), SaveError> {
         let mut registry = self.lock();
         for ack in acks {

@@ -160,6 +160,9 @@ impl Followed {
         grew: &mut dyn FnMut(&Followed),
         emit: &mut dyn FnMut(Chunk),
     ) -> io::Result<Look> {
+        // What a plain file holds beyond the read position now: read that much, in buffers no
+        // bigger than it (a live file grows by a few lines at a time).
+        let mut left = None;
         if let Input::Plain(file) = &self.input {
             let meta = file.metadata()?;
             self.deleted = meta.nlink() == 0;
@@ -187,17 +190,22 @@ impl Followed {
                 self.last_size = size;
                 self.last_modified = modified;
             }
+            left = Some(size - self.splitter.consumed());
         }
         let mut bytes = 0;
         let eof = loop {
+            if left == Some(0) {
+                break true; // all there was at the look; more wakes the tailer again
+            }
             if bytes >= budget {
                 break false;
             }
-            let mut buf = self.splitter.buffer(read_size);
+            let want = left.map_or(read_size as u64, |left| left.min(read_size as u64));
+            let mut buf = self.splitter.buffer(want as usize);
             let before = buf.len();
             let n = match &mut self.input {
-                Input::Plain(file) => file.take(read_size as u64).read_to_end(&mut buf),
-                Input::Compressed(reader) => reader.take(read_size as u64).read_to_end(&mut buf),
+                Input::Plain(file) => file.take(want).read_to_end(&mut buf),
+                Input::Compressed(reader) => reader.take(want).read_to_end(&mut buf),
             };
             let n = match n {
                 Ok(n) => n,
@@ -215,6 +223,9 @@ impl Followed {
                 break true;
             }
             bytes += n as u64;
+            if let Some(left) = left.as_mut() {
+                *left = left.saturating_sub(n as u64);
+            }
             self.last_growth = now;
         };
         Ok(Look::Read { eof })

@@ -8,21 +8,22 @@
 //! truncated file, is read to its end before any file after it, so lines leave in the order
 //! they were written. The core never commits a position: only the consumer does.
 
+mod open;
+
 use std::cell::Cell;
 use std::collections::HashSet;
 use std::fs::{self, File};
-use std::io::{self, Cursor, Read, Seek, SeekFrom};
-use std::os::unix::fs::FileExt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::checkpoint::{CheckpointStore, Entry, Loaded};
+use crate::checkpoint::{CheckpointStore, Loaded};
 use crate::find::{self, Compression};
-use crate::identity::{FileKey, Fingerprint, read_head, read_stream_head};
+use crate::identity::FileKey;
 use crate::lines::ChunkKind;
 use crate::registry::{Checkpointer, Registry};
-use crate::source::{Chunk, Followed, Input, Look, Role};
+use crate::source::{Chunk, Followed, Look, Role};
 use crate::stats::TailStats;
 use crate::{StartAt, TailConfig, TailError};
 
@@ -68,6 +69,8 @@ pub struct TailCore {
     files: Vec<Followed>,
     /// Archives read to their end: not opened again while they exist.
     done: HashSet<FileKey>,
+    /// Paths named by an input that could not be opened (warned about once).
+    unreadable: HashSet<PathBuf>,
     /// Where files unknown to the checkpoint start, until the first scan is over.
     first_start: Option<StartAt>,
     started: bool,
@@ -119,6 +122,7 @@ impl TailCore {
             config,
             files: Vec::new(),
             done: HashSet::new(),
+            unreadable: HashSet::new(),
             first_start,
             started: false,
             last_forget: None,
@@ -264,9 +268,16 @@ impl TailCore {
         }
         for input in self.config.inputs.clone() {
             for (path, _) in find::expand(&input) {
-                if let Err(e) = self.follow(path.clone(), now) {
-                    tracing::warn!(path = %path.display(), "cannot open: {e}");
-                    TailStats::add(&self.stats.read_errors, 1);
+                match self.follow(path.clone(), now) {
+                    Ok(()) => {
+                        self.unreadable.remove(&path);
+                    }
+                    // Said once per path (the rescan runs every second), again once it recovers.
+                    Err(e) if self.unreadable.insert(path.clone()) => {
+                        tracing::warn!(path = %path.display(), "cannot open: {e}");
+                        TailStats::add(&self.stats.read_errors, 1);
+                    }
+                    Err(_) => {}
                 }
             }
         }
@@ -320,179 +331,6 @@ impl TailCore {
         Ok(())
     }
 
-    fn open_plain(
-        &mut self,
-        path: PathBuf,
-        mut file: File,
-        size: u64,
-        key: FileKey,
-        now: Instant,
-    ) -> io::Result<Followed> {
-        let head = read_head(&file)?;
-        let known = self.checkpointer.lock().entries.get(&key).cloned();
-        let (position, epoch, seq) = match known {
-            Some(e) if !e.compressed && e.fingerprint.matches(&head) && size >= e.offset => {
-                (e.offset, e.epoch, e.seq)
-            }
-            Some(e) => {
-                // The inode is known but the content is not what was read: truncated or
-                // replaced while maillog was stopped. The rest may be in a copy.
-                tracing::warn!(path = %path.display(), offset = e.offset,
-                    "known file was truncated or replaced while stopped: reading it from the start");
-                TailStats::add(&self.stats.truncations, 1);
-                let at = At {
-                    read_from: e.offset,
-                    committed: e.offset,
-                    seq: e.seq,
-                };
-                if let Some(copy) = self.open_copy(&path, e.fingerprint, key, at, now) {
-                    self.files.push(copy);
-                }
-                (0, e.epoch + 1, 0)
-            }
-            None => (self.start_position(&file, size)?, 0, 0),
-        };
-        file.seek(SeekFrom::Start(position))?;
-        let fingerprint = Fingerprint::of(&head);
-        let entry = Entry {
-            key,
-            fingerprint,
-            epoch,
-            offset: position,
-            path: path.to_string_lossy().into_owned(),
-            compressed: false,
-            seq,
-            eof: None,
-        };
-        self.checkpointer.lock().register(entry);
-        let max_line = self.config.max_line_bytes;
-        Ok(Followed::new(
-            path,
-            key,
-            Input::Plain(file),
-            fingerprint,
-            epoch,
-            position,
-            Role::Live,
-            max_line,
-            now,
-        ))
-    }
-
-    /// Where a file unknown to the checkpoint starts: at 0, or at the first start with
-    /// `start_at = end`, just after its last complete line.
-    fn start_position(&self, file: &File, size: u64) -> io::Result<u64> {
-        if self.first_start != Some(StartAt::End) || size == 0 {
-            return Ok(0);
-        }
-        let back = size.min(self.config.max_line_bytes as u64);
-        let mut tail = vec![0; back as usize];
-        file.read_exact_at(&mut tail, size - back)?;
-        Ok(match memchr::memrchr(b'\n', &tail) {
-            Some(i) => size - back + i as u64 + 1,
-            None => size,
-        })
-    }
-
-    /// A compressed archive: read once, start to end (or from where a restart left it).
-    fn open_archive(
-        &mut self,
-        path: PathBuf,
-        file: File,
-        kind: Compression,
-        key: FileKey,
-        now: Instant,
-    ) -> io::Result<Option<Followed>> {
-        let mut reader = find::decompressor(file, kind);
-        let head = read_stream_head(&mut *reader)?;
-        let at = {
-            let registry = self.checkpointer.lock();
-            let same = |e: &&Entry| e.fingerprint.len > 0 && e.fingerprint.matches(&head);
-            // This archive itself, or a plain file read before it was compressed.
-            let known = registry
-                .entries
-                .get(&key)
-                .filter(|e| e.compressed)
-                .filter(same)
-                .or_else(|| {
-                    registry
-                        .entries
-                        .values()
-                        .filter(same)
-                        .find(|e| !e.compressed && self.files.iter().all(|f| f.key != e.key))
-                });
-            match known {
-                Some(e) if e.is_complete() => {
-                    self.done.insert(key);
-                    return Ok(None);
-                }
-                Some(e) => At {
-                    read_from: e.offset,
-                    committed: e.offset,
-                    seq: e.seq,
-                },
-                None => At {
-                    read_from: 0,
-                    committed: 0,
-                    seq: 0,
-                },
-            }
-        };
-        let position = at.read_from;
-        let mut reader: Box<dyn Read + Send> = Box::new(Cursor::new(head.clone()).chain(reader));
-        if io::copy(&mut (&mut reader).take(position), &mut io::sink())? < position {
-            return Ok(None); // shorter than what was read of it: nothing left
-        }
-        tracing::info!(path = %path.display(), from = position, "reading archive");
-        let fingerprint = Fingerprint::of(&head);
-        Ok(Some(self.registered(
-            path,
-            key,
-            reader,
-            fingerprint,
-            at,
-            Role::Archive,
-            now,
-        )))
-    }
-
-    /// Registers and builds a followed compressed file, read from `position`.
-    #[allow(clippy::too_many_arguments)]
-    fn registered(
-        &mut self,
-        path: PathBuf,
-        key: FileKey,
-        reader: Box<dyn Read + Send>,
-        fingerprint: Fingerprint,
-        at: At,
-        role: Role,
-        now: Instant,
-    ) -> Followed {
-        self.checkpointer.lock().register(Entry {
-            key,
-            fingerprint,
-            epoch: 0,
-            offset: at.committed,
-            path: path.to_string_lossy().into_owned(),
-            compressed: true,
-            seq: at.seq,
-            eof: None,
-        });
-        let input = Input::Compressed(reader);
-        let max_line = self.config.max_line_bytes;
-        Followed::new(
-            path,
-            key,
-            input,
-            fingerprint,
-            0,
-            at.read_from,
-            role,
-            max_line,
-            now,
-        )
-    }
-
     /// The file at `i` was truncated (or rewritten): read the rest of its old content from a
     /// copy if there is one, then start it over.
     fn on_truncated(&mut self, i: usize, head: &[u8], now: Instant, emit: &mut dyn FnMut(Chunk)) {
@@ -536,132 +374,6 @@ impl TailCore {
             TailStats::add(&self.stats.copies_read, 1);
             self.files.insert(i, copy);
         }
-    }
-
-    /// Opens the sibling holding `original`'s content (see [`find::content_copy`]) at `at`.
-    fn open_copy(
-        &mut self,
-        original: &Path,
-        fingerprint: Fingerprint,
-        not: FileKey,
-        at: At,
-        now: Instant,
-    ) -> Option<Followed> {
-        let from = at.read_from;
-        let (path, meta, mut file, kind) = find::content_copy(original, fingerprint, not)?;
-        let key = FileKey::of(&meta);
-        if self.files.iter().any(|f| f.key == key) {
-            return None; // followed already (an input names it)
-        }
-        let max_line = self.config.max_line_bytes;
-        if kind == Compression::None {
-            if meta.len() < from || file.seek(SeekFrom::Start(from)).is_err() {
-                return None;
-            }
-            let entry = Entry {
-                key,
-                fingerprint,
-                epoch: 0,
-                offset: at.committed,
-                path: path.to_string_lossy().into_owned(),
-                compressed: false,
-                seq: at.seq,
-                eof: None,
-            };
-            self.checkpointer.lock().register(entry);
-            let input = Input::Plain(file);
-            let role = Role::Predecessor;
-            return Some(Followed::new(
-                path,
-                key,
-                input,
-                fingerprint,
-                0,
-                from,
-                role,
-                max_line,
-                now,
-            ));
-        }
-        let mut reader = find::decompressor(file, kind);
-        let skipped = io::copy(&mut (&mut reader).take(from), &mut io::sink()).ok()?;
-        let role = Role::Predecessor;
-        (skipped == from).then(|| self.registered(path, key, reader, fingerprint, at, role, now))
-    }
-
-    /// After a restart: files the checkpoint knows that no input names any more (rotated while
-    /// maillog was stopped) and that still have unread lines are finished first.
-    fn resume_unfinished(&mut self, now: Instant) {
-        let followed: HashSet<FileKey> = self.files.iter().map(|f| f.key).collect();
-        let mut entries: Vec<Entry> = self.checkpointer.lock().entries.values().cloned().collect();
-        entries.sort_by_key(|e| e.seq); // oldest content first
-        let mut resumed = Vec::new();
-        for e in entries {
-            if e.compressed || followed.contains(&e.key) {
-                continue; // archives are read only while an input names them
-            }
-            match self.reopen(&e, now) {
-                Ok(Some(f)) => resumed.push(f),
-                Ok(None) => {}
-                Err(err) => tracing::warn!(path = %e.path, "cannot reopen: {err}"),
-            }
-        }
-        TailStats::add(&self.stats.files_opened, resumed.len() as u64);
-        self.files.splice(0..0, resumed);
-    }
-
-    /// Finds a known file by identity; opens it if it has unread lines. Forgets it if gone.
-    fn reopen(&mut self, e: &Entry, now: Instant) -> io::Result<Option<Followed>> {
-        let last = PathBuf::from(&e.path);
-        let found = fs::metadata(&last)
-            .ok()
-            .filter(|m| FileKey::of(m) == e.key)
-            .map(|m| (last.clone(), m))
-            .or_else(|| find::by_key(last.parent()?, e.key));
-        let Some((path, meta)) = found else {
-            self.checkpointer.lock().forget(e.key);
-            let at = At {
-                read_from: e.offset,
-                committed: e.offset,
-                seq: e.seq,
-            };
-            let copy = self.open_copy(&last, e.fingerprint, e.key, at, now);
-            if copy.is_none() && !e.is_complete() {
-                tracing::warn!(path = %e.path, committed = e.offset,
-                    "file vanished while maillog was stopped: lines after the committed position are lost");
-            }
-            return Ok(copy);
-        };
-        let mut file = File::open(&path)?;
-        if !e.fingerprint.matches(&read_head(&file)?) || meta.len() < e.offset {
-            self.checkpointer.lock().forget(e.key); // another file got the inode
-            return Ok(None);
-        }
-        self.checkpointer
-            .lock()
-            .update(e.key, e.fingerprint, &path.to_string_lossy());
-        if e.eof.is_some() && meta.len() == e.offset {
-            return Ok(None); // let go before the stop, and nothing written since
-        }
-        // Rotated while maillog was stopped: its writer may still be at it (until it reopens),
-        // so it is followed like any rotated file, then let go.
-        tracing::info!(path = %path.display(), from = e.offset, size = meta.len(),
-            "rotated while maillog was stopped: finishing it");
-        file.seek(SeekFrom::Start(e.offset))?;
-        let role = Role::Rotated { since: now };
-        let max_line = self.config.max_line_bytes;
-        let input = Input::Plain(file);
-        Ok(Some(Followed::new(
-            path,
-            e.key,
-            input,
-            e.fingerprint,
-            e.epoch,
-            e.offset,
-            role,
-            max_line,
-            now,
-        )))
     }
 
     /// Drops registry entries of files let go earlier that no longer exist anywhere near.
