@@ -70,9 +70,15 @@ fn big_log(mib: u64) -> (PathBuf, u64) {
         write_log(&config, &mut out).unwrap();
         out.flush().unwrap();
     }
-    let bytes = fs::read(&path).unwrap();
-    let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
-    (path, lines)
+    let mut file = fs::File::open(&path).unwrap();
+    let (mut buf, mut lines) = (vec![0; 1 << 20], 0);
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf).unwrap();
+        if n == 0 {
+            break (path, lines);
+        }
+        lines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+    }
 }
 
 fn tail_once(path: &Path) -> u64 {
