@@ -30,7 +30,9 @@ pub struct Entry {
     pub key: FileKey,
     /// The file's first bytes (decompressed for `.gz`/`.bz2`).
     pub fingerprint: Fingerprint,
-    /// Bumped each time the file is found truncated: positions of an older epoch are stale.
+    /// Which content of the file the position is in: a new number, unique in the checkpoint,
+    /// for every file found and every truncation, so an old position never applies to new
+    /// content (nor to a new file that got the inode).
     pub epoch: u32,
     /// Committed position: every line before it is durable downstream. For a compressed file,
     /// a position in its decompressed content.

@@ -35,11 +35,14 @@ pub(crate) struct Registry {
     /// move the copy's position (the copy is that content, read on from where it stopped).
     moved: HashMap<(FileKey, u32), FileKey>,
     next_seq: u64,
+    /// The highest epoch handed out.
+    next_epoch: u32,
 }
 
 impl Registry {
     pub(crate) fn new(store: CheckpointStore, entries: Vec<Entry>) -> Self {
         let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1;
+        let next_epoch = entries.iter().map(|e| e.epoch).max().unwrap_or(0);
         let entries = entries.into_iter().map(|e| (e.key, e)).collect();
         Registry {
             entries,
@@ -47,6 +50,7 @@ impl Registry {
             dirty: false,
             moved: HashMap::new(),
             next_seq,
+            next_epoch,
         }
     }
 
@@ -83,14 +87,26 @@ impl Registry {
     }
 
     /// Records a file now being followed, positioned at `offset` (committed: nothing before it
-    /// will be handed out).
-    pub(crate) fn register(&mut self, mut entry: Entry) {
+    /// will be handed out). An epoch or seq of 0 gets a new one. Returns the epoch.
+    pub(crate) fn register(&mut self, mut entry: Entry) -> u32 {
         self.dirty = true;
+        if entry.epoch == 0 {
+            entry.epoch = self.new_epoch();
+        }
         if entry.seq == 0 {
             entry.seq = self.next_seq;
             self.next_seq += 1;
         }
+        let epoch = entry.epoch;
         self.entries.insert(entry.key, entry);
+        epoch
+    }
+
+    /// Epochs are unique in the registry, so an ack names one content of one file even after
+    /// its inode went to another file.
+    fn new_epoch(&mut self) -> u32 {
+        self.next_epoch += 1;
+        self.next_epoch
     }
 
     /// The file's fingerprint grew with it, or its path changed.
@@ -105,9 +121,10 @@ impl Registry {
         }
     }
 
-    /// The file was truncated: its content starts over in a new epoch.
-    pub(crate) fn truncated(&mut self, key: FileKey, epoch: u32, fingerprint: Fingerprint) {
+    /// The file was truncated: its content starts over in a new epoch, returned.
+    pub(crate) fn truncated(&mut self, key: FileKey, fingerprint: Fingerprint) -> u32 {
         self.dirty = true;
+        let epoch = self.new_epoch();
         if let Some(entry) = self.entries.get_mut(&key) {
             entry.epoch = epoch;
             entry.seq = self.next_seq;
@@ -116,6 +133,7 @@ impl Registry {
             entry.fingerprint = fingerprint;
             entry.eof = None;
         }
+        epoch
     }
 
     /// The file is gone for good.

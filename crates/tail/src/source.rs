@@ -244,11 +244,11 @@ impl Followed {
     }
 
     /// The file starts over (copytruncate): a new epoch, read from 0.
-    pub(crate) fn restart(&mut self, head: &[u8]) -> io::Result<()> {
+    pub(crate) fn restart(&mut self, head: &[u8], epoch: u32) -> io::Result<()> {
         if let Input::Plain(file) = &mut self.input {
             file.seek(SeekFrom::Start(0))?;
         }
-        self.epoch += 1;
+        self.epoch = epoch;
         self.fingerprint = Fingerprint::of(head);
         self.splitter.reset(0);
         self.last_size = 0;

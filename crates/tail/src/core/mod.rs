@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::checkpoint::{CheckpointStore, Loaded};
 use crate::find::{self, Compression};
-use crate::identity::FileKey;
+use crate::identity::{FileKey, Fingerprint};
 use crate::lines::ChunkKind;
 use crate::registry::{Checkpointer, Registry};
 use crate::source::{Chunk, Followed, Look, Role};
@@ -359,15 +359,16 @@ impl TailCore {
         if copy.is_none() {
             f.flush_partial(emit); // the start of a line whose rest is gone: better than nothing
         }
-        if let Err(e) = f.restart(head) {
-            tracing::warn!(path = %path.display(), "cannot rewind: {e}");
-        }
+        let old_epoch = f.epoch;
         let mut registry = self.checkpointer.lock();
-        registry.truncated(key, f.epoch, f.fingerprint);
+        let epoch = registry.truncated(key, Fingerprint::of(head));
         if let Some(copy) = &copy {
-            registry.moved(key, f.epoch - 1, copy.key);
+            registry.moved(key, old_epoch, copy.key);
         }
         drop(registry);
+        if let Err(e) = f.restart(head, epoch) {
+            tracing::warn!(path = %path.display(), "cannot rewind: {e}");
+        }
         if let Some(copy) = copy {
             tracing::info!(path = %copy.path.display(), from,
                 "the unread rest of the truncated file is in this copy: reading it first");

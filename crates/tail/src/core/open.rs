@@ -46,7 +46,7 @@ impl TailCore {
                 if let Some(copy) = self.open_copy(&path, e.fingerprint, key, at, now) {
                     self.files.push(copy);
                 }
-                (0, e.epoch + 1, 0)
+                (0, 0, 0) // new content: a new epoch and place in the order
             }
             None => (self.start_position(&file, size)?, 0, 0),
         };
@@ -62,7 +62,7 @@ impl TailCore {
             seq,
             eof: None,
         };
-        self.checkpointer.lock().register(entry);
+        let epoch = self.checkpointer.lock().register(entry);
         let max_line = self.config.max_line_bytes;
         Ok(Followed::new(
             path,
@@ -166,7 +166,7 @@ impl TailCore {
         role: Role,
         now: Instant,
     ) -> Followed {
-        self.checkpointer.lock().register(Entry {
+        let epoch = self.checkpointer.lock().register(Entry {
             key,
             fingerprint,
             epoch: 0,
@@ -183,7 +183,7 @@ impl TailCore {
             key,
             input,
             fingerprint,
-            0,
+            epoch,
             at.read_from,
             role,
             max_line,
@@ -221,7 +221,7 @@ impl TailCore {
                 seq: at.seq,
                 eof: None,
             };
-            self.checkpointer.lock().register(entry);
+            let epoch = self.checkpointer.lock().register(entry);
             let input = Input::Plain(file);
             let role = Role::Predecessor;
             return Some(Followed::new(
@@ -229,7 +229,7 @@ impl TailCore {
                 key,
                 input,
                 fingerprint,
-                0,
+                epoch,
                 from,
                 role,
                 max_line,
