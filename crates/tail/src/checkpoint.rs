@@ -66,6 +66,10 @@ pub struct Checkpoint {
     pub generation: u64,
     /// One entry per known file.
     pub entries: Vec<Entry>,
+    /// The consumer's own state, saved in the same atomic write as the positions it goes with
+    /// (the spool's: which window files hold the lines before those positions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<serde_json::Value>,
 }
 
 /// Why a checkpoint could not be saved (loading never fails: see [`Loaded`]).
@@ -146,13 +150,18 @@ impl CheckpointStore {
         Ok((store, loaded))
     }
 
-    /// Saves `entries` as the next generation, durably (see the module docs).
-    pub fn save(&mut self, entries: Vec<Entry>) -> Result<(), SaveError> {
+    /// Saves `entries` and `state` as the next generation, durably (see the module docs).
+    pub fn save(
+        &mut self,
+        entries: Vec<Entry>,
+        state: Option<serde_json::Value>,
+    ) -> Result<(), SaveError> {
         let generation = self.generation + 1;
         let checkpoint = Checkpoint {
             format: FORMAT.to_owned(),
             generation,
             entries,
+            state,
         };
         self.write_slot(&checkpoint).map_err(|source| SaveError {
             dir: self.dir.clone(),
@@ -232,13 +241,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, loaded) = CheckpointStore::open(dir.path()).unwrap();
         assert!(matches!(loaded, Loaded::Missing));
-        store.save(vec![entry(10)]).unwrap();
-        store.save(vec![entry(20)]).unwrap();
-        store.save(vec![entry(30)]).unwrap();
+        store.save(vec![entry(10)], None).unwrap();
+        store.save(vec![entry(20)], None).unwrap();
+        store.save(vec![entry(30)], None).unwrap();
         let cp = newest(dir.path());
         assert_eq!((cp.generation, cp.entries[0].offset), (3, 30));
         let (mut again, _) = CheckpointStore::open(dir.path()).unwrap();
-        again.save(vec![entry(40)]).unwrap();
+        again.save(vec![entry(40)], None).unwrap();
         assert_eq!(newest(dir.path()).generation, 4);
     }
 
@@ -246,8 +255,8 @@ mod tests {
     fn a_damaged_newest_slot_falls_back_to_the_previous_generation() {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, _) = CheckpointStore::open(dir.path()).unwrap();
-        store.save(vec![entry(10)]).unwrap(); // generation 1: slot b
-        store.save(vec![entry(20)]).unwrap(); // generation 2: slot a
+        store.save(vec![entry(10)], None).unwrap(); // generation 1: slot b
+        store.save(vec![entry(20)], None).unwrap(); // generation 2: slot a
         fs::write(dir.path().join(SLOTS[0]), vec![0u8; 300]).unwrap(); // power loss: NULs
         match CheckpointStore::open(dir.path()).unwrap().1 {
             Loaded::Found {
@@ -266,7 +275,7 @@ mod tests {
     fn a_torn_or_edited_slot_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, _) = CheckpointStore::open(dir.path()).unwrap();
-        store.save(vec![entry(10)]).unwrap();
+        store.save(vec![entry(10)], None).unwrap();
         let path = dir.path().join(SLOTS[1]);
         let good = fs::read_to_string(&path).unwrap();
         fs::write(&path, &good[..good.len() / 2]).unwrap();

@@ -37,10 +37,16 @@ pub(crate) struct Registry {
     next_seq: u64,
     /// The highest epoch handed out.
     next_epoch: u32,
+    /// The consumer's state of the last commit, saved with every generation.
+    state: Option<serde_json::Value>,
 }
 
 impl Registry {
-    pub(crate) fn new(store: CheckpointStore, entries: Vec<Entry>) -> Self {
+    pub(crate) fn new(
+        store: CheckpointStore,
+        entries: Vec<Entry>,
+        state: Option<serde_json::Value>,
+    ) -> Self {
         let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1;
         let next_epoch = entries.iter().map(|e| e.epoch).max().unwrap_or(0);
         let entries = entries.into_iter().map(|e| (e.key, e)).collect();
@@ -51,11 +57,13 @@ impl Registry {
             moved: HashMap::new(),
             next_seq,
             next_epoch,
+            state,
         }
     }
 
     pub(crate) fn save(&mut self) -> Result<(), SaveError> {
-        self.store.save(self.entries.values().cloned().collect())?;
+        let entries = self.entries.values().cloned().collect();
+        self.store.save(entries, self.state.clone())?;
         self.dirty = false;
         Ok(())
     }
@@ -185,6 +193,27 @@ impl Checkpointer {
             registry.commit(ack);
         }
         registry.save()
+    }
+
+    /// [`Self::commit`], saving `state` in the same atomic write: after a crash the positions
+    /// and the state come back together (from the newest generation both were saved in), so
+    /// what `state` says is durable matches exactly the lines before the positions.
+    pub fn commit_with<'a>(
+        &self,
+        acks: impl IntoIterator<Item = &'a Ack>,
+        state: serde_json::Value,
+    ) -> Result<(), SaveError> {
+        let mut registry = self.lock();
+        for ack in acks {
+            registry.commit(ack);
+        }
+        registry.state = Some(state);
+        registry.save()
+    }
+
+    /// The state saved by the last [`Self::commit_with`] (at start: the loaded checkpoint's).
+    pub fn state(&self) -> Option<serde_json::Value> {
+        self.lock().state.clone()
     }
 
     /// The committed position of every known file, for reports and tests.

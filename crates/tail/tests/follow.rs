@@ -372,3 +372,23 @@ fn a_rotated_file_read_and_committed_is_not_opened_again_after_a_restart() {
     );
     stop(tail);
 }
+
+#[test]
+fn the_consumers_state_is_saved_with_the_positions() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    write_numbered(&log, 0, 3);
+    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
+    assert_eq!(tail.checkpointer.state(), None);
+    let (_, acks) = receive(&mut tail, 3);
+    let state = serde_json::json!({"spool": {"from-2026-11-25-10-05": 1234}});
+    tail.checkpointer.commit_with(&acks, state.clone()).unwrap();
+    write_numbered(&log, 3, 4);
+    receive(&mut tail, 1); // the tailer saves too (a new fingerprint): the state stays
+    stop(tail);
+
+    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
+    assert_eq!(tail.checkpointer.state(), Some(state));
+    assert_eq!(receive(&mut tail, 1).0, numbered(3, 4));
+    stop(tail);
+}

@@ -84,16 +84,20 @@ impl TailCore {
     pub fn open(config: TailConfig) -> Result<Self, TailError> {
         let dir = config.checkpoint_dir.clone();
         let (store, loaded) = CheckpointStore::open(&dir)?;
-        let (entries, origin) = match loaded {
+        let (entries, state, origin) = match loaded {
             Loaded::Missing => {
                 tracing::info!(dir = %dir.display(), start = ?config.start_at,
                     "no checkpoint yet: files found now start at the configured position");
-                (Vec::new(), CheckpointOrigin::FirstStart)
+                (Vec::new(), None, CheckpointOrigin::FirstStart)
             }
             Loaded::Found {
                 checkpoint,
                 damaged,
-            } if damaged.is_empty() => (checkpoint.entries, CheckpointOrigin::Resumed),
+            } if damaged.is_empty() => (
+                checkpoint.entries,
+                checkpoint.state,
+                CheckpointOrigin::Resumed,
+            ),
             Loaded::Found {
                 checkpoint,
                 damaged,
@@ -103,6 +107,7 @@ impl TailCore {
                      (lines committed after it will be delivered again)");
                 (
                     checkpoint.entries,
+                    checkpoint.state,
                     CheckpointOrigin::PreviousGeneration(damaged),
                 )
             }
@@ -110,7 +115,7 @@ impl TailCore {
                 tracing::error!(dir = %dir.display(), damaged = ?damaged, start = ?config.start_at,
                     "NO READABLE CHECKPOINT: positions are lost; files start at the configured \
                      position (the damaged files are left in place)");
-                (Vec::new(), CheckpointOrigin::Unreadable(damaged))
+                (Vec::new(), None, CheckpointOrigin::Unreadable(damaged))
             }
         };
         let first_start = match origin {
@@ -118,7 +123,7 @@ impl TailCore {
             _ => None,
         };
         Ok(TailCore {
-            checkpointer: Checkpointer::new(Registry::new(store, entries)),
+            checkpointer: Checkpointer::new(Registry::new(store, entries, state)),
             config,
             files: Vec::new(),
             done: HashSet::new(),
