@@ -4,8 +4,12 @@
 //! thin driver over a library crate. It never parses log lines itself (that is `maillog-parse`).
 
 mod chunks;
+mod config;
 mod parse_cmd;
+mod pipeline;
+mod run_cmd;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -22,12 +26,20 @@ struct Cli {
 enum Command {
     /// Parse syslog files into NDJSON records on stdout, with a summary on stderr.
     Parse(parse_cmd::ParseArgs),
+    /// Follow the logs, batch the records into 5-minute bzip2 files, archive them.
+    Run(run_cmd::RunArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
     let result = match cli.command {
         Command::Parse(args) => parse_cmd::run(args),
+        Command::Run(args) => run_cmd::run(args),
     };
     match result {
         Ok(code) => code,

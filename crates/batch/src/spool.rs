@@ -1,0 +1,488 @@
+//! The spool: the window files on disk between the tailer and the archive, and what of them is
+//! durable.
+//!
+//! Layout under the spool directory:
+//! - `open/NAME` — the complete bzip2 streams of an open window (one per 900 kB block);
+//! - `open/NAME.block-K.ndjson` — the records of its block K, not yet compressed;
+//! - `sealed/NAME` — a finished window file, immutable, waiting for the archive.
+//!
+//! What is durable is what the last committed [`SpoolState`] says: for each open window the
+//! length of its streams file, its current block and that block's raw length; and the list of
+//! sealed files. [`Spool::sync`] makes the files reach those lengths (fsync) before the caller
+//! commits the state together with the tailer positions (one atomic write); only then are
+//! obsolete raw files deleted. At [`Spool::open`] every file is cut back to the committed state:
+//! bytes written after it (a torn write, a block compressed but not yet committed, a window
+//! sealed after the commit) are removed, and the tailer delivers their lines again. A crash at
+//! any instant therefore loses nothing and duplicates nothing.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use maillog_parse::Zone;
+use serde::{Deserialize, Serialize};
+
+use crate::compress::{BLOCK_BYTES, Compressor, Pending};
+use crate::window::WindowId;
+
+/// A spool operation failed on a file.
+#[derive(Debug, thiserror::Error)]
+#[error("spool: {action} {path}: {source}")]
+pub struct SpoolError {
+    action: &'static str,
+    path: PathBuf,
+    #[source]
+    source: io::Error,
+}
+
+impl SpoolError {
+    /// An error of `action` on `path`.
+    pub fn new(action: &'static str, path: &Path, source: io::Error) -> Self {
+        SpoolError {
+            action,
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+fn at<T>(action: &'static str, path: &Path, r: io::Result<T>) -> Result<T, SpoolError> {
+    r.map_err(|source| SpoolError {
+        action,
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The durable state of one open window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenState {
+    /// Which window.
+    pub id: WindowId,
+    /// Length of the streams file.
+    pub bz2_len: u64,
+    /// The block being filled.
+    pub block: u64,
+    /// Its length in the raw file.
+    pub raw_len: u64,
+    /// Records in the window so far.
+    pub records: u64,
+    /// Watermark when the window was opened (late parts are sealed by it).
+    pub opened_at: i64,
+}
+
+/// A sealed file waiting for the archive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedFile {
+    /// Which window.
+    pub id: WindowId,
+    /// Its file name (and the last part of its archive key).
+    pub name: String,
+    /// Records in it.
+    pub records: u64,
+    /// Its size.
+    pub bytes: u64,
+}
+
+/// The spool's durable state: committed with the tailer positions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpoolState {
+    /// Open windows.
+    pub open: Vec<OpenState>,
+    /// Sealed files not yet archived.
+    pub sealed: Vec<SealedFile>,
+}
+
+struct OpenWindow {
+    name: String,
+    bz2: File,
+    bz2_len: u64,
+    block: u64,
+    /// The records of the current block, all of them.
+    raw: Vec<u8>,
+    /// How much of `raw` is in the raw file.
+    raw_written: usize,
+    raw_file: Option<File>,
+    /// Blocks being compressed, in order.
+    in_flight: VecDeque<Pending>,
+    records: u64,
+    opened_at: i64,
+    /// Written since the last sync.
+    dirty: bool,
+}
+
+/// What [`Spool::open`] found and did.
+#[derive(Debug, Default)]
+pub struct Recovery {
+    /// Open windows resumed.
+    pub resumed: usize,
+    /// Files removed because the committed state did not have them (their lines come again).
+    pub discarded: Vec<String>,
+    /// Sealed files the state lists that are no longer in the spool (archived and released
+    /// just before a stop: the caller checks the archive has them).
+    pub missing_sealed: Vec<SealedFile>,
+}
+
+/// The open windows and sealed files on disk.
+pub struct Spool {
+    open_dir: PathBuf,
+    sealed_dir: PathBuf,
+    zone: Zone,
+    windows: BTreeMap<WindowId, OpenWindow>,
+    sealed: Vec<SealedFile>,
+    compressor: Compressor,
+    /// Raw files to delete once the state that no longer needs them is committed.
+    obsolete: Vec<PathBuf>,
+}
+
+impl Spool {
+    /// Opens the spool in `dir`, cutting every file back to `state` (the last committed one;
+    /// `None` on a first start — files found then are moved aside to `orphaned/`).
+    pub fn open(
+        dir: &Path,
+        zone: Zone,
+        state: Option<SpoolState>,
+        compressor: Compressor,
+    ) -> Result<(Spool, Recovery), SpoolError> {
+        let open_dir = dir.join("open");
+        let sealed_dir = dir.join("sealed");
+        for d in [&open_dir, &sealed_dir] {
+            at("create", d, fs::create_dir_all(d))?;
+        }
+        let mut spool = Spool {
+            open_dir,
+            sealed_dir,
+            zone,
+            windows: BTreeMap::new(),
+            sealed: Vec::new(),
+            compressor,
+            obsolete: Vec::new(),
+        };
+        let mut recovery = Recovery::default();
+        let state = match state {
+            Some(state) => state,
+            None => {
+                spool.orphan(dir, &mut recovery)?;
+                SpoolState::default()
+            }
+        };
+        for open in &state.open {
+            spool.resume(open)?;
+            recovery.resumed += 1;
+        }
+        for sealed in state.sealed {
+            if spool.sealed_dir.join(&sealed.name).exists() {
+                spool.sealed.push(sealed);
+            } else {
+                recovery.missing_sealed.push(sealed);
+            }
+        }
+        spool.discard_uncommitted(&state.open, &mut recovery)?;
+        Ok((spool, recovery))
+    }
+
+    /// Without a state, files in the spool cannot be trusted: they go to `orphaned/` for a
+    /// human to look at, and the tailer's configured start decides what is read again.
+    fn orphan(&self, dir: &Path, recovery: &mut Recovery) -> Result<(), SpoolError> {
+        for d in [&self.open_dir, &self.sealed_dir] {
+            for entry in at("list", d, fs::read_dir(d))?.filter_map(Result::ok) {
+                let aside = dir.join("orphaned");
+                at("create", &aside, fs::create_dir_all(&aside))?;
+                let to = aside.join(entry.file_name());
+                at("move aside", &entry.path(), fs::rename(entry.path(), &to))?;
+                recovery
+                    .discarded
+                    .push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        if !recovery.discarded.is_empty() {
+            tracing::error!(files = ?recovery.discarded, dir = %dir.join("orphaned").display(),
+                "spool files without a committed state: moved aside, not archived");
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, state: &OpenState) -> Result<(), SpoolError> {
+        let name = state.id.file_name(&self.zone);
+        let path = self.open_dir.join(&name);
+        let sealed = self.sealed_dir.join(&name);
+        if !path.exists() && sealed.exists() {
+            // Sealed after the last commit: it is open again, and its lines come again.
+            at("reopen", &sealed, fs::rename(&sealed, &path))?;
+        }
+        let mut bz2 = at(
+            "open",
+            &path,
+            OpenOptions::new().read(true).write(true).open(&path),
+        )?;
+        let len = at("stat", &path, bz2.metadata())?.len();
+        if len < state.bz2_len {
+            let e = io::Error::other(format!("{len} bytes, {} committed", state.bz2_len));
+            return Err(SpoolError {
+                action: "resume (file shorter than committed)",
+                path,
+                source: e,
+            });
+        }
+        at("truncate", &path, bz2.set_len(state.bz2_len))?;
+        at("seek", &path, bz2.seek(SeekFrom::End(0)))?;
+        let raw_path = self.raw_path(&name, state.block);
+        let mut raw = Vec::new();
+        let mut raw_file = None;
+        if state.raw_len > 0 {
+            let mut file = at(
+                "open",
+                &raw_path,
+                OpenOptions::new().read(true).write(true).open(&raw_path),
+            )?;
+            at("truncate", &raw_path, file.set_len(state.raw_len))?;
+            at("read", &raw_path, file.read_to_end(&mut raw))?;
+            raw_file = Some(file);
+        }
+        let window = OpenWindow {
+            name,
+            bz2,
+            bz2_len: state.bz2_len,
+            block: state.block,
+            raw_written: raw.len(),
+            raw,
+            raw_file,
+            in_flight: VecDeque::new(),
+            records: state.records,
+            opened_at: state.opened_at,
+            dirty: false,
+        };
+        self.windows.insert(state.id, window);
+        Ok(())
+    }
+
+    /// Removes files the committed state does not know.
+    fn discard_uncommitted(
+        &mut self,
+        open: &[OpenState],
+        recovery: &mut Recovery,
+    ) -> Result<(), SpoolError> {
+        let mut keep: Vec<String> = Vec::new();
+        for o in open {
+            let name = o.id.file_name(&self.zone);
+            keep.push(self.raw_name(&name, o.block));
+            keep.push(name);
+        }
+        for entry in at("list", &self.open_dir, fs::read_dir(&self.open_dir))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name) {
+                at("remove", &entry.path(), fs::remove_file(entry.path()))?;
+                recovery.discarded.push(name);
+            }
+        }
+        let sealed: Vec<&str> = self.sealed.iter().map(|s| s.name.as_str()).collect();
+        for entry in at("list", &self.sealed_dir, fs::read_dir(&self.sealed_dir))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !sealed.contains(&name.as_str()) {
+                at("remove", &entry.path(), fs::remove_file(entry.path()))?;
+                recovery.discarded.push(name);
+            }
+        }
+        Ok(())
+    }
+
+    fn raw_name(&self, name: &str, block: u64) -> String {
+        format!("{name}.block-{block:06}.ndjson")
+    }
+
+    fn raw_path(&self, name: &str, block: u64) -> PathBuf {
+        self.open_dir.join(self.raw_name(name, block))
+    }
+
+    /// Whether a window is open.
+    pub fn is_open(&self, id: &WindowId) -> bool {
+        self.windows.contains_key(id)
+    }
+
+    /// The open windows with the watermark each was opened at.
+    pub fn open_windows(&self) -> impl Iterator<Item = (WindowId, i64)> + '_ {
+        self.windows.iter().map(|(id, w)| (*id, w.opened_at))
+    }
+
+    /// Whether a file of this name is in the spool (open or sealed).
+    pub fn has_name(&self, name: &str) -> bool {
+        self.open_dir.join(name).exists() || self.sealed_dir.join(name).exists()
+    }
+
+    /// Opens a window (its file is created empty).
+    pub fn open_window(&mut self, id: WindowId, opened_at: i64) -> Result<(), SpoolError> {
+        let name = id.file_name(&self.zone);
+        let path = self.open_dir.join(&name);
+        let bz2 = at("create", &path, File::create(&path))?;
+        let window = OpenWindow {
+            name,
+            bz2,
+            bz2_len: 0,
+            block: 0,
+            raw: Vec::new(),
+            raw_written: 0,
+            raw_file: None,
+            in_flight: VecDeque::new(),
+            records: 0,
+            opened_at,
+            dirty: true,
+        };
+        self.windows.insert(id, window);
+        Ok(())
+    }
+
+    /// Appends one record (a JSON line with its `\n`) to an open window. A full block goes to
+    /// the compressors.
+    pub fn append(&mut self, id: &WindowId, record: &[u8]) -> Result<(), SpoolError> {
+        let Some(w) = self.windows.get_mut(id) else {
+            let e = io::Error::other("window not open");
+            return Err(SpoolError {
+                action: "append",
+                path: self.open_dir.clone(),
+                source: e,
+            });
+        };
+        if !w.raw.is_empty() && w.raw.len() + record.len() > BLOCK_BYTES {
+            let block = std::mem::replace(&mut w.raw, Vec::with_capacity(BLOCK_BYTES));
+            w.in_flight.push_back(self.compressor.submit(block));
+            if w.raw_file.take().is_some() {
+                self.obsolete.push(
+                    self.open_dir
+                        .join(format!("{}.block-{:06}.ndjson", w.name, w.block)),
+                );
+            }
+            w.block += 1;
+            w.raw_written = 0;
+        }
+        w.raw.extend_from_slice(record);
+        w.records += 1;
+        w.dirty = true;
+        Ok(())
+    }
+
+    /// Makes everything appended so far durable: compressed blocks are appended to their
+    /// streams file, the current block's records to its raw file, and both are fsynced.
+    pub fn sync(&mut self) -> Result<(), SpoolError> {
+        let open_dir = self.open_dir.clone();
+        for w in self.windows.values_mut() {
+            if !w.dirty {
+                continue;
+            }
+            let path = open_dir.join(&w.name);
+            while let Some(pending) = w.in_flight.pop_front() {
+                let stream = at("compress", &path, pending.wait())?;
+                at("write", &path, w.bz2.write_all(&stream))?;
+                w.bz2_len += stream.len() as u64;
+            }
+            at("fsync", &path, w.bz2.sync_data())?;
+            if w.raw_written < w.raw.len() {
+                let raw_path = open_dir.join(format!("{}.block-{:06}.ndjson", w.name, w.block));
+                if w.raw_file.is_none() {
+                    w.raw_file = Some(at("create", &raw_path, File::create(&raw_path))?);
+                }
+                if let Some(file) = w.raw_file.as_mut() {
+                    at("write", &raw_path, file.write_all(&w.raw[w.raw_written..]))?;
+                    at("fsync", &raw_path, file.sync_data())?;
+                }
+                w.raw_written = w.raw.len();
+            }
+            w.dirty = false;
+        }
+        sync_dir(&self.open_dir)
+    }
+
+    /// Finishes a window: its last block is compressed, the file fsynced and moved to
+    /// `sealed/`. Returns `None` for a window that got no records (its file is removed).
+    pub fn seal(&mut self, id: &WindowId) -> Result<Option<SealedFile>, SpoolError> {
+        let Some(mut w) = self.windows.remove(id) else {
+            return Ok(None);
+        };
+        let path = self.open_dir.join(&w.name);
+        if !w.raw.is_empty() {
+            w.in_flight
+                .push_back(self.compressor.submit(std::mem::take(&mut w.raw)));
+        }
+        while let Some(pending) = w.in_flight.pop_front() {
+            let stream = at("compress", &path, pending.wait())?;
+            at("write", &path, w.bz2.write_all(&stream))?;
+            w.bz2_len += stream.len() as u64;
+        }
+        if w.raw_file.take().is_some() {
+            self.obsolete.push(self.raw_path(&w.name, w.block));
+        }
+        if w.records == 0 {
+            at("remove", &path, fs::remove_file(&path))?;
+            return Ok(None);
+        }
+        at("fsync", &path, w.bz2.sync_all())?;
+        let to = self.sealed_dir.join(&w.name);
+        at("seal", &path, fs::rename(&path, &to))?;
+        sync_dir(&self.sealed_dir)?;
+        sync_dir(&self.open_dir)?;
+        let sealed = SealedFile {
+            id: *id,
+            name: w.name,
+            records: w.records,
+            bytes: w.bz2_len,
+        };
+        self.sealed.push(sealed.clone());
+        Ok(Some(sealed))
+    }
+
+    /// The durable state, valid after [`Self::sync`] (commit it with the tailer positions).
+    pub fn state(&self) -> SpoolState {
+        let open = self
+            .windows
+            .iter()
+            .map(|(id, w)| OpenState {
+                id: *id,
+                bz2_len: w.bz2_len,
+                block: w.block,
+                raw_len: w.raw_written as u64,
+                records: w.records,
+                opened_at: w.opened_at,
+            })
+            .collect();
+        SpoolState {
+            open,
+            sealed: self.sealed.clone(),
+        }
+    }
+
+    /// After the state was committed: raw files it no longer needs are deleted.
+    pub fn committed(&mut self) {
+        for path in self.obsolete.drain(..) {
+            if let Err(e) = fs::remove_file(&path)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %path.display(), "cannot remove: {e}");
+            }
+        }
+    }
+
+    /// Sealed files waiting for the archive, oldest first.
+    pub fn sealed(&self) -> &[SealedFile] {
+        &self.sealed
+    }
+
+    /// Where a sealed file is.
+    pub fn sealed_path(&self, name: &str) -> PathBuf {
+        self.sealed_dir.join(name)
+    }
+
+    /// The archive has the file: it leaves the spool (and the next committed state).
+    pub fn release(&mut self, name: &str) -> Result<(), SpoolError> {
+        let path = self.sealed_dir.join(name);
+        match fs::remove_file(&path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return at("release", &path, Err(e)),
+            _ => {}
+        }
+        self.sealed.retain(|s| s.name != name);
+        Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), SpoolError> {
+    at("fsync", dir, File::open(dir).and_then(|d| d.sync_all()))
+}

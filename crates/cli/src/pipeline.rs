@@ -1,0 +1,261 @@
+//! The pipeline of `maillog run`: tailer → parser → windows → spool → archive.
+//!
+//! The tailer runs on its own thread and hands chunks of lines through a bounded channel; this
+//! thread parses them and routes the records into the batcher, whose bzip2 workers compress on
+//! every core. About once a second (a *commit*): windows whose time has come are sealed, the
+//! spool is made durable, and its state is committed together with the positions of every line
+//! routed so far — one atomic write, so a crash anywhere loses and repeats nothing (see
+//! `maillog_batch`'s docs) — then sealed files go to the archive and leave the spool.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use maillog_batch::{ArchiveHas, BatchConfig, BatchState, BatchStats, Batcher, render_key};
+use maillog_parse::{ParseStats, Parsed, Parser, TimeContext, YearPolicy, decode};
+use maillog_tail::{Ack, Checkpointer, Chunk, StartAt, Tail, TailConfig, TailHandle, TailStats};
+use maillog_upload::Archive;
+
+/// Everything `maillog run` needs, resolved from the config file and the flags.
+#[derive(Debug)]
+pub struct Settings {
+    pub inputs: Vec<PathBuf>,
+    pub spool: PathBuf,
+    pub archive: Archive,
+    pub key_template: String,
+    pub host: String,
+    pub year: Option<i32>,
+    pub sendmail_programs: Vec<String>,
+    pub start_at: StartAt,
+    pub batch: BatchConfig,
+    pub commit_every: Duration,
+    pub once: bool,
+}
+
+/// The counters printed at the end.
+pub struct Summary {
+    parse: ParseStats,
+    batch: BatchStats,
+    archived: u64,
+    tail: String,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = &self.batch;
+        writeln!(f, "maillog run: {}", self.parse)?;
+        writeln!(
+            f,
+            "maillog run: {} windows sealed ({} late parts), {} archived; {} bytes of records in, {} bytes of bzip2 out",
+            b.windows_sealed, b.late_parts, self.archived, b.bytes_in, b.bytes_out
+        )?;
+        write!(f, "maillog run: tailer: {}", self.tail)
+    }
+}
+
+struct Pipeline {
+    settings: Settings,
+    chunks: tokio::sync::mpsc::Receiver<Chunk>,
+    checkpointer: Checkpointer,
+    tail_handle: Option<TailHandle>,
+    tail_stats: Arc<TailStats>,
+    batcher: Batcher,
+    parser: Parser,
+    stats: ParseStats,
+    acks: Vec<Ack>,
+    archived: u64,
+    /// Modification times of inputs (the year reference of a backfill).
+    mtimes: HashMap<Arc<Path>, i64>,
+}
+
+/// Runs until the inputs are read (`--once`) or forever.
+pub fn run(settings: Settings) -> Result<Summary> {
+    std::fs::create_dir_all(&settings.spool)
+        .with_context(|| format!("cannot create the spool {}", settings.spool.display()))?;
+    let mut tail_config =
+        TailConfig::new(settings.inputs.clone(), settings.spool.join("checkpoint"));
+    tail_config.follow = !settings.once;
+    tail_config.start_at = settings.start_at;
+    let tail = maillog_tail::spawn(tail_config).context("cannot start the tailer")?;
+    let state: Option<BatchState> = match tail.checkpointer.state() {
+        Some(value) => Some(serde_json::from_value(value).with_context(|| {
+            format!(
+                "the spool state in {} is not readable",
+                settings.spool.join("checkpoint").display()
+            )
+        })?),
+        None => None,
+    };
+    let archive_has: ArchiveHas = {
+        let (archive, template) = (settings.archive.clone(), settings.key_template.clone());
+        let (zone, host) = (settings.batch.zone, settings.host.clone());
+        Box::new(move |id| archive.has(&render_key(&template, id, &zone, &host)))
+    };
+    let windows = settings.spool.join("windows");
+    let (batcher, recovery) = Batcher::open(&windows, settings.batch.clone(), state, archive_has)?;
+    if recovery.resumed > 0 || !recovery.discarded.is_empty() {
+        tracing::info!(resumed = recovery.resumed, discarded = ?recovery.discarded,
+            "spool resumed from the last commit");
+    }
+    for file in &recovery.missing_sealed {
+        let key = render_key(
+            &settings.key_template,
+            &file.id,
+            &settings.batch.zone,
+            &settings.host,
+        );
+        if !settings.archive.has(&key) {
+            bail!(
+                "the spool lost the sealed file {} (not in {} either)",
+                file.name,
+                settings.archive
+            );
+        }
+    }
+    let year = match settings.year {
+        Some(year) => YearPolicy::Fixed(year),
+        None => YearPolicy::Reference(Utc::now()),
+    };
+    let parser = Parser::new(
+        TimeContext::new(settings.batch.zone, year),
+        &settings.sendmail_programs,
+    );
+    let Tail {
+        chunks,
+        checkpointer,
+        stats: tail_stats,
+        handle,
+    } = tail;
+    let mut pipeline = Pipeline {
+        settings,
+        chunks,
+        checkpointer,
+        tail_handle: Some(handle),
+        tail_stats,
+        batcher,
+        parser,
+        stats: ParseStats::default(),
+        acks: Vec::new(),
+        archived: 0,
+        mtimes: HashMap::new(),
+    };
+    pipeline.run()?;
+    let tail_stats = pipeline.tail_stats.to_string();
+    Ok(Summary {
+        parse: pipeline.stats,
+        batch: pipeline.batcher.stats(),
+        archived: pipeline.archived,
+        tail: tail_stats,
+    })
+}
+
+impl Pipeline {
+    fn run(&mut self) -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()?;
+        let mut last_commit = Instant::now();
+        loop {
+            let wait = self
+                .settings
+                .commit_every
+                .saturating_sub(last_commit.elapsed());
+            let wait = wait.min(Duration::from_millis(200));
+            let chunks = &mut self.chunks;
+            let received =
+                runtime.block_on(async { tokio::time::timeout(wait, chunks.recv()).await });
+            match received {
+                Ok(Some(chunk)) => self.take(&chunk)?,
+                Ok(None) => break, // the tailer is done (or failed: see below)
+                Err(_) if !self.settings.once => self.batcher.idle(unix_now()),
+                Err(_) => {}
+            }
+            if last_commit.elapsed() >= self.settings.commit_every {
+                self.commit(false)?;
+                last_commit = Instant::now();
+            }
+        }
+        if let Some(handle) = self.tail_handle.take() {
+            handle.join().context("the tailer stopped")?;
+        }
+        self.commit(true)?;
+        if !self.batcher.sealed().is_empty() {
+            bail!(
+                "{} sealed files could not be archived; they wait in the spool",
+                self.batcher.sealed().len()
+            );
+        }
+        self.commit(true) // the released files leave the state
+    }
+
+    /// Parses a chunk's lines and routes their records.
+    fn take(&mut self, chunk: &Chunk) -> Result<()> {
+        if self.settings.year.is_none() {
+            let reference = if self.settings.once {
+                self.mtime(&chunk.path)
+            } else {
+                let now = unix_now().max(self.batcher.year_reference().unwrap_or(i64::MIN));
+                self.batcher.set_year_reference(now);
+                now
+            };
+            let at = DateTime::<Utc>::from_timestamp(reference, 0).unwrap_or_default();
+            self.parser.set_year_policy(YearPolicy::Reference(at));
+        }
+        for line in chunk.lines() {
+            let decoded = decode(line);
+            let parsed = self.parser.parse(&decoded.text);
+            self.stats.count(&parsed, decoded.lossy);
+            if let Parsed::Event(event) = &parsed {
+                self.batcher.add(event)?;
+            }
+        }
+        self.acks.push(chunk.ack);
+        Ok(())
+    }
+
+    fn mtime(&mut self, path: &Arc<Path>) -> i64 {
+        *self.mtimes.entry(Arc::clone(path)).or_insert_with(|| {
+            std::fs::metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or_else(unix_now, |d| d.as_secs() as i64)
+        })
+    }
+
+    /// Seals what is due (everything at the end of `--once`), makes the spool durable, commits
+    /// it with the positions, then archives sealed files.
+    fn commit(&mut self, everything: bool) -> Result<()> {
+        self.batcher.seal_due(everything)?;
+        let state = self.batcher.sync()?;
+        let value = serde_json::to_value(&state).context("cannot serialize the spool state")?;
+        self.checkpointer.commit_with(&self.acks, value)?;
+        self.acks.clear();
+        self.batcher.committed();
+        for file in self.batcher.sealed().to_vec() {
+            let s = &self.settings;
+            let key = render_key(&s.key_template, &file.id, &s.batch.zone, &s.host);
+            match s.archive.put(&self.batcher.sealed_path(&file.name), &key) {
+                Ok(()) => {
+                    self.batcher.release(&file.name)?;
+                    self.archived += 1;
+                }
+                Err(e) => {
+                    tracing::warn!("{e}; the file stays in the spool and is tried again");
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,118 @@
+//! `maillog run`: settings from `pipeline.toml` and the flags, then the pipeline.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use maillog_batch::{BatchConfig, window::KEY_PLACEHOLDERS};
+use maillog_parse::{FieldsMode, Zone};
+use maillog_tail::StartAt;
+use maillog_upload::Archive;
+
+use crate::config::{self, ConfigFile};
+use crate::pipeline::{self, Settings};
+
+/// Arguments of `maillog run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The config file [default: pipeline.toml in the current directory, if there is one].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// A path or glob to follow instead of the config's inputs (repeatable).
+    #[arg(long = "input", value_name = "PATH_OR_GLOB")]
+    inputs: Vec<PathBuf>,
+    /// The archive: file://DIR (or a path).
+    #[arg(long, value_name = "URL")]
+    archive: Option<String>,
+    /// The spool directory (checkpoint, open windows, sealed files).
+    #[arg(long, value_name = "DIR")]
+    spool: Option<PathBuf>,
+    /// Read every input to its end, seal and archive every window, and exit.
+    #[arg(long)]
+    once: bool,
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let settings = settings(args)?;
+    let summary = pipeline::run(settings)?;
+    eprintln!("{summary}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn settings(args: RunArgs) -> Result<Settings> {
+    let file = match &args.config {
+        Some(path) => config::load(path)?,
+        None if Path::new("pipeline.toml").is_file() => config::load(Path::new("pipeline.toml"))?,
+        None => ConfigFile::default(),
+    };
+    let inputs = if args.inputs.is_empty() {
+        file.inputs
+    } else {
+        args.inputs
+    };
+    if inputs.is_empty() {
+        bail!("nothing to follow: give --input PATH_OR_GLOB or `inputs` in the config");
+    }
+    let spool = args
+        .spool
+        .or(file.spool)
+        .unwrap_or_else(|| PathBuf::from("spool"));
+    let archive_url = args
+        .archive
+        .or(file.archive)
+        .unwrap_or_else(|| "file://archive".into());
+    let archive = Archive::from_url(&archive_url)?;
+    let zone: Zone = match &file.time_zone {
+        Some(text) => text.parse().with_context(|| "config key `time_zone`")?,
+        None => Zone::Utc,
+    };
+    let key_template = file
+        .key_template
+        .unwrap_or_else(|| "mail_logs/{date}/{name}".into());
+    if !key_template.contains("{name}") {
+        bail!(
+            "key_template {key_template:?} must contain {{name}} (placeholders: {KEY_PLACEHOLDERS:?})"
+        );
+    }
+    let fields = match file.fields.as_deref() {
+        None | Some("all") => FieldsMode::All,
+        Some("original") => FieldsMode::Original,
+        Some(other) => bail!("config key `fields` = {other:?}: expected \"all\" or \"original\""),
+    };
+    let start_at = match file.start_at.as_deref() {
+        None | Some("beginning") => StartAt::Beginning,
+        Some("end") => StartAt::End,
+        Some(other) => {
+            bail!("config key `start_at` = {other:?}: expected \"beginning\" or \"end\"")
+        }
+    };
+    let mut batch = BatchConfig::new(zone);
+    batch.fields = fields;
+    if let Some(lateness) = file.window.lateness_seconds {
+        batch.lateness = i64::from(lateness);
+    }
+    if let Some(level) = file.bzip2.level {
+        batch.level = level;
+    }
+    if let Some(threads) = file.bzip2.threads.filter(|t| *t > 0) {
+        batch.threads = threads;
+    }
+    let commit_every = file.window.commit_seconds.unwrap_or(1.0);
+    if !(0.01..=3600.0).contains(&commit_every) {
+        bail!("config key `window.commit_seconds` = {commit_every}: expected 0.01 to 3600");
+    }
+    Ok(Settings {
+        inputs,
+        spool,
+        archive,
+        key_template,
+        host: file.host.unwrap_or_default(),
+        year: file.year,
+        sendmail_programs: file.sendmail_programs,
+        start_at,
+        batch,
+        commit_every: Duration::from_secs_f64(commit_every),
+        once: args.once,
+    })
+}
