@@ -10,7 +10,7 @@
 //!
 //! # Durability: why a crash at any instant loses and repeats nothing
 //! The spool and the tailer's positions are committed together, in one atomic write of the
-//! tailer's checkpoint ((`maillog_tail::Checkpointer::commit_with`)): the spool's state says how
+//! tailer's checkpoint (`maillog_tail::Checkpointer::commit_with`): the spool's state says how
 //! long each open window's files are and which sealed files wait for the archive; the
 //! positions say which lines those records came from. The cycle, every second or so:
 //!
