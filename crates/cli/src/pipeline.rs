@@ -230,7 +230,9 @@ impl Pipeline {
     /// Seals what is due (everything at the end of `--once`), makes the spool durable, commits
     /// it with the positions, then archives sealed files.
     fn commit(&mut self, everything: bool) -> Result<()> {
-        self.batcher.seal_due(everything)?;
+        if !self.batcher.seal_due(everything)?.is_empty() {
+            crash_point("after-seal");
+        }
         let state = self.batcher.sync()?;
         let value = serde_json::to_value(&state).context("cannot serialize the spool state")?;
         self.checkpointer.commit_with(&self.acks, value)?;
@@ -241,8 +243,10 @@ impl Pipeline {
             let key = render_key(&s.key_template, &file.id, &s.batch.zone, &s.host);
             match s.archive.put(&self.batcher.sealed_path(&file.name), &key) {
                 Ok(()) => {
+                    crash_point("after-archive");
                     self.batcher.release(&file.name)?;
                     self.archived += 1;
+                    crash_point("after-release");
                 }
                 Err(e) => {
                     tracing::warn!("{e}; the file stays in the spool and is tried again");
@@ -251,6 +255,15 @@ impl Pipeline {
             }
         }
         Ok(())
+    }
+}
+
+/// Fault injection for the crash test: with `MAILLOG_CRASH_AT=after-seal|after-archive|after-release`
+/// the process aborts there (no cleanup at all, as under SIGKILL) the first time it gets there.
+fn crash_point(name: &str) {
+    if std::env::var_os("MAILLOG_CRASH_AT").is_some_and(|v| v == name) {
+        eprintln!("maillog: MAILLOG_CRASH_AT={name}: aborting");
+        std::process::abort();
     }
 }
 

@@ -64,6 +64,10 @@ pub struct Checkpoint {
     pub format: String,
     /// Increases by one with every save; the newest readable slot wins.
     pub generation: u64,
+    /// When the first checkpoint was written (unix seconds): files written to after it that
+    /// the checkpoint does not know were never read.
+    #[serde(default)]
+    pub created: u64,
     /// One entry per known file.
     pub entries: Vec<Entry>,
     /// The consumer's own state, saved in the same atomic write as the positions it goes with
@@ -153,6 +157,7 @@ impl CheckpointStore {
     /// Saves `entries` and `state` as the next generation, durably (see the module docs).
     pub fn save(
         &mut self,
+        created: u64,
         entries: Vec<Entry>,
         state: Option<serde_json::Value>,
     ) -> Result<(), SaveError> {
@@ -160,6 +165,7 @@ impl CheckpointStore {
         let checkpoint = Checkpoint {
             format: FORMAT.to_owned(),
             generation,
+            created,
             entries,
             state,
         };
@@ -241,13 +247,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, loaded) = CheckpointStore::open(dir.path()).unwrap();
         assert!(matches!(loaded, Loaded::Missing));
-        store.save(vec![entry(10)], None).unwrap();
-        store.save(vec![entry(20)], None).unwrap();
-        store.save(vec![entry(30)], None).unwrap();
+        store.save(0, vec![entry(10)], None).unwrap();
+        store.save(0, vec![entry(20)], None).unwrap();
+        store.save(0, vec![entry(30)], None).unwrap();
         let cp = newest(dir.path());
         assert_eq!((cp.generation, cp.entries[0].offset), (3, 30));
         let (mut again, _) = CheckpointStore::open(dir.path()).unwrap();
-        again.save(vec![entry(40)], None).unwrap();
+        again.save(0, vec![entry(40)], None).unwrap();
         assert_eq!(newest(dir.path()).generation, 4);
     }
 
@@ -255,8 +261,8 @@ mod tests {
     fn a_damaged_newest_slot_falls_back_to_the_previous_generation() {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, _) = CheckpointStore::open(dir.path()).unwrap();
-        store.save(vec![entry(10)], None).unwrap(); // generation 1: slot b
-        store.save(vec![entry(20)], None).unwrap(); // generation 2: slot a
+        store.save(0, vec![entry(10)], None).unwrap(); // generation 1: slot b
+        store.save(0, vec![entry(20)], None).unwrap(); // generation 2: slot a
         fs::write(dir.path().join(SLOTS[0]), vec![0u8; 300]).unwrap(); // power loss: NULs
         match CheckpointStore::open(dir.path()).unwrap().1 {
             Loaded::Found {
@@ -275,7 +281,7 @@ mod tests {
     fn a_torn_or_edited_slot_is_detected() {
         let dir = tempfile::tempdir().unwrap();
         let (mut store, _) = CheckpointStore::open(dir.path()).unwrap();
-        store.save(vec![entry(10)], None).unwrap();
+        store.save(0, vec![entry(10)], None).unwrap();
         let path = dir.path().join(SLOTS[1]);
         let good = fs::read_to_string(&path).unwrap();
         fs::write(&path, &good[..good.len() / 2]).unwrap();

@@ -7,6 +7,7 @@ use std::fs::{self, File, Metadata};
 use std::io::{self, BufReader, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
 
 use crate::identity::{FileKey, Fingerprint, read_head, read_stream_head};
 
@@ -102,6 +103,38 @@ pub(crate) fn by_key(dir: &Path, key: FileKey) -> Option<(PathBuf, Metadata)> {
             let meta = entry.metadata().ok()?;
             (meta.is_file() && FileKey::of(&meta) == key).then(|| (entry.path(), meta))
         })
+}
+
+/// Regular files beside `input` whose names start with its name (its rotations), written to
+/// at or after `since` (unix seconds).
+pub(crate) fn unknown_siblings(input: &Path, since: u64) -> Vec<(PathBuf, Metadata)> {
+    let (Some(dir), Some(name)) = (input.parent(), input.file_name()) else {
+        return Vec::new();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let name = name.to_string_lossy().into_owned();
+    let Ok(entries) = fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let sibling = e.file_name().to_string_lossy().into_owned();
+            sibling != name && sibling.starts_with(&name)
+        })
+        .filter_map(|e| Some((e.path(), e.metadata().ok()?)))
+        .filter(|(_, meta)| {
+            let written = meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok());
+            meta.is_file() && written.is_some_and(|w| w.as_secs() >= since)
+        })
+        .collect()
 }
 
 /// A sibling of `original` (same directory, name starting with its name: `mail.log.1`,

@@ -39,6 +39,8 @@ pub(crate) struct Registry {
     next_epoch: u32,
     /// The consumer's state of the last commit, saved with every generation.
     state: Option<serde_json::Value>,
+    /// When the first checkpoint was written (unix seconds).
+    pub(crate) created: u64,
 }
 
 impl Registry {
@@ -46,10 +48,19 @@ impl Registry {
         store: CheckpointStore,
         entries: Vec<Entry>,
         state: Option<serde_json::Value>,
+        created: Option<u64>,
     ) -> Self {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        let created = created.unwrap_or_else(|| now.map_or(0, |d| d.as_secs()));
         let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1;
         let next_epoch = entries.iter().map(|e| e.epoch).max().unwrap_or(0);
-        let entries = entries.into_iter().map(|e| (e.key, e)).collect();
+        // A file known only while it was empty carries nothing to resume, and its inode may
+        // belong to another file by now: it is found again like a new file.
+        let entries = entries
+            .into_iter()
+            .filter(|e| e.fingerprint.len > 0 || e.offset > 0 || e.compressed)
+            .map(|e| (e.key, e))
+            .collect();
         Registry {
             entries,
             store,
@@ -58,12 +69,13 @@ impl Registry {
             next_seq,
             next_epoch,
             state,
+            created,
         }
     }
 
     pub(crate) fn save(&mut self) -> Result<(), SaveError> {
         let entries = self.entries.values().cloned().collect();
-        self.store.save(entries, self.state.clone())?;
+        self.store.save(self.created, entries, self.state.clone())?;
         self.dirty = false;
         Ok(())
     }

@@ -76,6 +76,8 @@ struct World {
     stale_writer: bool,
     files: Vec<Written>,
     rotations: usize,
+    /// The time of the last write (set as the file's modification time).
+    clock: std::time::SystemTime,
     /// Every line written: text and the file (and its epoch) it went to.
     lines: Vec<(String, usize, usize)>,
     /// Lines that copytruncate copied into a file of their own.
@@ -111,6 +113,7 @@ impl World {
             stale_writer: false,
             files: Vec::new(),
             rotations: 0,
+            clock: std::time::SystemTime::now() + Duration::from_secs(1),
             lines: Vec::new(),
             copied: Default::default(),
             partial: None,
@@ -128,6 +131,10 @@ impl World {
     fn write(&mut self, text: &str) {
         let (file, _) = self.writer.as_mut().unwrap();
         file.write_all(text.as_bytes()).unwrap();
+        // Every write at its own time, as on a real host where rotations are hours apart (the
+        // file system's clock is too coarse for writes microseconds apart).
+        self.clock += Duration::from_millis(1);
+        file.set_modified(self.clock).unwrap();
     }
 
     fn finish_partial(&mut self) {
@@ -185,6 +192,10 @@ impl World {
             self.seen_content = false;
             self.files.len() - 1
         };
+        if !existed {
+            self.clock += Duration::from_millis(1);
+            file.set_modified(self.clock).unwrap();
+        }
         self.writer = Some((file, target));
         self.stale_writer = false;
     }
@@ -193,9 +204,6 @@ impl World {
         self.finish_partial();
         if !self.log.exists() {
             return;
-        }
-        if !self.seen_since_change {
-            self.pass(true); // a file rotated away before anyone looked was never there for us
         }
         self.rotations += 1;
         let rotated = self
@@ -217,7 +225,14 @@ impl World {
         let copy = self
             .log
             .with_file_name(format!("mail.log.{}", self.rotations));
-        fs::copy(&self.log, copy).unwrap();
+        fs::copy(&self.log, &copy).unwrap();
+        self.clock += Duration::from_millis(1);
+        File::options()
+            .write(true)
+            .open(&copy)
+            .unwrap()
+            .set_modified(self.clock)
+            .unwrap();
         let target = self.writer.as_ref().unwrap().1;
         let epoch = self.files[target].epoch;
         let copied = self

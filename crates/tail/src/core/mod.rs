@@ -84,11 +84,11 @@ impl TailCore {
     pub fn open(config: TailConfig) -> Result<Self, TailError> {
         let dir = config.checkpoint_dir.clone();
         let (store, loaded) = CheckpointStore::open(&dir)?;
-        let (entries, state, origin) = match loaded {
+        let (entries, state, created, origin) = match loaded {
             Loaded::Missing => {
                 tracing::info!(dir = %dir.display(), start = ?config.start_at,
                     "no checkpoint yet: files found now start at the configured position");
-                (Vec::new(), None, CheckpointOrigin::FirstStart)
+                (Vec::new(), None, None, CheckpointOrigin::FirstStart)
             }
             Loaded::Found {
                 checkpoint,
@@ -96,6 +96,7 @@ impl TailCore {
             } if damaged.is_empty() => (
                 checkpoint.entries,
                 checkpoint.state,
+                Some(checkpoint.created),
                 CheckpointOrigin::Resumed,
             ),
             Loaded::Found {
@@ -108,6 +109,7 @@ impl TailCore {
                 (
                     checkpoint.entries,
                     checkpoint.state,
+                    Some(checkpoint.created),
                     CheckpointOrigin::PreviousGeneration(damaged),
                 )
             }
@@ -115,7 +117,12 @@ impl TailCore {
                 tracing::error!(dir = %dir.display(), damaged = ?damaged, start = ?config.start_at,
                     "NO READABLE CHECKPOINT: positions are lost; files start at the configured \
                      position (the damaged files are left in place)");
-                (Vec::new(), None, CheckpointOrigin::Unreadable(damaged))
+                (
+                    Vec::new(),
+                    None,
+                    None,
+                    CheckpointOrigin::Unreadable(damaged),
+                )
             }
         };
         let first_start = match origin {
@@ -123,7 +130,7 @@ impl TailCore {
             _ => None,
         };
         Ok(TailCore {
-            checkpointer: Checkpointer::new(Registry::new(store, entries, state)),
+            checkpointer: Checkpointer::new(Registry::new(store, entries, state, created)),
             config,
             files: Vec::new(),
             done: HashSet::new(),
@@ -165,12 +172,14 @@ impl TailCore {
         rescan: bool,
         send: &mut dyn FnMut(Chunk) -> bool,
     ) -> Result<PassReport, TailError> {
+        if !self.started {
+            self.resume_unfinished(now);
+        }
         if rescan || !self.started {
             self.rescan(now);
         }
         if !self.started {
             self.started = true;
-            self.resume_unfinished(now);
             self.first_start = None;
             // Positions chosen now (a start at the end) must survive a restart before the
             // first commit.
@@ -271,6 +280,8 @@ impl TailCore {
         for f in &mut self.files {
             f.named = false;
         }
+        // Newer than every file followed so far, older than any the inputs name now.
+        self.adopt_unknown_siblings(now);
         for input in self.config.inputs.clone() {
             for (path, _) in find::expand(&input) {
                 match self.follow(path.clone(), now) {
@@ -294,6 +305,7 @@ impl TailCore {
                 TailStats::add(&self.stats.rotations, 1);
             }
         }
+
         if self
             .last_forget
             .is_none_or(|t| now.duration_since(t) >= FORGET_INTERVAL)

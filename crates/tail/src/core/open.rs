@@ -242,8 +242,9 @@ impl TailCore {
         (skipped == from).then(|| self.registered(path, key, reader, fingerprint, at, role, now))
     }
 
-    /// After a restart: files the checkpoint knows that no input names any more (rotated while
-    /// maillog was stopped) and that still have unread lines are finished first.
+    /// After a restart, before the first rescan: files the checkpoint knows that still have
+    /// unread lines, oldest first (the ones an input still names become live again in the
+    /// rescan; the others were rotated while maillog was stopped and are finished first).
     pub(super) fn resume_unfinished(&mut self, now: Instant) {
         let followed: HashSet<FileKey> = self.files.iter().map(|f| f.key).collect();
         let mut entries: Vec<Entry> = self.checkpointer.lock().entries.values().cloned().collect();
@@ -254,8 +255,7 @@ impl TailCore {
                 continue; // archives are read only while an input names them
             }
             match self.reopen(&e, now) {
-                Ok(Some(f)) => resumed.push(f),
-                Ok(None) => {}
+                Ok(files) => resumed.extend(files),
                 Err(err) => tracing::warn!(path = %e.path, "cannot reopen: {err}"),
             }
         }
@@ -263,9 +263,16 @@ impl TailCore {
         self.files.splice(0..0, resumed);
     }
 
-    /// Finds a known file by identity; opens it if it has unread lines. Forgets it if gone.
-    fn reopen(&mut self, e: &Entry, now: Instant) -> io::Result<Option<Followed>> {
+    /// Finds a known file by identity; opens it if it has unread lines (and, if it was
+    /// truncated while maillog was stopped, the copy of its old content first). Forgets it if
+    /// it is gone.
+    fn reopen(&mut self, e: &Entry, now: Instant) -> io::Result<Vec<Followed>> {
         let last = PathBuf::from(&e.path);
+        let at = At {
+            read_from: e.offset,
+            committed: e.offset,
+            seq: e.seq,
+        };
         let found = fs::metadata(&last)
             .ok()
             .filter(|m| FileKey::of(m) == e.key)
@@ -273,44 +280,122 @@ impl TailCore {
             .or_else(|| find::by_key(last.parent()?, e.key));
         let Some((path, meta)) = found else {
             self.checkpointer.lock().forget(e.key);
-            let at = At {
-                read_from: e.offset,
-                committed: e.offset,
-                seq: e.seq,
-            };
             let copy = self.open_copy(&last, e.fingerprint, e.key, at, now);
             if copy.is_none() && !e.is_complete() {
                 tracing::warn!(path = %e.path, committed = e.offset,
                     "file vanished while maillog was stopped: lines after the committed position are lost");
             }
-            return Ok(copy);
+            return Ok(copy.into_iter().collect());
         };
         let mut file = File::open(&path)?;
-        if !e.fingerprint.matches(&read_head(&file)?) || meta.len() < e.offset {
-            self.checkpointer.lock().forget(e.key); // another file got the inode
-            return Ok(None);
+        let head = read_head(&file)?;
+        if !e.fingerprint.matches(&head) || meta.len() < e.offset {
+            // Truncated and rewritten (copytruncate) while maillog was stopped, or another file
+            // got the inode: the rest of the old content may be in a copy; what the file holds
+            // now is new, and is found like any unknown file (in the order it was written).
+            tracing::warn!(path = %path.display(), committed = e.offset,
+                "known file was truncated or replaced while stopped: its content is new");
+            TailStats::add(&self.stats.truncations, 1);
+            self.checkpointer.lock().forget(e.key);
+            return Ok(self
+                .open_copy(&last, e.fingerprint, e.key, at, now)
+                .into_iter()
+                .collect());
         }
         self.checkpointer
             .lock()
             .update(e.key, e.fingerprint, &path.to_string_lossy());
         if e.eof.is_some() && meta.len() == e.offset {
-            return Ok(None); // let go before the stop, and nothing written since
+            return Ok(Vec::new()); // let go before the stop, and nothing written since
         }
         // Rotated while maillog was stopped: its writer may still be at it (until it reopens),
         // so it is followed like any rotated file, then let go.
         tracing::info!(path = %path.display(), from = e.offset, size = meta.len(),
             "rotated while maillog was stopped: finishing it");
         file.seek(SeekFrom::Start(e.offset))?;
-        let role = Role::Rotated { since: now };
-        let max_line = self.config.max_line_bytes;
         let input = Input::Plain(file);
+        let (role, max_line) = (Role::Rotated { since: now }, self.config.max_line_bytes);
+        let (fp, epoch, offset) = (e.fingerprint, e.epoch, e.offset);
+        Ok(vec![Followed::new(
+            path, e.key, input, fp, epoch, offset, role, max_line, now,
+        )])
+    }
+
+    /// Rotated files nothing has read: a sibling of an input path (`mail.log.1`,
+    /// `mail.log-20261125`) that the checkpoint does not know, that was written to after the
+    /// first checkpoint, and that is not a copy of known content, was created and rotated away
+    /// between two looks (or while maillog was stopped). It is read from its start, after the
+    /// files followed so far and before those the inputs name now. Compressed ones are left
+    /// alone (name them as inputs to backfill them).
+    pub(super) fn adopt_unknown_siblings(&mut self, now: Instant) {
+        let created = self.checkpointer.lock().created;
+        let mut candidates = Vec::new();
+        for input in self.config.inputs.clone() {
+            if input.to_string_lossy().contains(['*', '?', '[']) {
+                continue; // a glob names its files itself
+            }
+            for (path, meta) in find::unknown_siblings(&input, created) {
+                let key = FileKey::of(&meta);
+                let known = self.files.iter().any(|f| f.key == key)
+                    || self.done.contains(&key)
+                    || self.checkpointer.lock().entries.contains_key(&key);
+                if !known {
+                    candidates.push((meta.modified().ok(), path, key));
+                }
+            }
+        }
+        // Oldest first: they are registered (and so ordered after a restart) in this order.
+        candidates.sort();
+        let mut adopted = Vec::new();
+        for (_, path, key) in candidates {
+            match self.adopt(path.clone(), key, now) {
+                Ok(Some(f)) => adopted.push(f),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(path = %path.display(), "cannot open: {e}"),
+            }
+        }
+        TailStats::add(&self.stats.files_opened, adopted.len() as u64);
+        self.files.extend(adopted);
+    }
+
+    fn adopt(&mut self, path: PathBuf, key: FileKey, now: Instant) -> io::Result<Option<Followed>> {
+        let file = File::open(&path)?;
+        if find::compression_of(&file)? != Compression::None {
+            return Ok(None);
+        }
+        let head = read_head(&file)?;
+        let copy_of_known = {
+            let registry = self.checkpointer.lock();
+            let fps = registry.entries.values().map(|e| e.fingerprint);
+            let mut fps = fps.chain(self.files.iter().map(|f| f.fingerprint));
+            fps.any(|fp| fp.len > 0 && fp.matches(&head))
+        };
+        if copy_of_known {
+            return Ok(None); // a copy of content read (or being read) already
+        }
+        tracing::info!(path = %path.display(),
+            "a rotated file nothing has read yet (created and rotated between two looks): reading it");
+        let fingerprint = Fingerprint::of(&head);
+        let entry = Entry {
+            key,
+            fingerprint,
+            epoch: 0,
+            offset: 0,
+            path: path.to_string_lossy().into_owned(),
+            compressed: false,
+            seq: 0,
+            eof: None,
+        };
+        let epoch = self.checkpointer.lock().register(entry);
+        let max_line = self.config.max_line_bytes;
+        let role = Role::Rotated { since: now };
         Ok(Some(Followed::new(
             path,
-            e.key,
-            input,
-            e.fingerprint,
-            e.epoch,
-            e.offset,
+            key,
+            Input::Plain(file),
+            fingerprint,
+            epoch,
+            0,
             role,
             max_line,
             now,

@@ -1,0 +1,229 @@
+//! The crash test: `maillog run` follows a log that a generator keeps appending to and rotating,
+//! and is killed again and again — with SIGKILL at random moments, and by aborting right after
+//! a seal, right after an archive copy and right after a release (before the commit that
+//! records each) — and restarted with the same spool each time. A final `--once` drains what is
+//! left. The archive must then hold exactly the records of every line written: none lost, none
+//! twice.
+//!
+//! `MAILLOG_CRASH_KILLS`, `MAILLOG_CRASH_LINES` and `MAILLOG_CRASH_SECONDS` (how long the
+//! generator writes) make it longer: the benchmark machine's version is `benches/crash-long.sh`.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use maillog_loggen::{Config, Generator, HeaderStyle};
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A small deterministic random source (the test must not need a crate for it).
+struct Rng(u64);
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Writes `lines` generated lines to `dir/mail.log` over about `seconds`, rotating it by rename
+/// every 4,000 lines (`mail.log.1`, `mail.log.2`, …; the writer reopens right after, as
+/// syslog-ng does on `reopen`); every line also goes to `all.log`, the truth.
+fn generate(dir: PathBuf, lines: u64, seconds: u64) -> std::thread::JoinHandle<()> {
+    let pause = Duration::from_micros(seconds * 1_000_000 * 50 / lines.max(1));
+    std::thread::spawn(move || {
+        let start = (chrono::Utc::now() - chrono::Duration::hours(3)).naive_utc();
+        let config = Config {
+            lines,
+            rate: 5.0,
+            start,
+            ..Config::default()
+        };
+        let log = dir.join("mail.log");
+        let open = || {
+            OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap()
+        };
+        let mut out = open();
+        let mut all = File::create(dir.join("all.log")).unwrap();
+        let mut batch = String::new();
+        for (i, line) in Generator::new(config).enumerate() {
+            line.render_into(HeaderStyle::Bsd, &mut batch);
+            batch.push('\n');
+            if i % 50 == 49 {
+                out.write_all(batch.as_bytes()).unwrap();
+                all.write_all(batch.as_bytes()).unwrap();
+                batch.clear();
+                std::thread::sleep(pause);
+            }
+            if i % 4000 == 3999 {
+                out.write_all(batch.as_bytes()).unwrap();
+                all.write_all(batch.as_bytes()).unwrap();
+                batch.clear();
+                fs::rename(&log, dir.join(format!("mail.log.{}", i / 4000 + 1))).unwrap();
+                out = open();
+            }
+        }
+        out.write_all(batch.as_bytes()).unwrap();
+        all.write_all(batch.as_bytes()).unwrap();
+    })
+}
+
+fn maillog(config: &Path, once: bool, crash_at: Option<&str>) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_maillog"));
+    cmd.arg("run").arg("--config").arg(config);
+    if once {
+        cmd.arg("--once");
+    }
+    if let Some(point) = crash_at {
+        cmd.env("MAILLOG_CRASH_AT", point);
+    }
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn stderr_of(mut child: Child) -> String {
+    let mut text = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut text)
+        .unwrap();
+    child.wait().unwrap();
+    text
+}
+
+fn multiset(lines: impl Iterator<Item = String>) -> HashMap<String, usize> {
+    let mut set = HashMap::new();
+    for line in lines {
+        *set.entry(line).or_default() += 1;
+    }
+    set
+}
+
+fn archive_lines(dir: &Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(name.ends_with(".json.bz2"), "left in the archive: {name}");
+            let kind = name.split('-').next().unwrap().to_owned();
+            let mut text = String::new();
+            bzip2::read::MultiBzDecoder::new(File::open(&path).unwrap())
+                .read_to_string(&mut text)
+                .unwrap();
+            lines.extend(text.lines().map(|l| format!("{kind} {l}")));
+        }
+    }
+    lines
+}
+
+#[test]
+fn killed_at_random_moments_it_loses_and_repeats_nothing() {
+    let kills = env_number("MAILLOG_CRASH_KILLS", 24);
+    let total = env_number("MAILLOG_CRASH_LINES", 40_000);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("pipeline.toml");
+    fs::write(
+        &config,
+        "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n\
+         [window]\nlateness_seconds = 30\ncommit_seconds = 0.05\n[bzip2]\nlevel = 1\n",
+    )
+    .unwrap();
+    let generator = generate(
+        dir.path().to_owned(),
+        total,
+        env_number("MAILLOG_CRASH_SECONDS", 15),
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut aborted = HashMap::<&str, u32>::new();
+    for round in 0..kills {
+        let point = match round % 6 {
+            1 => Some("after-seal"),
+            3 => Some("after-archive"),
+            5 => Some("after-release"),
+            _ => None,
+        };
+        let mut child = maillog(&config, false, point);
+        let deadline = Instant::now()
+            + Duration::from_millis(match point {
+                Some(_) => 3000,
+                None => 30 + rng.below(400),
+            });
+        while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+        }
+        let stderr = stderr_of(child);
+        if let Some(point) = point.filter(|_| stderr.contains("aborting")) {
+            *aborted.entry(point).or_default() += 1;
+        }
+        assert!(!stderr.contains("panicked"), "round {round}: {stderr}");
+    }
+    generator.join().unwrap();
+
+    let drain = maillog(&config, true, None);
+    let out = stderr_of(drain);
+    assert!(
+        out.contains("maillog run:"),
+        "the final --once run failed: {out}"
+    );
+    eprintln!("final --once run:\n{out}");
+    for point in ["after-seal", "after-archive", "after-release"] {
+        assert!(
+            aborted.get(point).copied().unwrap_or(0) > 0,
+            "never crashed {point}: {aborted:?}"
+        );
+    }
+
+    let archived = multiset(archive_lines(&dir.path().join("archive")).into_iter());
+    let mut expected = Vec::new();
+    for kind in ["from", "to"] {
+        let parsed = Command::new(env!("CARGO_BIN_EXE_maillog"))
+            .args(["parse", "--kind", kind])
+            .arg(dir.path().join("all.log"))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(parsed.stdout).unwrap();
+        expected.extend(text.lines().map(|l| format!("{kind} {l}")));
+    }
+    let expected = multiset(expected.into_iter());
+    let lost: usize = expected
+        .iter()
+        .map(|(l, n)| n.saturating_sub(*archived.get(l).unwrap_or(&0)))
+        .sum();
+    let extra: usize = archived
+        .iter()
+        .map(|(l, n)| n.saturating_sub(*expected.get(l).unwrap_or(&0)))
+        .sum();
+    let records: usize = expected.values().sum();
+    eprintln!(
+        "{kills} kills ({aborted:?} at crash points); {records} records expected, {lost} lost, {extra} extra"
+    );
+    assert_eq!((lost, extra), (0, 0), "records lost and duplicated");
+}
