@@ -184,45 +184,41 @@ impl Batcher {
         self.watermark = self.watermark.max(now);
     }
 
-    /// Seals the windows whose time has come (all of them with `everything`). Returns the
-    /// sealed files. Call before [`Self::sync`]: a seal is durable with the next commit.
-    pub fn seal_due(&mut self, everything: bool) -> Result<Vec<SealedFile>, SpoolError> {
+    /// Starts sealing the windows whose time has come (all of them with `everything`). Call
+    /// before [`Self::sync`], which finishes the seals whose compression is done.
+    pub fn seal_due(&mut self, everything: bool) {
         let lateness = self.config.lateness;
         let watermark = self.watermark;
         let due: Vec<WindowId> = self
             .spool
             .open_windows()
             .filter(|(id, opened_at)| {
-                let closes = if id.part == 0 {
-                    id.end()
-                } else {
-                    id.end().max(*opened_at)
-                };
+                let closes = if id.part == 0 { id.end() } else { id.end().max(*opened_at) };
                 everything || closes.saturating_add(lateness) <= watermark
             })
             .map(|(id, _)| id)
             .collect();
-        let mut sealed = Vec::new();
         for id in due {
-            if let Some(file) = self.spool.seal(&id)? {
-                self.stats.windows_sealed += 1;
-                self.stats.late_parts += u64::from(id.part > 0);
-                self.stats.bytes_out += file.bytes;
-                sealed.push(file);
-            }
+            self.spool.seal(&id);
         }
-        Ok(sealed)
     }
 
-    /// Makes everything added so far durable and returns the state to commit with the tailer
-    /// positions of the lines added so far.
-    pub fn sync(&mut self) -> Result<BatchState, SpoolError> {
-        self.spool.sync()?;
-        Ok(BatchState {
+    /// Makes everything added so far durable (waiting for the compressors with `wait`) and
+    /// returns the state to commit with the tailer positions of the lines added so far, and
+    /// the files sealed now.
+    pub fn sync(&mut self, wait: bool) -> Result<(BatchState, Vec<SealedFile>), SpoolError> {
+        let sealed = self.spool.sync(wait)?;
+        for file in &sealed {
+            self.stats.windows_sealed += 1;
+            self.stats.late_parts += u64::from(file.id.part > 0);
+            self.stats.bytes_out += file.bytes;
+        }
+        let state = BatchState {
             spool: self.spool.state(),
             watermark: self.watermark,
             year_reference: self.year_reference,
-        })
+        };
+        Ok((state, sealed))
     }
 
     /// The state from [`Self::sync`] is committed: files it no longer needs are removed.

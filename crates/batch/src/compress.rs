@@ -16,7 +16,7 @@ use std::thread::{self, JoinHandle};
 pub const BLOCK_BYTES: usize = 899_000;
 
 struct Job {
-    raw: Vec<u8>,
+    raw: Arc<Vec<u8>>,
     done: SyncSender<io::Result<Vec<u8>>>,
 }
 
@@ -31,10 +31,19 @@ pub struct Pending(Receiver<io::Result<Vec<u8>>>);
 
 impl Pending {
     /// The compressed stream, once done.
-    pub fn wait(self) -> io::Result<Vec<u8>> {
+    pub fn wait(&self) -> io::Result<Vec<u8>> {
         self.0
             .recv()
             .unwrap_or_else(|_| Err(io::Error::other("a compression worker stopped")))
+    }
+
+    /// The compressed stream if it is done, without waiting.
+    pub fn try_wait(&self) -> Option<io::Result<Vec<u8>>> {
+        match self.0.try_recv() {
+            Ok(result) => Some(result),
+            Err(std::sync::mpsc::TryRecvError::Empty) => None,
+            Err(_) => Some(Err(io::Error::other("a compression worker stopped"))),
+        }
     }
 }
 
@@ -59,7 +68,7 @@ impl Compressor {
     }
 
     /// Queues a block (waiting while the queue is full).
-    pub fn submit(&self, raw: Vec<u8>) -> Pending {
+    pub fn submit(&self, raw: Arc<Vec<u8>>) -> Pending {
         let (done, result) = sync_channel(1);
         if let Some(jobs) = &self.jobs
             && jobs.send(Job { raw, done }).is_ok()
@@ -111,7 +120,8 @@ mod tests {
         let blocks: Vec<Vec<u8>> = (0..5)
             .map(|i| format!("{{\"n\":\"{i}\"}}\n").repeat(1000).into_bytes())
             .collect();
-        let pending: Vec<Pending> = blocks.iter().map(|b| pool.submit(b.clone())).collect();
+        let pending: Vec<Pending> =
+            blocks.iter().map(|b| pool.submit(Arc::new(b.clone()))).collect();
         let file: Vec<u8> = pending
             .into_iter()
             .flat_map(|p| p.wait().unwrap())

@@ -3,12 +3,15 @@
 //!
 //! Layout under the spool directory:
 //! - `open/NAME` — the complete bzip2 streams of an open window (one per 900 kB block);
-//! - `open/NAME.block-K.ndjson` — the records of its block K, not yet compressed;
+//! - `open/NAME.block-K.ndjson` — the records of its block K while K is not in the streams
+//!   file yet (the block being filled, and full blocks still being compressed);
 //! - `sealed/NAME` — a finished window file, immutable, waiting for the archive.
 //!
 //! What is durable is what the last committed [`SpoolState`] says: for each open window the
-//! length of its streams file, its current block and that block's raw length; and the list of
-//! sealed files. [`Spool::sync`] makes the files reach those lengths (fsync) before the caller
+//! length of its streams file, the blocks not yet in it (their raw files) and the current
+//! block's raw length; and the list of sealed files. Compression never holds up a commit: a
+//! block still being compressed is durable as its raw file, and is compressed again after a
+//! crash. A window being sealed waits, still open, until its last block is compressed. [`Spool::sync`] makes the files reach those lengths (fsync) before the caller
 //! commits the state together with the tailer positions (one atomic write); only then are
 //! obsolete raw files deleted. At [`Spool::open`] every file is cut back to the committed state:
 //! bytes written after it (a torn write, a block compressed but not yet committed, a window
@@ -22,6 +25,8 @@ use std::path::{Path, PathBuf};
 
 use maillog_parse::Zone;
 use serde::{Deserialize, Serialize};
+
+use std::sync::Arc;
 
 use crate::compress::{BLOCK_BYTES, Compressor, Pending};
 use crate::window::WindowId;
@@ -62,6 +67,10 @@ pub struct OpenState {
     pub id: WindowId,
     /// Length of the streams file.
     pub bz2_len: u64,
+    /// The first block not in the streams file: blocks `first_block..block` are complete and
+    /// in their raw files, being compressed.
+    #[serde(default)]
+    pub first_block: u64,
     /// The block being filled.
     pub block: u64,
     /// Its length in the raw file.
@@ -70,6 +79,9 @@ pub struct OpenState {
     pub records: u64,
     /// Watermark when the window was opened (late parts are sealed by it).
     pub opened_at: i64,
+    /// Its last block has been handed to the compressors: it is sealed once they are done.
+    #[serde(default)]
+    pub sealing: bool,
 }
 
 /// A sealed file waiting for the archive.
@@ -105,11 +117,24 @@ struct OpenWindow {
     raw_written: usize,
     raw_file: Option<File>,
     /// Blocks being compressed, in order.
-    in_flight: VecDeque<Pending>,
+    in_flight: VecDeque<InFlight>,
     records: u64,
     opened_at: i64,
+    sealing: bool,
     /// Written since the last sync.
     dirty: bool,
+    /// Streams appended since the last fsync.
+    unsynced: bool,
+}
+
+/// A full block handed to the compressors.
+struct InFlight {
+    block: u64,
+    raw: Arc<Vec<u8>>,
+    pending: Pending,
+    /// Its raw file and how much of the block is in it.
+    raw_file: Option<File>,
+    raw_written: usize,
 }
 
 /// What [`Spool::open`] found and did.
@@ -227,6 +252,15 @@ impl Spool {
         }
         at("truncate", &path, bz2.set_len(state.bz2_len))?;
         at("seek", &path, bz2.seek(SeekFrom::End(0)))?;
+        let mut in_flight = VecDeque::new();
+        for block in state.first_block..state.block {
+            // Complete, committed, not yet compressed: compressed again.
+            let raw_path = self.raw_path(&name, block);
+            let raw = Arc::new(at("read", &raw_path, fs::read(&raw_path))?);
+            let pending = self.compressor.submit(Arc::clone(&raw));
+            let raw_written = raw.len();
+            in_flight.push_back(InFlight { block, raw, pending, raw_file: None, raw_written });
+        }
         let raw_path = self.raw_path(&name, state.block);
         let mut raw = Vec::new();
         let mut raw_file = None;
@@ -248,10 +282,12 @@ impl Spool {
             raw_written: raw.len(),
             raw,
             raw_file,
-            in_flight: VecDeque::new(),
+            in_flight,
             records: state.records,
             opened_at: state.opened_at,
-            dirty: false,
+            sealing: state.sealing,
+            dirty: true,
+            unsynced: false,
         };
         self.windows.insert(state.id, window);
         Ok(())
@@ -266,7 +302,9 @@ impl Spool {
         let mut keep: Vec<String> = Vec::new();
         for o in open {
             let name = o.id.file_name(&self.zone);
-            keep.push(self.raw_name(&name, o.block));
+            for block in o.first_block..=o.block {
+                keep.push(self.raw_name(&name, block));
+            }
             keep.push(name);
         }
         for entry in at("list", &self.open_dir, fs::read_dir(&self.open_dir))?.flatten() {
@@ -288,7 +326,7 @@ impl Spool {
     }
 
     fn raw_name(&self, name: &str, block: u64) -> String {
-        format!("{name}.block-{block:06}.ndjson")
+        raw_name(name, block)
     }
 
     fn raw_path(&self, name: &str, block: u64) -> PathBuf {
@@ -300,9 +338,12 @@ impl Spool {
         self.windows.contains_key(id)
     }
 
-    /// The open windows with the watermark each was opened at.
+    /// The windows taking records (not being sealed), with the watermark each was opened at.
     pub fn open_windows(&self) -> impl Iterator<Item = (WindowId, i64)> + '_ {
-        self.windows.iter().map(|(id, w)| (*id, w.opened_at))
+        self.windows
+            .iter()
+            .filter(|(_, w)| !w.sealing)
+            .map(|(id, w)| (*id, w.opened_at))
     }
 
     /// Whether a file of this name is in the spool (open or sealed).
@@ -326,7 +367,9 @@ impl Spool {
             in_flight: VecDeque::new(),
             records: 0,
             opened_at,
+            sealing: false,
             dirty: true,
+            unsynced: false,
         };
         self.windows.insert(id, window);
         Ok(())
@@ -343,72 +386,86 @@ impl Spool {
                 source: e,
             });
         };
-        if !w.raw.is_empty() && w.raw.len() + record.len() > BLOCK_BYTES {
-            let block = std::mem::replace(&mut w.raw, Vec::with_capacity(BLOCK_BYTES));
-            w.in_flight.push_back(self.compressor.submit(block));
-            if w.raw_file.take().is_some() {
-                self.obsolete.push(
-                    self.open_dir
-                        .join(format!("{}.block-{:06}.ndjson", w.name, w.block)),
-                );
-            }
-            w.block += 1;
-            w.raw_written = 0;
+        let full = !w.raw.is_empty() && w.raw.len() + record.len() > BLOCK_BYTES;
+        if full {
+            dispatch(w, &self.compressor);
         }
         w.raw.extend_from_slice(record);
         w.records += 1;
         w.dirty = true;
+        if full {
+            self.reap_all()?;
+        }
         Ok(())
     }
 
-    /// Makes everything appended so far durable: compressed blocks are appended to their
-    /// streams file, the current block's records to its raw file, and both are fsynced.
-    pub fn sync(&mut self) -> Result<(), SpoolError> {
+    /// Makes everything appended so far durable without waiting for the compressors (with
+    /// `wait`, after waiting for them): finished blocks are appended to their streams file,
+    /// blocks still being compressed and the current block are written to their raw files,
+    /// everything is fsynced. Windows being sealed whose last block is done are sealed (moved
+    /// to `sealed/`) and returned.
+    pub fn sync(&mut self, wait: bool) -> Result<Vec<SealedFile>, SpoolError> {
         let open_dir = self.open_dir.clone();
-        for w in self.windows.values_mut() {
-            if !w.dirty {
+        let mut done = Vec::new();
+        for (id, w) in self.windows.iter_mut() {
+            if !w.dirty && w.in_flight.is_empty() && !w.sealing {
                 continue;
             }
             let path = open_dir.join(&w.name);
-            while let Some(pending) = w.in_flight.pop_front() {
-                let stream = at("compress", &path, pending.wait())?;
-                at("write", &path, w.bz2.write_all(&stream))?;
-                w.bz2_len += stream.len() as u64;
+            reap(w, &open_dir, &mut self.obsolete, wait)?;
+            if w.unsynced {
+                at("fsync", &path, w.bz2.sync_data())?;
+                w.unsynced = false;
             }
-            at("fsync", &path, w.bz2.sync_data())?;
-            if w.raw_written < w.raw.len() {
-                let raw_path = open_dir.join(format!("{}.block-{:06}.ndjson", w.name, w.block));
-                if w.raw_file.is_none() {
-                    w.raw_file = Some(at("create", &raw_path, File::create(&raw_path))?);
-                }
-                if let Some(file) = w.raw_file.as_mut() {
-                    at("write", &raw_path, file.write_all(&w.raw[w.raw_written..]))?;
-                    at("fsync", &raw_path, file.sync_data())?;
-                }
-                w.raw_written = w.raw.len();
+            for block in w.in_flight.iter_mut() {
+                let raw_path = open_dir.join(raw_name(&w.name, block.block));
+                write_raw(&raw_path, &mut block.raw_file, &mut block.raw_written, &block.raw)?;
             }
+            let raw_path = open_dir.join(raw_name(&w.name, w.block));
+            write_raw(&raw_path, &mut w.raw_file, &mut w.raw_written, &w.raw)?;
             w.dirty = false;
+            if w.sealing && w.in_flight.is_empty() {
+                done.push(*id);
+            }
         }
-        sync_dir(&self.open_dir)
+        sync_dir(&self.open_dir)?;
+        let mut sealed = Vec::new();
+        for id in done {
+            if let Some(file) = self.finish_seal(&id)? {
+                sealed.push(file);
+            }
+        }
+        Ok(sealed)
     }
 
-    /// Finishes a window: its last block is compressed, the file fsynced and moved to
-    /// `sealed/`. Returns `None` for a window that got no records (its file is removed).
-    pub fn seal(&mut self, id: &WindowId) -> Result<Option<SealedFile>, SpoolError> {
-        let Some(mut w) = self.windows.remove(id) else {
-            return Ok(None);
-        };
+    /// Appends every block already compressed to its file (not yet fsynced: [`Self::sync`]
+    /// does that before the state is taken), so finished blocks do not wait in memory.
+    fn reap_all(&mut self) -> Result<(), SpoolError> {
+        for w in self.windows.values_mut() {
+            reap(w, &self.open_dir, &mut self.obsolete, false)?;
+        }
+        Ok(())
+    }
+
+    /// Starts sealing a window: its last block goes to the compressors; [`Self::sync`] moves
+    /// it to `sealed/` once they are done. Records for it go to a further part from now on.
+    pub fn seal(&mut self, id: &WindowId) {
+        if let Some(w) = self.windows.get_mut(id) {
+            if !w.raw.is_empty() {
+                dispatch(w, &self.compressor);
+            }
+            w.sealing = true;
+            w.dirty = true;
+        }
+        if let Err(e) = self.reap_all() {
+            tracing::debug!("appending compressed blocks waits for the next sync: {e}");
+        }
+    }
+
+    fn finish_seal(&mut self, id: &WindowId) -> Result<Option<SealedFile>, SpoolError> {
+        let Some(w) = self.windows.remove(id) else { return Ok(None) };
         let path = self.open_dir.join(&w.name);
-        if !w.raw.is_empty() {
-            w.in_flight
-                .push_back(self.compressor.submit(std::mem::take(&mut w.raw)));
-        }
-        while let Some(pending) = w.in_flight.pop_front() {
-            let stream = at("compress", &path, pending.wait())?;
-            at("write", &path, w.bz2.write_all(&stream))?;
-            w.bz2_len += stream.len() as u64;
-        }
-        if w.raw_file.take().is_some() {
+        if w.raw_file.is_some() {
             self.obsolete.push(self.raw_path(&w.name, w.block));
         }
         if w.records == 0 {
@@ -420,12 +477,7 @@ impl Spool {
         at("seal", &path, fs::rename(&path, &to))?;
         sync_dir(&self.sealed_dir)?;
         sync_dir(&self.open_dir)?;
-        let sealed = SealedFile {
-            id: *id,
-            name: w.name,
-            records: w.records,
-            bytes: w.bz2_len,
-        };
+        let sealed = SealedFile { id: *id, name: w.name, records: w.records, bytes: w.bz2_len };
         self.sealed.push(sealed.clone());
         Ok(Some(sealed))
     }
@@ -438,10 +490,12 @@ impl Spool {
             .map(|(id, w)| OpenState {
                 id: *id,
                 bz2_len: w.bz2_len,
+                first_block: w.in_flight.front().map_or(w.block, |b| b.block),
                 block: w.block,
                 raw_len: w.raw_written as u64,
                 records: w.records,
                 opened_at: w.opened_at,
+                sealing: w.sealing,
             })
             .collect();
         SpoolState {
@@ -481,6 +535,69 @@ impl Spool {
         self.sealed.retain(|s| s.name != name);
         Ok(())
     }
+}
+
+/// Appends the window's blocks whose compression is done (all of them, waiting, with `wait`),
+/// in order; their raw files become obsolete.
+fn reap(
+    w: &mut OpenWindow,
+    open_dir: &Path,
+    obsolete: &mut Vec<PathBuf>,
+    wait: bool,
+) -> Result<(), SpoolError> {
+    let path = open_dir.join(&w.name);
+    while let Some(front) = w.in_flight.front() {
+        let stream = if wait { Some(front.pending.wait()) } else { front.pending.try_wait() };
+        let Some(stream) = stream else { break };
+        let stream = at("compress", &path, stream)?;
+        at("write", &path, w.bz2.write_all(&stream))?;
+        w.bz2_len += stream.len() as u64;
+        w.unsynced = true;
+        w.dirty = true;
+        if let Some(block) = w.in_flight.pop_front()
+            && (block.raw_file.is_some() || block.raw_written > 0)
+        {
+            obsolete.push(open_dir.join(raw_name(&w.name, block.block)));
+        }
+    }
+    Ok(())
+}
+
+/// Hands a window's current block to the compressors and starts the next.
+fn dispatch(w: &mut OpenWindow, compressor: &Compressor) {
+    let raw = Arc::new(std::mem::replace(&mut w.raw, Vec::with_capacity(BLOCK_BYTES)));
+    let pending = compressor.submit(Arc::clone(&raw));
+    let (raw_file, raw_written) = (w.raw_file.take(), w.raw_written);
+    w.in_flight.push_back(InFlight { block: w.block, raw, pending, raw_file, raw_written });
+    w.block += 1;
+    w.raw_written = 0;
+    w.dirty = true;
+}
+
+fn raw_name(name: &str, block: u64) -> String {
+    format!("{name}.block-{block:06}.ndjson")
+}
+
+/// Writes what is missing of `raw` to its raw file and fsyncs it.
+fn write_raw(
+    path: &Path,
+    file: &mut Option<File>,
+    written: &mut usize,
+    raw: &[u8],
+) -> Result<(), SpoolError> {
+    if *written >= raw.len() {
+        return Ok(());
+    }
+    if file.is_none() {
+        let created = OpenOptions::new().create(true).append(true).open(path);
+        *file = Some(at("create", path, created)?);
+    }
+    if let Some(f) = file.as_mut() {
+        at("write", path, f.write_all(&raw[*written..]))?;
+        at("fsync", path, f.sync_data())?;
+    }
+    *written = raw.len();
+    Ok(())
 }
 
 fn sync_dir(dir: &Path) -> Result<(), SpoolError> {

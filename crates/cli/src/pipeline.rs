@@ -230,10 +230,11 @@ impl Pipeline {
     /// Seals what is due (everything at the end of `--once`), makes the spool durable, commits
     /// it with the positions, then archives sealed files.
     fn commit(&mut self, everything: bool) -> Result<()> {
-        if !self.batcher.seal_due(everything)?.is_empty() {
+        self.batcher.seal_due(everything);
+        let (state, sealed) = self.batcher.sync(everything)?;
+        if !sealed.is_empty() {
             crash_point("after-seal");
         }
-        let state = self.batcher.sync()?;
         let value = serde_json::to_value(&state).context("cannot serialize the spool state")?;
         self.checkpointer.commit_with(&self.acks, value)?;
         self.acks.clear();

@@ -16,7 +16,12 @@
 //!   it has been quiet for [`TailConfig::rotate_wait`]; then the new file is read from its
 //!   start. A file deleted while open is read to its end the same way. After a restart,
 //!   rotated files with unread lines are found by identity (also once compressed) and finished
-//!   first. This is the recommended setup; so are date-named files written by syslog-ng.
+//!   first. A rotation nothing has read — a file created and renamed away between two looks,
+//!   or while maillog was stopped — is found as a sibling of the input path (`mail.log.1`,
+//!   `mail.log-20261125`) written to after the first checkpoint that the checkpoint does not
+//!   know and that is not a copy of known content; such files are read in the order they were
+//!   written (by modification time). This is the recommended setup; so are date-named files
+//!   written by syslog-ng.
 //! - copytruncate: detected when the size drops below the read position or the first bytes
 //!   change; the file is read again from 0 (counted and logged). The unread rest of the old
 //!   content is read from the copy when a sibling (`mail.log.1`, `mail.log.1.gz`, …) holds it.

@@ -25,6 +25,10 @@ pub struct Ack {
     pub offset: u64,
 }
 
+/// Files found one after another get order numbers this far apart; the content a file gets
+/// after a truncation takes the number after its old content's.
+const SEQ_STEP: u64 = 1 << 20;
+
 #[derive(Debug)]
 pub(crate) struct Registry {
     pub(crate) entries: BTreeMap<FileKey, Entry>,
@@ -52,7 +56,7 @@ impl Registry {
     ) -> Self {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
         let created = created.unwrap_or_else(|| now.map_or(0, |d| d.as_secs()));
-        let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) + 1;
+        let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) / SEQ_STEP * SEQ_STEP + SEQ_STEP;
         let next_epoch = entries.iter().map(|e| e.epoch).max().unwrap_or(0);
         // A file known only while it was empty carries nothing to resume, and its inode may
         // belong to another file by now: it is found again like a new file.
@@ -115,7 +119,7 @@ impl Registry {
         }
         if entry.seq == 0 {
             entry.seq = self.next_seq;
-            self.next_seq += 1;
+            self.next_seq += SEQ_STEP;
         }
         let epoch = entry.epoch;
         self.entries.insert(entry.key, entry);
@@ -147,8 +151,9 @@ impl Registry {
         let epoch = self.new_epoch();
         if let Some(entry) = self.entries.get_mut(&key) {
             entry.epoch = epoch;
-            entry.seq = self.next_seq;
-            self.next_seq += 1;
+            // Right after the old content (which a copy may hold, with the old number), before
+            // any file found since.
+            entry.seq += 1;
             entry.offset = 0;
             entry.fingerprint = fingerprint;
             entry.eof = None;

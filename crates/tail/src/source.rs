@@ -94,6 +94,8 @@ pub(crate) enum Look {
 pub(crate) struct Followed {
     pub key: FileKey,
     pub path: PathBuf,
+    /// The path an input last named it by (copies of it are named after that).
+    pub named_as: PathBuf,
     label: Arc<Path>,
     input: Input,
     pub fingerprint: Fingerprint,
@@ -126,6 +128,7 @@ impl Followed {
         Followed {
             key,
             label: Arc::from(path.as_path()),
+            named_as: path.clone(),
             path,
             input,
             fingerprint,

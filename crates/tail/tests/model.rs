@@ -8,8 +8,11 @@
 //! allows to be missing is exactly what the tailer documents: lines only in a deleted file that
 //! were not committed when the process crashed (the file is unreachable afterwards). Copytruncate
 //! stays within its documented limit: the tailer sees some of a file's content between its
-//! creation or truncation and the next truncation (the copy is recognised by that content); likewise before it is renamed or deleted
-//! (a file created and rotated away between two looks was never named by the input).
+//! creation or truncation and the next truncation (the copy is recognised by that content).
+//! A deleted file is read only by a process that had it open, so the tailer looks at a file
+//! before it is deleted. Files created and renamed away between two looks, or while the tailer
+//! is stopped, are found (they are siblings nothing has read). Each write gets its own
+//! modification time, as on a real host (the order of such files is their write order).
 #![allow(clippy::unwrap_used)]
 
 use std::fs::{self, File, OpenOptions};

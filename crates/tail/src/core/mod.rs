@@ -326,8 +326,9 @@ impl TailCore {
                 self.checkpointer
                     .lock()
                     .update(key, f.fingerprint, &path.to_string_lossy());
-                f.set_path(path);
+                f.set_path(path.clone());
             }
+            f.named_as = path;
             if let Role::Rotated { .. } = f.role {
                 f.role = Role::Live; // named again
             }
@@ -352,9 +353,9 @@ impl TailCore {
     /// copy if there is one, then start it over.
     fn on_truncated(&mut self, i: usize, head: &[u8], now: Instant, emit: &mut dyn FnMut(Chunk)) {
         TailStats::add(&self.stats.truncations, 1);
-        let (path, fingerprint, key, from) = {
+        let (path, named_as, fingerprint, key, from) = {
             let f = &self.files[i];
-            (f.path.clone(), f.fingerprint, f.key, f.delivered())
+            (f.path.clone(), f.named_as.clone(), f.fingerprint, f.key, f.delivered())
         };
         tracing::warn!(path = %path.display(), read_to = from,
             "file truncated (copytruncate?): reading it again from the start");
@@ -371,7 +372,8 @@ impl TailCore {
             committed: committed.min(from),
             seq,
         };
-        let copy = self.open_copy(&path, fingerprint, key, at, now);
+        // The copy is named after the input's name (mail.log.1), wherever the file is now.
+        let copy = self.open_copy(&named_as, fingerprint, key, at, now);
         let f = &mut self.files[i];
         if copy.is_none() {
             f.flush_partial(emit); // the start of a line whose rest is gone: better than nothing
