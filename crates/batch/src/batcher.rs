@@ -193,7 +193,11 @@ impl Batcher {
             .spool
             .open_windows()
             .filter(|(id, opened_at)| {
-                let closes = if id.part == 0 { id.end() } else { id.end().max(*opened_at) };
+                let closes = if id.part == 0 {
+                    id.end()
+                } else {
+                    id.end().max(*opened_at)
+                };
                 everything || closes.saturating_add(lateness) <= watermark
             })
             .map(|(id, _)| id)

@@ -120,8 +120,10 @@ mod tests {
         let blocks: Vec<Vec<u8>> = (0..5)
             .map(|i| format!("{{\"n\":\"{i}\"}}\n").repeat(1000).into_bytes())
             .collect();
-        let pending: Vec<Pending> =
-            blocks.iter().map(|b| pool.submit(Arc::new(b.clone()))).collect();
+        let pending: Vec<Pending> = blocks
+            .iter()
+            .map(|b| pool.submit(Arc::new(b.clone())))
+            .collect();
         let file: Vec<u8> = pending
             .into_iter()
             .flat_map(|p| p.wait().unwrap())

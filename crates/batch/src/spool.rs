@@ -20,7 +20,8 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use maillog_parse::Zone;
@@ -39,6 +40,16 @@ pub struct SpoolError {
     path: PathBuf,
     #[source]
     source: io::Error,
+}
+
+impl SpoolError {
+    /// Whether the spool's file system is full (or over quota): waiting may fix it.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(
+            self.source.kind(),
+            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+        )
+    }
 }
 
 impl SpoolError {
@@ -132,6 +143,8 @@ struct InFlight {
     block: u64,
     raw: Arc<Vec<u8>>,
     pending: Pending,
+    /// The compressed stream, once taken from the worker and until it is in the file.
+    stream: Option<Vec<u8>>,
     /// Its raw file and how much of the block is in it.
     raw_file: Option<File>,
     raw_written: usize,
@@ -236,7 +249,7 @@ impl Spool {
             // Sealed after the last commit: it is open again, and its lines come again.
             at("reopen", &sealed, fs::rename(&sealed, &path))?;
         }
-        let mut bz2 = at(
+        let bz2 = at(
             "open",
             &path,
             OpenOptions::new().read(true).write(true).open(&path),
@@ -251,7 +264,6 @@ impl Spool {
             });
         }
         at("truncate", &path, bz2.set_len(state.bz2_len))?;
-        at("seek", &path, bz2.seek(SeekFrom::End(0)))?;
         let mut in_flight = VecDeque::new();
         for block in state.first_block..state.block {
             // Complete, committed, not yet compressed: compressed again.
@@ -259,7 +271,15 @@ impl Spool {
             let raw = Arc::new(at("read", &raw_path, fs::read(&raw_path))?);
             let pending = self.compressor.submit(Arc::clone(&raw));
             let raw_written = raw.len();
-            in_flight.push_back(InFlight { block, raw, pending, raw_file: None, raw_written });
+            let (stream, raw_file) = (None, None);
+            in_flight.push_back(InFlight {
+                block,
+                raw,
+                pending,
+                stream,
+                raw_file,
+                raw_written,
+            });
         }
         let raw_path = self.raw_path(&name, state.block);
         let mut raw = Vec::new();
@@ -393,8 +413,9 @@ impl Spool {
         w.raw.extend_from_slice(record);
         w.records += 1;
         w.dirty = true;
-        if full {
-            self.reap_all()?;
+        if full && let Err(e) = self.reap_all() {
+            // Not durable yet anyway: the next sync writes them again, and reports the error.
+            tracing::debug!("appending compressed blocks waits for the next sync: {e}");
         }
         Ok(())
     }
@@ -419,7 +440,12 @@ impl Spool {
             }
             for block in w.in_flight.iter_mut() {
                 let raw_path = open_dir.join(raw_name(&w.name, block.block));
-                write_raw(&raw_path, &mut block.raw_file, &mut block.raw_written, &block.raw)?;
+                write_raw(
+                    &raw_path,
+                    &mut block.raw_file,
+                    &mut block.raw_written,
+                    &block.raw,
+                )?;
             }
             let raw_path = open_dir.join(raw_name(&w.name, w.block));
             write_raw(&raw_path, &mut w.raw_file, &mut w.raw_written, &w.raw)?;
@@ -462,22 +488,37 @@ impl Spool {
         }
     }
 
+    /// The window leaves the open set only once its file is sealed: a failure (disk full)
+    /// leaves it open, to be sealed at the next sync.
     fn finish_seal(&mut self, id: &WindowId) -> Result<Option<SealedFile>, SpoolError> {
-        let Some(w) = self.windows.remove(id) else { return Ok(None) };
+        let Some(w) = self.windows.get(id) else {
+            return Ok(None);
+        };
         let path = self.open_dir.join(&w.name);
+        if w.records > 0 {
+            at("fsync", &path, w.bz2.sync_all())?;
+            let to = self.sealed_dir.join(&w.name);
+            at("seal", &path, fs::rename(&path, &to))?;
+            sync_dir(&self.sealed_dir)?;
+        } else {
+            at("remove", &path, fs::remove_file(&path))?;
+        }
+        sync_dir(&self.open_dir)?;
+        let Some(w) = self.windows.remove(id) else {
+            return Ok(None);
+        };
         if w.raw_file.is_some() {
             self.obsolete.push(self.raw_path(&w.name, w.block));
         }
         if w.records == 0 {
-            at("remove", &path, fs::remove_file(&path))?;
             return Ok(None);
         }
-        at("fsync", &path, w.bz2.sync_all())?;
-        let to = self.sealed_dir.join(&w.name);
-        at("seal", &path, fs::rename(&path, &to))?;
-        sync_dir(&self.sealed_dir)?;
-        sync_dir(&self.open_dir)?;
-        let sealed = SealedFile { id: *id, name: w.name, records: w.records, bytes: w.bz2_len };
+        let sealed = SealedFile {
+            id: *id,
+            name: w.name,
+            records: w.records,
+            bytes: w.bz2_len,
+        };
         self.sealed.push(sealed.clone());
         Ok(Some(sealed))
     }
@@ -546,11 +587,21 @@ fn reap(
     wait: bool,
 ) -> Result<(), SpoolError> {
     let path = open_dir.join(&w.name);
-    while let Some(front) = w.in_flight.front() {
-        let stream = if wait { Some(front.pending.wait()) } else { front.pending.try_wait() };
-        let Some(stream) = stream else { break };
-        let stream = at("compress", &path, stream)?;
-        at("write", &path, w.bz2.write_all(&stream))?;
+    while let Some(front) = w.in_flight.front_mut() {
+        if front.stream.is_none() {
+            let result = if wait {
+                Some(front.pending.wait())
+            } else {
+                front.pending.try_wait()
+            };
+            let Some(result) = result else { break };
+            front.stream = Some(at("compress", &path, result)?);
+        }
+        let stream = front.stream.as_deref().unwrap_or_default();
+        // At the known length, not "append": a retry after a failed write (disk full)
+        // overwrites what the failure left, instead of adding to it; the stream is kept
+        // until it is written.
+        at("write", &path, w.bz2.write_all_at(stream, w.bz2_len))?;
         w.bz2_len += stream.len() as u64;
         w.unsynced = true;
         w.dirty = true;
@@ -565,10 +616,21 @@ fn reap(
 
 /// Hands a window's current block to the compressors and starts the next.
 fn dispatch(w: &mut OpenWindow, compressor: &Compressor) {
-    let raw = Arc::new(std::mem::replace(&mut w.raw, Vec::with_capacity(BLOCK_BYTES)));
+    let raw = Arc::new(std::mem::replace(
+        &mut w.raw,
+        Vec::with_capacity(BLOCK_BYTES),
+    ));
     let pending = compressor.submit(Arc::clone(&raw));
     let (raw_file, raw_written) = (w.raw_file.take(), w.raw_written);
-    w.in_flight.push_back(InFlight { block: w.block, raw, pending, raw_file, raw_written });
+    let block = w.block;
+    w.in_flight.push_back(InFlight {
+        block,
+        raw,
+        pending,
+        stream: None,
+        raw_file,
+        raw_written,
+    });
     w.block += 1;
     w.raw_written = 0;
     w.dirty = true;
@@ -589,11 +651,19 @@ fn write_raw(
         return Ok(());
     }
     if file.is_none() {
-        let created = OpenOptions::new().create(true).append(true).open(path);
+        let created = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(false)
+            .open(path);
         *file = Some(at("create", path, created)?);
     }
     if let Some(f) = file.as_mut() {
-        at("write", path, f.write_all(&raw[*written..]))?;
+        at(
+            "write",
+            path,
+            f.write_all_at(&raw[*written..], *written as u64),
+        )?;
         at("fsync", path, f.sync_data())?;
     }
     *written = raw.len();

@@ -175,14 +175,14 @@ impl Pipeline {
                 Err(_) => {}
             }
             if last_commit.elapsed() >= self.settings.commit_every {
-                self.commit(false)?;
+                self.commit_when_possible(false)?;
                 last_commit = Instant::now();
             }
         }
         if let Some(handle) = self.tail_handle.take() {
             handle.join().context("the tailer stopped")?;
         }
-        self.commit(true)?;
+        self.commit_when_possible(true)?;
         if !self.batcher.sealed().is_empty() {
             bail!(
                 "{} sealed files could not be archived; they wait in the spool",
@@ -227,6 +227,32 @@ impl Pipeline {
         })
     }
 
+    /// [`Self::commit`]; while the spool's disk is full, reading stops (the tailer waits on its
+    /// full channel) and the commit is tried again every few seconds: nothing is lost.
+    fn commit_when_possible(&mut self, everything: bool) -> Result<()> {
+        let mut said = false;
+        loop {
+            match self.commit(everything) {
+                Err(e) if is_disk_full(&e) => {
+                    if !said {
+                        tracing::error!(
+                            "{e:#}: the spool's disk is full; reading stopped until there is room"
+                        );
+                        said = true;
+                    }
+                    std::thread::sleep(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+                Ok(()) => {
+                    if said {
+                        tracing::info!("the spool has room again: reading on");
+                    }
+                    return Ok(());
+                }
+            }
+        }
+    }
+
     /// Seals what is due (everything at the end of `--once`), makes the spool durable, commits
     /// it with the positions, then archives sealed files.
     fn commit(&mut self, everything: bool) -> Result<()> {
@@ -266,6 +292,20 @@ fn crash_point(name: &str) {
         eprintln!("maillog: MAILLOG_CRASH_AT={name}: aborting");
         std::process::abort();
     }
+}
+
+/// Whether an error is the spool's (or checkpoint's) file system being full.
+fn is_disk_full(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        }) || cause
+            .downcast_ref::<maillog_batch::SpoolError>()
+            .is_some_and(|e| e.is_disk_full())
+    })
 }
 
 fn unix_now() -> i64 {

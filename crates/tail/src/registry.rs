@@ -56,7 +56,8 @@ impl Registry {
     ) -> Self {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
         let created = created.unwrap_or_else(|| now.map_or(0, |d| d.as_secs()));
-        let next_seq = entries.iter().map(|e| e.seq).max().unwrap_or(0) / SEQ_STEP * SEQ_STEP + SEQ_STEP;
+        let next_seq =
+            entries.iter().map(|e| e.seq).max().unwrap_or(0) / SEQ_STEP * SEQ_STEP + SEQ_STEP;
         let next_epoch = entries.iter().map(|e| e.epoch).max().unwrap_or(0);
         // A file known only while it was empty carries nothing to resume, and its inode may
         // belong to another file by now: it is found again like a new file.

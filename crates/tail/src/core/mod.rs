@@ -183,7 +183,9 @@ impl TailCore {
             self.first_start = None;
             // Positions chosen now (a start at the end) must survive a restart before the
             // first commit.
-            self.checkpointer.lock().save()?;
+            if let Err(e) = self.checkpointer.lock().save() {
+                tracing::warn!("{e}; trying again after the next pass");
+            }
         }
         let stats = Arc::clone(&self.stats);
         let closed = Cell::new(false);
@@ -245,7 +247,11 @@ impl TailCore {
         if closed.get() {
             return Err(TailError::Closed);
         }
-        self.checkpointer.lock().save_if_dirty()?;
+        if let Err(e) = self.checkpointer.lock().save_if_dirty() {
+            // Only the files' identities are at stake (positions move only with commits):
+            // try again after the next pass rather than stop reading.
+            tracing::warn!("{e}; trying again");
+        }
         Ok(PassReport { more })
     }
 
@@ -355,7 +361,13 @@ impl TailCore {
         TailStats::add(&self.stats.truncations, 1);
         let (path, named_as, fingerprint, key, from) = {
             let f = &self.files[i];
-            (f.path.clone(), f.named_as.clone(), f.fingerprint, f.key, f.delivered())
+            (
+                f.path.clone(),
+                f.named_as.clone(),
+                f.fingerprint,
+                f.key,
+                f.delivered(),
+            )
         };
         tracing::warn!(path = %path.display(), read_to = from,
             "file truncated (copytruncate?): reading it again from the start");

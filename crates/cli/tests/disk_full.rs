@@ -1,0 +1,160 @@
+//! The spool's disk fills up: `maillog run` stops reading with a clear error, waits, and once
+//! there is room again goes on and finishes, losing and repeating nothing. The spool is a small
+//! tmpfs the test mounts (so it needs root, as CI has; elsewhere it says SKIPPED).
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use maillog_loggen::{Config, write_log};
+
+/// A tmpfs mounted for the test, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
+        fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Tmpfs(dir.to_owned()))
+    }
+
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+fn records(lines: impl Iterator<Item = String>) -> HashMap<String, usize> {
+    let mut set = HashMap::new();
+    for line in lines {
+        *set.entry(line).or_default() += 1;
+    }
+    set
+}
+
+#[test]
+fn a_full_spool_stops_reading_and_resumes_when_there_is_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(spool) = Tmpfs::mount(&dir.path().join("spool"), "300k") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let log = dir.path().join("mail.log");
+    write_log(
+        &Config {
+            lines: 20_000,
+            rate: 20.0,
+            ..Config::default()
+        },
+        &mut fs::File::create(&log).unwrap(),
+    )
+    .unwrap();
+    let config = dir.path().join("pipeline.toml");
+    fs::write(&config, "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n[bzip2]\nlevel = 1\n")
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .args(["run", "--once", "--config"])
+        .arg(&config)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            if line.contains("disk is full") {
+                let _ = tx.send(line.clone());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let full = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the spool never filled up");
+    assert!(
+        full.contains("spool") && full.contains("No space left"),
+        "{full}"
+    );
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "it must wait, not exit"
+    );
+    spool.resize("64m");
+    let status = child.wait().unwrap();
+    let stderr = reader.join().unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("room again"), "{stderr}");
+
+    let mut archived = Vec::new();
+    for entry in walk(&dir.path().join("archive")) {
+        let kind = entry
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .split('-')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut text = String::new();
+        bzip2::read::MultiBzDecoder::new(fs::File::open(&entry).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        archived.extend(text.lines().map(|l| format!("{kind} {l}")));
+    }
+    let mut expected = Vec::new();
+    for kind in ["from", "to"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
+            .args(["parse", "--kind", kind])
+            .arg(&log)
+            .output()
+            .unwrap();
+        expected.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| format!("{kind} {l}")),
+        );
+    }
+    assert_eq!(records(archived.into_iter()), records(expected.into_iter()));
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path)
+            } else {
+                files.push(path)
+            }
+        }
+    }
+    files
+}
