@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# `maillog run --once` on the generated 1M-line log (~215 MB) against the physical limit measured
+# in the same run: `bzip2 -9` of the same records' NDJSON, split over all cores — once as the
+# two kinds' files compressed in parallel, once as the records cut into one equal part per core
+# (the stricter limit). Wall-clock seconds, best of N runs; maillog's peak RSS from /usr/bin/time.
+#
+# usage: benches/run-vs-bzip2.sh [LINES]        (N via RUNS, default 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+lines=${1:-1000000}
+runs=${RUNS:-3}
+cores=$(nproc)
+
+cargo build --release --locked --bin maillog --bin maillog-loggen >&2
+maillog=$PWD/target/release/maillog
+data=target/bench-data
+mkdir -p "$data"
+log="$PWD/$data/gen-$lines.log"
+[ -s "$log" ] || ./target/release/maillog-loggen --lines "$lines" --rate 20 -o "$log"
+work="$PWD/$data/run-bench"
+rm -rf "$work" && mkdir -p "$work"
+"$maillog" parse --kind from "$log" > "$work/from.ndjson" 2>/dev/null
+"$maillog" parse --kind to "$log" > "$work/to.ndjson" 2>/dev/null
+cat "$work/from.ndjson" "$work/to.ndjson" > "$work/all.ndjson"
+(cd "$work" && split -n "l/$cores" all.ndjson part.)
+
+best() { # best wall time of $1 runs of the rest
+  local n=$1; shift
+  local best=""
+  for _ in $(seq "$n"); do
+    local start end t
+    start=$(date +%s.%N); "$@" >/dev/null 2>&1; end=$(date +%s.%N)
+    t=$(echo "$end - $start" | bc)
+    if [ -z "$best" ] || [ "$(echo "$t < $best" | bc)" = 1 ]; then best=$t; fi
+  done
+  echo "$best"
+}
+
+kinds=$(best "$runs" sh -c "bzip2 -9 -c '$work/from.ndjson' >/dev/null & bzip2 -9 -c '$work/to.ndjson' >/dev/null & wait")
+parts=$(best "$runs" sh -c "for p in '$work'/part.*; do bzip2 -9 -c \"\$p\" >/dev/null & done; wait")
+
+run_once() {
+  rm -rf "$work/spool" "$work/archive"
+  /usr/bin/time -f "%M" -o "$work/rss" "$maillog" run --once --input "$log" \
+    --spool "$work/spool" --archive "file://$work/archive" 2> "$work/run.err"
+}
+run=""; rss=""
+for _ in $(seq "$runs"); do
+  start=$(date +%s.%N); run_once; end=$(date +%s.%N)
+  t=$(echo "$end - $start" | bc)
+  if [ -z "$run" ] || [ "$(echo "$t < $run" | bc)" = 1 ]; then run=$t; fi
+  r=$(cat "$work/rss"); if [ -z "$rss" ] || [ "$r" -gt "$rss" ]; then rss=$r; fi
+done
+
+mb=$(du -m "$work/all.ndjson" | cut -f1)
+echo "input: $log ($lines lines); records' NDJSON: $mb MiB; $cores cores; $(bzip2 --version 2>&1 | head -1)"
+printf '%-58s %8.3f s\n' "bzip2 -9, the two kinds' files in parallel" "$kinds"
+printf '%-58s %8.3f s\n' "bzip2 -9, $cores equal parts in parallel" "$parts"
+printf '%-58s %8.3f s   peak RSS %d MiB\n' "maillog run --once (bzip2 -9 on every core)" "$run" "$((rss / 1024))"
+echo "ratio limit(kinds) / maillog: $(echo "scale=2; $kinds / $run" | bc)"
+echo "ratio limit(equal parts) / maillog: $(echo "scale=2; $parts / $run" | bc)"
+tail -3 "$work/run.err"
