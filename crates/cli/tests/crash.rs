@@ -161,10 +161,11 @@ fn killed_at_random_moments_it_loses_and_repeats_nothing() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut aborted = HashMap::<&str, u32>::new();
     for round in 0..kills {
-        let point = match round % 6 {
+        let point = match round % 8 {
             1 => Some("after-seal"),
-            3 => Some("after-archive"),
-            5 => Some("after-release"),
+            3 => Some("archive-copy"),
+            5 => Some("after-archive"),
+            7 => Some("after-release"),
             _ => None,
         };
         let mut child = maillog(&config, false, point);
@@ -194,7 +195,12 @@ fn killed_at_random_moments_it_loses_and_repeats_nothing() {
         "the final --once run failed: {out}"
     );
     eprintln!("final --once run:\n{out}");
-    for point in ["after-seal", "after-archive", "after-release"] {
+    for point in [
+        "after-seal",
+        "archive-copy",
+        "after-archive",
+        "after-release",
+    ] {
         assert!(
             aborted.get(point).copied().unwrap_or(0) > 0,
             "never crashed {point}: {aborted:?}"

@@ -141,8 +141,19 @@ impl LocalArchive {
                 got.0, got.1, want.0, want.1
             )));
         }
+        crash_point("archive-copy");
         fs::rename(&tmp, &dest)?;
         File::open(&dir)?.sync_all()
+    }
+}
+
+/// Fault injection for the pipeline's crash test: with `MAILLOG_CRASH_AT=archive-copy` the
+/// process aborts (no cleanup, as under SIGKILL) in the middle of a put — the copy written,
+/// not yet under its key.
+fn crash_point(name: &str) {
+    if std::env::var_os("MAILLOG_CRASH_AT").is_some_and(|v| v == name) {
+        eprintln!("maillog: MAILLOG_CRASH_AT={name}: aborting");
+        std::process::abort();
     }
 }
 
