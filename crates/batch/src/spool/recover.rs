@@ -1,0 +1,185 @@
+//! Opening the spool after a stop: every file is cut back to the last committed state, and
+//! what the state does not know is removed (its lines come again from the tailer).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fs::{self, OpenOptions};
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::Arc;
+
+use maillog_parse::Zone;
+
+use super::{InFlight, OpenState, OpenWindow, Recovery, Spool, SpoolError, SpoolState, at};
+use crate::compress::Compressor;
+
+impl Spool {
+    /// Opens the spool in `dir`, cutting every file back to `state` (the last committed one;
+    /// `None` on a first start — files found then are moved aside to `orphaned/`).
+    pub fn open(
+        dir: &Path,
+        zone: Zone,
+        state: Option<SpoolState>,
+        compressor: Compressor,
+    ) -> Result<(Spool, Recovery), SpoolError> {
+        let open_dir = dir.join("open");
+        let sealed_dir = dir.join("sealed");
+        for d in [&open_dir, &sealed_dir] {
+            at("create", d, fs::create_dir_all(d))?;
+        }
+        let mut spool = Spool {
+            open_dir,
+            sealed_dir,
+            zone,
+            windows: BTreeMap::new(),
+            sealed: Vec::new(),
+            compressor,
+            obsolete: Vec::new(),
+        };
+        let mut recovery = Recovery::default();
+        let state = match state {
+            Some(state) => state,
+            None => {
+                spool.orphan(dir, &mut recovery)?;
+                SpoolState::default()
+            }
+        };
+        for open in &state.open {
+            spool.resume(open)?;
+            recovery.resumed += 1;
+        }
+        for sealed in state.sealed {
+            if spool.sealed_dir.join(&sealed.name).exists() {
+                spool.sealed.push(sealed);
+            } else {
+                recovery.missing_sealed.push(sealed);
+            }
+        }
+        spool.discard_uncommitted(&state.open, &mut recovery)?;
+        Ok((spool, recovery))
+    }
+
+    /// Without a state, files in the spool cannot be trusted: they go to `orphaned/` for a
+    /// human to look at, and the tailer's configured start decides what is read again.
+    fn orphan(&self, dir: &Path, recovery: &mut Recovery) -> Result<(), SpoolError> {
+        for d in [&self.open_dir, &self.sealed_dir] {
+            for entry in at("list", d, fs::read_dir(d))?.filter_map(Result::ok) {
+                let aside = dir.join("orphaned");
+                at("create", &aside, fs::create_dir_all(&aside))?;
+                let to = aside.join(entry.file_name());
+                at("move aside", &entry.path(), fs::rename(entry.path(), &to))?;
+                recovery
+                    .discarded
+                    .push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        if !recovery.discarded.is_empty() {
+            tracing::error!(files = ?recovery.discarded, dir = %dir.join("orphaned").display(),
+                "spool files without a committed state: moved aside, not archived");
+        }
+        Ok(())
+    }
+
+    fn resume(&mut self, state: &OpenState) -> Result<(), SpoolError> {
+        let name = state.id.file_name(&self.zone);
+        let path = self.open_dir.join(&name);
+        let sealed = self.sealed_dir.join(&name);
+        if !path.exists() && sealed.exists() {
+            // Sealed after the last commit: it is open again, and its lines come again.
+            at("reopen", &sealed, fs::rename(&sealed, &path))?;
+        }
+        let bz2 = at(
+            "open",
+            &path,
+            OpenOptions::new().read(true).write(true).open(&path),
+        )?;
+        let len = at("stat", &path, bz2.metadata())?.len();
+        if len < state.bz2_len {
+            let e = io::Error::other(format!("{len} bytes, {} committed", state.bz2_len));
+            return Err(SpoolError {
+                action: "resume (file shorter than committed)",
+                path,
+                source: e,
+            });
+        }
+        at("truncate", &path, bz2.set_len(state.bz2_len))?;
+        let mut in_flight = VecDeque::new();
+        for block in state.first_block..state.block {
+            // Complete, committed, not yet compressed: compressed again.
+            let raw_path = self.raw_path(&name, block);
+            let raw = Arc::new(at("read", &raw_path, fs::read(&raw_path))?);
+            let pending = self.compressor.submit(Arc::clone(&raw));
+            let raw_written = raw.len();
+            let (stream, raw_file) = (None, None);
+            in_flight.push_back(InFlight {
+                block,
+                raw,
+                pending,
+                stream,
+                raw_file,
+                raw_written,
+            });
+        }
+        let raw_path = self.raw_path(&name, state.block);
+        let mut raw = Vec::new();
+        let mut raw_file = None;
+        if state.raw_len > 0 {
+            let mut file = at(
+                "open",
+                &raw_path,
+                OpenOptions::new().read(true).write(true).open(&raw_path),
+            )?;
+            at("truncate", &raw_path, file.set_len(state.raw_len))?;
+            at("read", &raw_path, file.read_to_end(&mut raw))?;
+            raw_file = Some(file);
+        }
+        let window = OpenWindow {
+            name,
+            bz2,
+            bz2_len: state.bz2_len,
+            block: state.block,
+            raw_written: raw.len(),
+            raw,
+            raw_file,
+            in_flight,
+            records: state.records,
+            opened_at: state.opened_at,
+            sealing: state.sealing,
+            dirty: true,
+            unsynced: false,
+        };
+        self.windows.insert(state.id, window);
+        Ok(())
+    }
+
+    /// Removes files the committed state does not know.
+    fn discard_uncommitted(
+        &mut self,
+        open: &[OpenState],
+        recovery: &mut Recovery,
+    ) -> Result<(), SpoolError> {
+        let mut keep: Vec<String> = Vec::new();
+        for o in open {
+            let name = o.id.file_name(&self.zone);
+            for block in o.first_block..=o.block {
+                keep.push(self.raw_name(&name, block));
+            }
+            keep.push(name);
+        }
+        for entry in at("list", &self.open_dir, fs::read_dir(&self.open_dir))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !keep.contains(&name) {
+                at("remove", &entry.path(), fs::remove_file(entry.path()))?;
+                recovery.discarded.push(name);
+            }
+        }
+        let sealed: Vec<&str> = self.sealed.iter().map(|s| s.name.as_str()).collect();
+        for entry in at("list", &self.sealed_dir, fs::read_dir(&self.sealed_dir))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !sealed.contains(&name.as_str()) {
+                at("remove", &entry.path(), fs::remove_file(entry.path()))?;
+                recovery.discarded.push(name);
+            }
+        }
+        Ok(())
+    }
+}
