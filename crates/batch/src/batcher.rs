@@ -6,6 +6,8 @@
 //! window has already been sealed opens a further part of it; a late part is sealed once the
 //! watermark has moved the lateness past its opening. Nothing is dropped.
 
+use std::path::Path;
+
 use maillog_parse::{Event, FieldsMode, Kind, Zone};
 use serde::{Deserialize, Serialize};
 
@@ -72,7 +74,10 @@ pub struct BatchStats {
 }
 
 /// Whether a file of a window is already in the archive (asked when a window opens).
-pub type ArchiveHas = Box<dyn Fn(&WindowId) -> bool + Send>;
+/// Asked only for windows whose time has passed (a window not yet due was never sealed, so no
+/// part of it can be in the archive); an error stops the batcher rather than risk overwriting
+/// an archived part.
+pub type ArchiveHas = Box<dyn Fn(&WindowId) -> Result<bool, String> + Send>;
 
 /// Routes records to windows in the spool.
 pub struct Batcher {
@@ -169,7 +174,21 @@ impl Batcher {
             start,
             part: 0,
         };
-        while self.spool.has_name(&id.file_name(&zone)) || (self.archive_has)(&id) {
+        let sealed_before = id.end().saturating_add(self.config.lateness) <= self.watermark;
+        loop {
+            let in_spool = self.spool.has_name(&id.file_name(&zone));
+            let archived = !in_spool
+                && sealed_before
+                && (self.archive_has)(&id).map_err(|e| {
+                    SpoolError::new(
+                        "look up a window in the archive",
+                        Path::new(&id.file_name(&zone)),
+                        std::io::Error::other(e),
+                    )
+                })?;
+            if !in_spool && !archived {
+                break;
+            }
             id.part += 1;
         }
         if id.part > 0 {

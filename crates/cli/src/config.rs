@@ -18,7 +18,7 @@ pub struct ConfigFile {
     pub inputs: Vec<PathBuf>,
     /// The spool directory: checkpoint, open windows, sealed files.
     pub spool: Option<PathBuf>,
-    /// `file://DIR` (or a path); `s3://bucket/prefix` comes with the S3 archive.
+    /// `file://DIR` (or a path), or `s3://bucket/prefix`.
     pub archive: Option<String>,
     /// The archive key template (`{date}`, `{hour}`, `{kind}`, `{name}`, `{host}`).
     pub key_template: Option<String>,
@@ -41,6 +41,34 @@ pub struct ConfigFile {
     /// Compression.
     #[serde(default)]
     pub bzip2: Bzip2Section,
+    /// How to reach an `s3://` archive (credentials come from the AWS chain, never from here).
+    #[serde(default)]
+    pub s3: S3Section,
+    /// Uploads.
+    #[serde(default)]
+    pub upload: UploadSection,
+}
+
+/// `[s3]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Section {
+    /// The region (default: the AWS chain's, else us-east-1).
+    pub region: Option<String>,
+    /// An S3-compatible store's URL.
+    pub endpoint: Option<String>,
+    /// Path-style addressing (most S3-compatible stores need it).
+    pub path_style: Option<bool>,
+    /// A profile of the shared AWS config files.
+    pub profile: Option<String>,
+}
+
+/// `[upload]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadSection {
+    /// Uploads at once (default 4).
+    pub concurrency: Option<usize>,
 }
 
 /// `[window]`.

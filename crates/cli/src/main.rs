@@ -3,6 +3,7 @@
 //! This binary owns argument parsing, exit codes and messages for humans; every subcommand is a
 //! thin driver over a library crate. It never parses log lines itself (that is `maillog-parse`).
 
+mod archiving;
 mod chunks;
 mod config;
 mod parse_cmd;

@@ -18,14 +18,18 @@ use chrono::{DateTime, Utc};
 use maillog_batch::{ArchiveHas, BatchConfig, BatchState, BatchStats, Batcher, render_key};
 use maillog_parse::{ParseStats, Parsed, Parser, TimeContext, YearPolicy, decode};
 use maillog_tail::{Ack, Checkpointer, Chunk, StartAt, Tail, TailConfig, TailHandle, TailStats};
-use maillog_upload::Archive;
+use maillog_upload::{Backoff, S3Options, Uploader};
+
+use crate::archiving::Archiving;
 
 /// Everything `maillog run` needs, resolved from the config file and the flags.
 #[derive(Debug)]
 pub struct Settings {
     pub inputs: Vec<PathBuf>,
     pub spool: PathBuf,
-    pub archive: Archive,
+    pub archive_url: String,
+    pub s3: S3Options,
+    pub upload_concurrency: usize,
     pub key_template: String,
     pub host: String,
     pub year: Option<i32>,
@@ -67,7 +71,7 @@ struct Pipeline {
     parser: Parser,
     stats: ParseStats,
     acks: Vec<Ack>,
-    archived: u64,
+    archiving: Archiving,
     /// Modification times of inputs (the year reference of a backfill).
     mtimes: HashMap<Arc<Path>, i64>,
 }
@@ -90,10 +94,27 @@ pub fn run(settings: Settings) -> Result<Summary> {
         })?),
         None => None,
     };
+    let uploader = Uploader::start(
+        &settings.archive_url,
+        &settings.s3,
+        settings.upload_concurrency,
+        Backoff::default(),
+    )?;
+    let uploader = Arc::new(uploader);
+    let archiving = Archiving::new(
+        Arc::clone(&uploader),
+        settings.key_template.clone(),
+        settings.batch.zone,
+        settings.host.clone(),
+    );
     let archive_has: ArchiveHas = {
-        let (archive, template) = (settings.archive.clone(), settings.key_template.clone());
+        let (uploader, template) = (Arc::clone(&uploader), settings.key_template.clone());
         let (zone, host) = (settings.batch.zone, settings.host.clone());
-        Box::new(move |id| archive.has(&render_key(&template, id, &zone, &host)))
+        Box::new(move |id| {
+            uploader
+                .has(&render_key(&template, id, &zone, &host))
+                .map_err(|e| e.to_string())
+        })
     };
     let windows = settings.spool.join("windows");
     let (batcher, recovery) = Batcher::open(&windows, settings.batch.clone(), state, archive_has)?;
@@ -102,17 +123,11 @@ pub fn run(settings: Settings) -> Result<Summary> {
             "spool resumed from the last commit");
     }
     for file in &recovery.missing_sealed {
-        let key = render_key(
-            &settings.key_template,
-            &file.id,
-            &settings.batch.zone,
-            &settings.host,
-        );
-        if !settings.archive.has(&key) {
+        if !uploader.has(&archiving.key(&file.id))? {
             bail!(
                 "the spool lost the sealed file {} (not in {} either)",
                 file.name,
-                settings.archive
+                uploader.archive()
             );
         }
     }
@@ -140,7 +155,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
         parser,
         stats: ParseStats::default(),
         acks: Vec::new(),
-        archived: 0,
+        archiving,
         mtimes: HashMap::new(),
     };
     pipeline.run()?;
@@ -148,7 +163,7 @@ pub fn run(settings: Settings) -> Result<Summary> {
     Ok(Summary {
         parse: pipeline.stats,
         batch: pipeline.batcher.stats(),
-        archived: pipeline.archived,
+        archived: pipeline.archiving.archived,
         tail: tail_stats,
     })
 }
@@ -183,13 +198,9 @@ impl Pipeline {
             handle.join().context("the tailer stopped")?;
         }
         self.commit_when_possible(true)?;
-        if !self.batcher.sealed().is_empty() {
-            bail!(
-                "{} sealed files could not be archived; they wait in the spool",
-                self.batcher.sealed().len()
-            );
-        }
-        self.commit(true) // the released files leave the state
+        let archived = self.archiving.finish(&mut self.batcher);
+        self.commit_when_possible(true)?; // the released files leave the state
+        archived
     }
 
     /// Parses a chunk's lines and routes their records.
@@ -265,29 +276,13 @@ impl Pipeline {
         self.checkpointer.commit_with(&self.acks, value)?;
         self.acks.clear();
         self.batcher.committed();
-        for file in self.batcher.sealed().to_vec() {
-            let s = &self.settings;
-            let key = render_key(&s.key_template, &file.id, &s.batch.zone, &s.host);
-            match s.archive.put(&self.batcher.sealed_path(&file.name), &key) {
-                Ok(()) => {
-                    crash_point("after-archive");
-                    self.batcher.release(&file.name)?;
-                    self.archived += 1;
-                    crash_point("after-release");
-                }
-                Err(e) => {
-                    tracing::warn!("{e}; the file stays in the spool and is tried again");
-                    break;
-                }
-            }
-        }
-        Ok(())
+        self.archiving.step(&mut self.batcher)
     }
 }
 
 /// Fault injection for the crash test: with `MAILLOG_CRASH_AT=after-seal|after-archive|after-release`
 /// the process stops there, the first time it gets there, and says so: the test kills it.
-fn crash_point(name: &str) {
+pub fn crash_point(name: &str) {
     if std::env::var_os("MAILLOG_CRASH_AT").is_some_and(|v| v == name) {
         eprintln!("maillog: MAILLOG_CRASH_AT={name}: stopped here for a SIGKILL");
         loop {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use maillog_batch::{BatchConfig, window::KEY_PLACEHOLDERS};
 use maillog_parse::{FieldsMode, Zone};
 use maillog_tail::StartAt;
-use maillog_upload::Archive;
+use maillog_upload::{Archive, S3Options};
 
 use crate::config::{self, ConfigFile};
 use crate::pipeline::{self, Settings};
@@ -22,7 +22,7 @@ pub struct RunArgs {
     /// A path or glob to follow instead of the config's inputs (repeatable).
     #[arg(long = "input", value_name = "PATH_OR_GLOB")]
     inputs: Vec<PathBuf>,
-    /// The archive: file://DIR (or a path).
+    /// The archive: file://DIR (or a path), or s3://bucket/prefix.
     #[arg(long, value_name = "URL")]
     archive: Option<String>,
     /// The spool directory (checkpoint, open windows, sealed files).
@@ -62,7 +62,15 @@ fn settings(args: RunArgs) -> Result<Settings> {
         .archive
         .or(file.archive)
         .unwrap_or_else(|| "file://archive".into());
-    let archive = Archive::from_url(&archive_url)?;
+    if !archive_url.starts_with("s3://") {
+        Archive::from_url(&archive_url)?; // a bad URL is an error now, not at the first seal
+    }
+    let s3 = S3Options {
+        region: file.s3.region,
+        endpoint: file.s3.endpoint,
+        path_style: file.s3.path_style.unwrap_or(false),
+        profile: file.s3.profile,
+    };
     let zone: Zone = match &file.time_zone {
         Some(text) => text.parse().with_context(|| "config key `time_zone`")?,
         None => Zone::Utc,
@@ -105,7 +113,9 @@ fn settings(args: RunArgs) -> Result<Settings> {
     Ok(Settings {
         inputs,
         spool,
-        archive,
+        archive_url,
+        s3,
+        upload_concurrency: file.upload.concurrency.unwrap_or(4).max(1),
         key_template,
         host: file.host.unwrap_or_default(),
         year: file.year,

@@ -9,6 +9,8 @@
 //! generator writes) make it longer: the benchmark machine's version is `benches/crash-long.sh`.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
@@ -91,6 +93,8 @@ fn maillog(config: &Path, once: bool, crash_at: Option<&str>) -> Child {
     if let Some(point) = crash_at {
         cmd.env("MAILLOG_CRASH_AT", point);
     }
+    cmd.env("AWS_ACCESS_KEY_ID", common::ACCESS_KEY);
+    cmd.env("AWS_SECRET_ACCESS_KEY", common::SECRET_KEY);
     cmd.stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -142,14 +146,35 @@ fn archive_lines(dir: &Path) -> Vec<String> {
 
 #[test]
 fn killed_at_random_moments_it_loses_and_repeats_nothing() {
+    crash_test(false);
+}
+
+#[test]
+fn killed_at_random_moments_with_the_s3_archive_it_loses_and_repeats_nothing() {
+    if common::have_s3s_fs() {
+        crash_test(true);
+    }
+}
+
+fn crash_test(s3: bool) {
     let kills = env_number("MAILLOG_CRASH_KILLS", 24);
     let total = env_number("MAILLOG_CRASH_LINES", 40_000);
     let dir = tempfile::tempdir().unwrap();
+    let server = s3.then(|| common::S3Server::start(&dir.path().join("s3"), "archive"));
+    let (archive, s3_section) = match &server {
+        Some(server) => (
+            "archive = \"s3://archive/logs\"\n".to_owned(),
+            server.config_section(),
+        ),
+        None => ("archive = \"file://archive\"\n".to_owned(), String::new()),
+    };
     let config = dir.path().join("pipeline.toml");
     fs::write(
         &config,
-        "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n\
-         [window]\nlateness_seconds = 30\ncommit_seconds = 0.05\n[bzip2]\nlevel = 1\n",
+        format!(
+            "inputs = [\"mail.log\"]\nspool = \"spool\"\n{archive}[window]\nlateness_seconds = 30\n\
+             commit_seconds = 0.05\n[bzip2]\nlevel = 1\n{s3_section}"
+        ),
     )
     .unwrap();
     let generator = generate(
@@ -207,19 +232,28 @@ fn killed_at_random_moments_it_loses_and_repeats_nothing() {
         "the final --once run failed: {out}"
     );
     eprintln!("final --once run:\n{out}");
-    for point in [
-        "after-seal",
-        "archive-copy",
-        "after-archive",
-        "after-release",
-    ] {
+    // The middle of a copy is a point of the local archive; an S3 put is one request.
+    let points: &[&str] = match s3 {
+        false => &[
+            "after-seal",
+            "archive-copy",
+            "after-archive",
+            "after-release",
+        ],
+        true => &["after-seal", "after-archive", "after-release"],
+    };
+    for point in points {
         assert!(
-            killed_at.get(point).copied().unwrap_or(0) > 0,
+            killed_at.get(*point).copied().unwrap_or(0) > 0,
             "never killed at {point}: {killed_at:?}"
         );
     }
 
-    let archived = multiset(archive_lines(&dir.path().join("archive")).into_iter());
+    let archive_dir = match &server {
+        Some(_) => dir.path().join("s3/archive/logs"),
+        None => dir.path().join("archive"),
+    };
+    let archived = multiset(archive_lines(&archive_dir).into_iter());
     let mut expected = Vec::new();
     for kind in ["from", "to"] {
         let parsed = Command::new(env!("CARGO_BIN_EXE_maillog"))

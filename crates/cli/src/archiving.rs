@@ -1,0 +1,124 @@
+//! Handing sealed files to the archive and letting them go from the spool once it has them.
+//!
+//! The uploads run in the background ([`maillog_upload::Uploader`]): the pipeline only submits
+//! sealed files and, at each commit, releases the ones the archive confirmed. A file the
+//! archive refused for a reason retrying cannot fix stays in the spool and is offered again a
+//! minute later (a fixed credential is picked up without a restart); `--once` reports it and
+//! exits non-zero once everything is durable.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use maillog_batch::{Batcher, WindowId, render_key};
+use maillog_parse::Zone;
+use maillog_upload::{Job, Uploader};
+
+/// How long a file refused for good waits before it is offered again.
+const RETRY_REFUSED: Duration = Duration::from_secs(60);
+
+pub struct Archiving {
+    uploader: Arc<Uploader>,
+    key_template: String,
+    zone: Zone,
+    host: String,
+    /// Sealed files handed to the uploader, not yet back.
+    submitted: HashSet<String>,
+    /// Files the archive refused for good, and when.
+    refused: HashMap<String, Instant>,
+    /// The last such refusal.
+    pub last_refusal: Option<String>,
+    /// Files the archive has confirmed.
+    pub archived: u64,
+}
+
+impl Archiving {
+    pub fn new(uploader: Arc<Uploader>, key_template: String, zone: Zone, host: String) -> Self {
+        Archiving {
+            uploader,
+            key_template,
+            zone,
+            host,
+            submitted: HashSet::new(),
+            refused: HashMap::new(),
+            last_refusal: None,
+            archived: 0,
+        }
+    }
+
+    pub fn key(&self, id: &WindowId) -> String {
+        render_key(&self.key_template, id, &self.zone, &self.host)
+    }
+
+    /// Submits the sealed files not yet submitted, releases the ones the archive confirmed.
+    pub fn step(&mut self, batcher: &mut Batcher) -> Result<()> {
+        for done in self.uploader.finished() {
+            self.submitted.remove(&done.name);
+            match done.result {
+                Ok(()) => {
+                    crate::pipeline::crash_point("after-archive");
+                    batcher.release(&done.name)?;
+                    self.archived += 1;
+                    crate::pipeline::crash_point("after-release");
+                }
+                Err(e) => {
+                    tracing::error!(
+                        "{e}; the file stays in the spool and is offered again in a minute"
+                    );
+                    self.refused.insert(done.name, Instant::now());
+                    self.last_refusal = Some(e.to_string());
+                }
+            }
+        }
+        for file in batcher.sealed().to_vec() {
+            if self.submitted.contains(&file.name)
+                || self
+                    .refused
+                    .get(&file.name)
+                    .is_some_and(|t| t.elapsed() < RETRY_REFUSED)
+            {
+                continue;
+            }
+            let job = Job {
+                name: file.name.clone(),
+                path: batcher.sealed_path(&file.name),
+                key: self.key(&file.id),
+            };
+            if self.uploader.submit(job) {
+                self.refused.remove(&file.name);
+                self.submitted.insert(file.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// `--once`: waits until every sealed file is archived or refused for good.
+    pub fn finish(&mut self, batcher: &mut Batcher) -> Result<()> {
+        self.refused.clear();
+        self.step(batcher)?;
+        while !self.submitted.is_empty() {
+            if let Some(done) = self.uploader.wait(Duration::from_secs(1)) {
+                self.submitted.remove(&done.name);
+                match done.result {
+                    Ok(()) => {
+                        batcher.release(&done.name)?;
+                        self.archived += 1;
+                    }
+                    Err(e) => {
+                        tracing::error!("{e}; the file stays in the spool");
+                        self.last_refusal = Some(e.to_string());
+                    }
+                }
+            }
+        }
+        if !batcher.sealed().is_empty() {
+            let why = self.last_refusal.clone().unwrap_or_default();
+            bail!(
+                "{} sealed files could not be archived and wait in the spool: {why}",
+                batcher.sealed().len()
+            );
+        }
+        Ok(())
+    }
+}

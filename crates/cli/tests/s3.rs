@@ -1,0 +1,204 @@
+//! `maillog run` with an `s3://` archive on a real S3-compatible server (s3s-fs on loopback,
+//! which verifies signatures and checksums): the round trip, wrong credentials and a missing
+//! bucket (the message expected, nothing lost, a later fix uploads everything waiting), and the
+//! server stopped in the middle of a run and started again.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
+use maillog_loggen::{Config, write_log};
+
+fn run(dir: &Path, secret: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .args(["run", "--once", "--config"])
+        .arg(dir.join("pipeline.toml"))
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap()
+}
+
+fn setup(dir: &Path, server: &S3Server, bucket: &str) -> std::path::PathBuf {
+    let log = dir.join("mail.log");
+    write_log(
+        &Config {
+            lines: 20_000,
+            rate: 20.0,
+            ..Config::default()
+        },
+        &mut fs::File::create(&log).unwrap(),
+    )
+    .unwrap();
+    let config = format!(
+        "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"s3://{bucket}/maillog\"\n[bzip2]\nlevel = 1\n{}",
+        server.config_section()
+    );
+    fs::write(dir.join("pipeline.toml"), config).unwrap();
+    log
+}
+
+fn multiset(lines: impl Iterator<Item = String>) -> HashMap<String, usize> {
+    let mut set = HashMap::new();
+    for line in lines {
+        *set.entry(line).or_default() += 1;
+    }
+    set
+}
+
+fn archived(server: &S3Server, bucket: &str) -> HashMap<String, usize> {
+    let mut lines = Vec::new();
+    for object in server.objects(bucket, "maillog") {
+        let name = object.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.ends_with(".json.bz2"), "{name}");
+        let kind = name.split('-').next().unwrap().to_owned();
+        let mut text = String::new();
+        bzip2::read::MultiBzDecoder::new(fs::File::open(&object).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        lines.extend(text.lines().map(|l| format!("{kind} {l}")));
+    }
+    multiset(lines.into_iter())
+}
+
+fn parsed(log: &Path) -> HashMap<String, usize> {
+    let mut lines = Vec::new();
+    for kind in ["from", "to"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
+            .args(["parse", "--kind", kind])
+            .arg(log)
+            .output()
+            .unwrap();
+        lines.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| format!("{kind} {l}")),
+        );
+    }
+    multiset(lines.into_iter())
+}
+
+#[test]
+fn records_round_trip_through_s3_with_their_keys() {
+    if !have_s3s_fs() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&dir.path().join("s3"), "archive");
+    let log = setup(dir.path(), &server, "archive");
+    let out = run(dir.path(), SECRET_KEY);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let objects = server.objects("archive", "maillog");
+    let first = objects[0]
+        .strip_prefix(dir.path().join("s3/archive"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        first.starts_with("maillog/mail_logs/2025-12-31/"),
+        "{first}"
+    );
+    assert_eq!(archived(&server, "archive"), parsed(&log));
+    // Nothing waits in the spool.
+    assert_eq!(
+        fs::read_dir(dir.path().join("spool/windows/sealed"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn wrong_credentials_are_reported_and_a_fix_uploads_everything_waiting() {
+    if !have_s3s_fs() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&dir.path().join("s3"), "archive");
+    let log = setup(dir.path(), &server, "archive");
+    let out = run(dir.path(), "not-the-secret");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("cannot put mail_logs/")
+            && stderr.contains("(HTTP 403) in bucket archive")
+            && stderr.contains("check the credentials"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("sealed files could not be archived and wait in the spool"),
+        "{stderr}"
+    );
+    assert!(server.objects("archive", "maillog").is_empty());
+    // The credentials are fixed: everything that waited goes up, nothing twice.
+    let out = run(dir.path(), SECRET_KEY);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(archived(&server, "archive"), parsed(&log));
+}
+
+#[test]
+fn a_missing_bucket_is_reported_not_created() {
+    if !have_s3s_fs() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&dir.path().join("s3"), "archive");
+    setup(dir.path(), &server, "no-such-bucket");
+    let out = run(dir.path(), SECRET_KEY);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("in bucket no-such-bucket — no such bucket: check its name and region"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("s3/no-such-bucket").exists(),
+        "the bucket must not be created"
+    );
+}
+
+#[test]
+fn the_server_down_in_the_middle_of_a_run_loses_nothing() {
+    if !have_s3s_fs() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = S3Server::start(&dir.path().join("s3"), "archive");
+    let log = setup(dir.path(), &server, "archive");
+    server.stop();
+    let child = Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .args(["run", "--once", "--config"])
+        .arg(dir.path().join("pipeline.toml"))
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    server.resume();
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the server"),
+        "the outage was reported: {stderr}"
+    );
+    assert_eq!(archived(&server, "archive"), parsed(&log));
+}

@@ -1,0 +1,233 @@
+//! The S3 backend: `s3://bucket/prefix`, through aws-sdk-s3.
+//!
+//! Credentials and region come from the standard AWS chain (environment, shared profile files,
+//! web identity, instance metadata); none is ever in `pipeline.toml` or in a log line. For
+//! S3-compatible stores an endpoint URL and path-style addressing are settings. Every object is
+//! sent with a Content-MD5 the server verifies (and the SDK's CRC32 where it sends one). Errors
+//! are classified: what retrying can fix (throttling, 5xx, time-outs, lost connections) and what
+//! it cannot (credentials, access, a missing bucket), the latter with a hint at what to check.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine;
+use md5::{Digest, Md5};
+
+use crate::ArchiveError;
+
+/// How to reach the store (besides the credentials, which come from the AWS chain).
+#[derive(Clone, Debug, Default)]
+pub struct S3Options {
+    /// The region; default: the AWS chain's, else `us-east-1`.
+    pub region: Option<String>,
+    /// An S3-compatible store's URL, such as `http://127.0.0.1:9000`.
+    pub endpoint: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible stores need.
+    pub path_style: bool,
+    /// A profile of the shared AWS config files.
+    pub profile: Option<String>,
+}
+
+/// A bucket and key prefix.
+#[derive(Clone, Debug)]
+pub struct S3Archive {
+    client: Client,
+    bucket: String,
+    prefix: String,
+    url: String,
+    /// The bucket answered once: no need to ask again.
+    bucket_seen: Arc<AtomicBool>,
+}
+
+/// Why a put or a head failed, and whether trying again may help.
+#[derive(Debug)]
+pub(crate) struct S3Failure {
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl S3Archive {
+    /// Connects (no request is made yet) to `s3://bucket[/prefix]`.
+    pub async fn connect(url: &str, options: &S3Options) -> Result<S3Archive, ArchiveError> {
+        let bad = |why: &str| ArchiveError::Url {
+            url: url.to_owned(),
+            why: why.to_owned(),
+        };
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| bad("not an s3:// URL"))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(bad("no bucket after s3://"));
+        }
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &options.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let shared = loader.load().await;
+        let mut config = aws_sdk_s3::config::Builder::from(&shared);
+        if shared.region().is_none() {
+            config = config.region(aws_config::Region::new("us-east-1"));
+        }
+        if let Some(endpoint) = &options.endpoint {
+            config = config.endpoint_url(endpoint);
+        }
+        config = config.force_path_style(options.path_style);
+        let prefix = prefix.trim_matches('/');
+        let prefix = if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        };
+        Ok(S3Archive {
+            client: Client::from_conf(config.build()),
+            bucket: bucket.to_owned(),
+            prefix,
+            url: url.trim_end_matches('/').to_owned(),
+            bucket_seen: Arc::default(),
+        })
+    }
+
+    /// `s3://bucket/prefix`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn object_key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    /// Asks for the bucket (once): some S3-compatible stores would create a missing bucket on
+    /// the first put, and a misspelt bucket must be an error, not a new bucket.
+    async fn check_bucket(&self) -> Result<(), S3Failure> {
+        if self.bucket_seen.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.client
+            .head_bucket()
+            .bucket(&self.bucket)
+            .send()
+            .await
+            .map_err(|e| classify(&e, &self.bucket))?;
+        self.bucket_seen.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Uploads `file` as `key`, with a Content-MD5 the server checks.
+    pub(crate) async fn put(&self, file: &Path, key: &str) -> Result<(), S3Failure> {
+        self.check_bucket().await?;
+        let body = tokio::fs::read(file).await.map_err(|e| S3Failure {
+            message: format!("cannot read {}: {e}", file.display()),
+            retryable: false,
+        })?;
+        let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body));
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .content_md5(md5)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e, &self.bucket))
+    }
+
+    /// Whether `key` exists.
+    pub(crate) async fn has(&self, key: &str) -> Result<bool, S3Failure> {
+        self.check_bucket().await?;
+        let head = self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key));
+        match head.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_not_found() => Ok(false),
+            Err(e) => Err(classify(&e, &self.bucket)),
+        }
+    }
+}
+
+/// What the server said, and whether it is worth trying again.
+fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    error: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
+    bucket: &str,
+) -> S3Failure {
+    match error {
+        SdkError::ServiceError(e) => {
+            // A HEAD answer has no body, so no code: the status says it then.
+            let status = e.raw().status().as_u16();
+            let code = e.err().code().unwrap_or(match status {
+                403 => "AccessDenied",
+                404 => "NoSuchBucket",
+                500..=599 => "InternalError",
+                _ => "unknown error",
+            });
+            let said = e.err().message().unwrap_or("");
+            let (retryable, hint) = match code {
+                "SlowDown"
+                | "RequestTimeout"
+                | "InternalError"
+                | "ServiceUnavailable"
+                | "Throttling"
+                | "ThrottlingException"
+                | "RequestTimeTooSkewed" => (true, ""),
+                "NoSuchBucket" | "NotFound" => {
+                    (false, " — no such bucket: check its name and region")
+                }
+                "InvalidAccessKeyId"
+                | "SignatureDoesNotMatch"
+                | "AccessDenied"
+                | "ExpiredToken"
+                | "InvalidToken" => (
+                    false,
+                    " — check the credentials (environment, profile or role) and the bucket's policy",
+                ),
+                "BadDigest" | "InvalidDigest" => (true, " — the object was damaged on the way"),
+                _ => (false, ""),
+            };
+            let said = if said.is_empty() {
+                String::new()
+            } else {
+                format!(": {said}")
+            };
+            S3Failure {
+                message: format!("{code} (HTTP {status}) in bucket {bucket}{said}{hint}"),
+                retryable,
+            }
+        }
+        SdkError::TimeoutError(_) => S3Failure {
+            message: "timed out".into(),
+            retryable: true,
+        },
+        SdkError::DispatchFailure(e) => S3Failure {
+            message: format!(
+                "cannot reach the server ({}) — check the endpoint and the network",
+                if e.is_timeout() {
+                    "time-out"
+                } else if e.is_io() {
+                    "connection"
+                } else {
+                    "dispatch"
+                }
+            ),
+            retryable: true,
+        },
+        SdkError::ResponseError(_) => S3Failure {
+            message: "unreadable response from the server".into(),
+            retryable: true,
+        },
+        other => S3Failure {
+            message: format!("{other}"),
+            retryable: false,
+        },
+    }
+}
