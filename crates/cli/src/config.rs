@@ -69,6 +69,19 @@ pub struct S3Section {
 pub struct UploadSection {
     /// Uploads at once (default 4).
     pub concurrency: Option<usize>,
+    /// S3: files bigger than this many MiB go up in parts (default 64).
+    pub multipart_threshold_mib: Option<u64>,
+    /// S3: the part size in MiB (default 16; at least 5).
+    pub part_size_mib: Option<u64>,
+    /// S3: the storage class (`STANDARD_IA`, `GLACIER_IR`, …).
+    pub storage_class: Option<String>,
+    /// S3: server-side encryption, `AES256` or `aws:kms`.
+    pub sse: Option<String>,
+    /// S3: the KMS key id for `aws:kms`.
+    pub sse_kms_key_id: Option<String>,
+    /// S3: object tags.
+    #[serde(default)]
+    pub tags: std::collections::BTreeMap<String, String>,
 }
 
 /// `[window]`.

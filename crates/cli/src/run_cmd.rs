@@ -8,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use maillog_batch::{BatchConfig, window::KEY_PLACEHOLDERS};
 use maillog_parse::{FieldsMode, Zone};
 use maillog_tail::StartAt;
-use maillog_upload::{Archive, S3Options};
+use maillog_upload::{Archive, S3Options, UploadOptions};
 
 use crate::config::{self, ConfigFile};
 use crate::pipeline::{self, Settings};
@@ -65,11 +65,37 @@ fn settings(args: RunArgs) -> Result<Settings> {
     if !archive_url.starts_with("s3://") {
         Archive::from_url(&archive_url)?; // a bad URL is an error now, not at the first seal
     }
+    let up = &file.upload;
+    if let Some(sse) = &up.sse
+        && sse != "AES256"
+        && sse != "aws:kms"
+    {
+        bail!("config key `upload.sse` = {sse:?}: expected \"AES256\" or \"aws:kms\"");
+    }
+    if up.part_size_mib.is_some_and(|p| p < 5) {
+        bail!("config key `upload.part_size_mib`: S3 parts are at least 5 MiB");
+    }
+    let defaults = UploadOptions::default();
     let s3 = S3Options {
         region: file.s3.region,
         endpoint: file.s3.endpoint,
         path_style: file.s3.path_style.unwrap_or(false),
         profile: file.s3.profile,
+        upload: UploadOptions {
+            multipart_threshold: up
+                .multipart_threshold_mib
+                .map_or(defaults.multipart_threshold, |m| m << 20),
+            part_size: up.part_size_mib.map_or(defaults.part_size, |m| m << 20),
+            storage_class: up.storage_class.clone(),
+            sse: up.sse.clone(),
+            sse_kms_key_id: up.sse_kms_key_id.clone(),
+            tags: up
+                .tags
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        },
+        static_credentials: None,
     };
     let zone: Zone = match &file.time_zone {
         Some(text) => text.parse().with_context(|| "config key `time_zone`")?,

@@ -16,7 +16,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use crate::local::LocalArchive;
-pub use crate::s3::{S3Archive, S3Options};
+pub use crate::s3::{S3Archive, S3Options, UploadOptions};
 pub use crate::uploader::{Backoff, Done, Job, Uploader};
 
 /// An archive operation failed.

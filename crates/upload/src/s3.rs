@@ -14,6 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
+};
 use base64::Engine;
 use md5::{Digest, Md5};
 
@@ -30,12 +33,76 @@ pub struct S3Options {
     pub path_style: bool,
     /// A profile of the shared AWS config files.
     pub profile: Option<String>,
+    /// How objects are written.
+    pub upload: UploadOptions,
+    /// Fixed credentials (access key, secret) instead of the AWS chain: for embedding and
+    /// tests. `pipeline.toml` has no way to set them.
+    pub static_credentials: Option<(String, String)>,
+}
+
+/// How objects are written.
+#[derive(Clone, Debug)]
+pub struct UploadOptions {
+    /// Files bigger than this go up in parts (default 64 MiB).
+    pub multipart_threshold: u64,
+    /// The part size (default 16 MiB; at least 5 MiB).
+    pub part_size: u64,
+    /// `STANDARD`, `STANDARD_IA`, `GLACIER_IR`, … (default: the bucket's).
+    pub storage_class: Option<String>,
+    /// `AES256` or `aws:kms`.
+    pub sse: Option<String>,
+    /// The KMS key for `aws:kms`.
+    pub sse_kms_key_id: Option<String>,
+    /// Object tags.
+    pub tags: Vec<(String, String)>,
+}
+
+impl Default for UploadOptions {
+    fn default() -> Self {
+        UploadOptions {
+            multipart_threshold: 64 << 20,
+            part_size: 16 << 20,
+            storage_class: None,
+            sse: None,
+            sse_kms_key_id: None,
+            tags: Vec::new(),
+        }
+    }
+}
+
+impl UploadOptions {
+    /// The tags as S3 wants them: `k1=v1&k2=v2`, URL-encoded.
+    fn tagging(&self) -> Option<String> {
+        (!self.tags.is_empty()).then(|| {
+            let encode = |s: &str| -> String {
+                s.bytes()
+                    .map(|b| match b {
+                        b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                            (b as char).to_string()
+                        }
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect()
+            };
+            let pairs: Vec<String> = self
+                .tags
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+                .collect();
+            pairs.join("&")
+        })
+    }
+}
+
+fn content_md5(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes))
 }
 
 /// A bucket and key prefix.
 #[derive(Clone, Debug)]
 pub struct S3Archive {
     client: Client,
+    upload: UploadOptions,
     bucket: String,
     prefix: String,
     url: String,
@@ -71,6 +138,11 @@ impl S3Archive {
         if let Some(region) = &options.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
         }
+        if let Some((key, secret)) = &options.static_credentials {
+            let credentials =
+                aws_sdk_s3::config::Credentials::new(key, secret, None, None, "maillog-static");
+            loader = loader.credentials_provider(credentials);
+        }
         let shared = loader.load().await;
         let mut config = aws_sdk_s3::config::Builder::from(&shared);
         if shared.region().is_none() {
@@ -88,6 +160,7 @@ impl S3Archive {
         };
         Ok(S3Archive {
             client: Client::from_conf(config.build()),
+            upload: options.upload.clone(),
             bucket: bucket.to_owned(),
             prefix,
             url: url.trim_end_matches('/').to_owned(),
@@ -127,17 +200,110 @@ impl S3Archive {
             message: format!("cannot read {}: {e}", file.display()),
             retryable: false,
         })?;
-        let md5 = base64::engine::general_purpose::STANDARD.encode(Md5::digest(&body));
+        if body.len() as u64 > self.upload.multipart_threshold {
+            return self.put_multipart(body, key).await;
+        }
+        let u = &self.upload;
         self.client
             .put_object()
             .bucket(&self.bucket)
             .key(self.object_key(key))
-            .content_md5(md5)
+            .content_md5(content_md5(&body))
+            .set_storage_class(u.storage_class.as_deref().map(StorageClass::from))
+            .set_server_side_encryption(u.sse.as_deref().map(ServerSideEncryption::from))
+            .set_ssekms_key_id(u.sse_kms_key_id.clone())
+            .set_tagging(u.tagging())
             .body(ByteStream::from(body))
             .send()
             .await
             .map(|_| ())
             .map_err(|e| classify(&e, &self.bucket))
+    }
+
+    /// A big file in parts (each but the last at least 5 MiB, each with its Content-MD5). A
+    /// failed upload is aborted so that no parts are left behind.
+    async fn put_multipart(&self, body: Vec<u8>, key: &str) -> Result<(), S3Failure> {
+        let (bucket, key, u) = (&self.bucket, self.object_key(key), &self.upload);
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(bucket)
+            .key(&key)
+            .set_storage_class(u.storage_class.as_deref().map(StorageClass::from))
+            .set_server_side_encryption(u.sse.as_deref().map(ServerSideEncryption::from))
+            .set_ssekms_key_id(u.sse_kms_key_id.clone())
+            .set_tagging(u.tagging())
+            .send()
+            .await
+            .map_err(|e| classify(&e, bucket))?;
+        let Some(upload_id) = created.upload_id() else {
+            return Err(S3Failure {
+                message: "no upload id in the answer".into(),
+                retryable: true,
+            });
+        };
+        let mut parts = Vec::new();
+        let part_size = u.part_size.max(5 << 20) as usize;
+        for (i, chunk) in body.chunks(part_size).enumerate() {
+            let number = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            let sent = self
+                .client
+                .upload_part()
+                .bucket(bucket)
+                .key(&key)
+                .upload_id(upload_id)
+                .part_number(number)
+                .content_md5(content_md5(chunk))
+                .body(ByteStream::from(chunk.to_vec()))
+                .send()
+                .await;
+            match sent {
+                Ok(part) => parts.push(
+                    CompletedPart::builder()
+                        .part_number(number)
+                        .set_e_tag(part.e_tag().map(str::to_owned))
+                        .build(),
+                ),
+                Err(e) => {
+                    self.abort(&key, upload_id).await;
+                    return Err(classify(&e, bucket));
+                }
+            }
+        }
+        let done = CompletedMultipartUpload::builder()
+            .set_parts(Some(parts))
+            .build();
+        let completed = self
+            .client
+            .complete_multipart_upload()
+            .bucket(bucket)
+            .key(&key)
+            .upload_id(upload_id)
+            .multipart_upload(done)
+            .send()
+            .await;
+        if let Err(e) = completed {
+            self.abort(&key, upload_id).await;
+            return Err(classify(&e, bucket));
+        }
+        Ok(())
+    }
+
+    async fn abort(&self, key: &str, upload_id: &str) {
+        let aborted = self
+            .client
+            .abort_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .send()
+            .await;
+        if let Err(e) = aborted {
+            tracing::warn!(
+                "archive {}: cannot abort the multipart upload of {key}: {e}",
+                self.url
+            );
+        }
     }
 
     /// Whether `key` exists.
