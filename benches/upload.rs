@@ -145,4 +145,5 @@ fn main() {
         );
     }
     let _ = server.kill();
+    let _ = server.wait();
 }
