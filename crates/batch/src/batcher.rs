@@ -264,6 +264,16 @@ impl Batcher {
         self.spool.release(name)
     }
 
+    /// Keeps archived files in the spool's `uploaded/` for this long (none: delete them).
+    pub fn set_keep_uploaded(&mut self, keep: Option<std::time::Duration>) {
+        self.spool.set_keep_uploaded(keep);
+    }
+
+    /// Bytes of sealed files waiting for the archive.
+    pub fn sealed_bytes(&self) -> u64 {
+        self.spool.sealed_bytes()
+    }
+
     /// Whether any window is open.
     pub fn has_open_windows(&self) -> bool {
         self.spool.open_windows().next().is_some()

@@ -82,6 +82,12 @@ pub struct UploadSection {
     /// S3: object tags.
     #[serde(default)]
     pub tags: std::collections::BTreeMap<String, String>,
+    /// Keep archived files in the spool's `windows/uploaded/` this many hours (default 0:
+    /// delete them once the archive has them).
+    pub keep_uploaded_hours: Option<f64>,
+    /// Stop reading while sealed files waiting for the archive pass this many MiB (default:
+    /// no ceiling) — rather than fill the disk while the archive is unreachable.
+    pub max_waiting_mib: Option<u64>,
 }
 
 /// `[window]`.

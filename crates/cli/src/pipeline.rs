@@ -30,6 +30,8 @@ pub struct Settings {
     pub archive_url: String,
     pub s3: S3Options,
     pub upload_concurrency: usize,
+    pub keep_uploaded: Option<Duration>,
+    pub max_waiting: Option<u64>,
     pub key_template: String,
     pub host: String,
     pub year: Option<i32>,
@@ -117,7 +119,9 @@ pub fn run(settings: Settings) -> Result<Summary> {
         })
     };
     let windows = settings.spool.join("windows");
-    let (batcher, recovery) = Batcher::open(&windows, settings.batch.clone(), state, archive_has)?;
+    let (mut batcher, recovery) =
+        Batcher::open(&windows, settings.batch.clone(), state, archive_has)?;
+    batcher.set_keep_uploaded(settings.keep_uploaded);
     if recovery.resumed > 0 || !recovery.discarded.is_empty() {
         tracing::info!(resumed = recovery.resumed, discarded = ?recovery.discarded,
             "spool resumed from the last commit");
@@ -192,6 +196,7 @@ impl Pipeline {
             if last_commit.elapsed() >= self.settings.commit_every {
                 self.commit_when_possible(false)?;
                 last_commit = Instant::now();
+                self.wait_below_ceiling()?;
             }
         }
         if let Some(handle) = self.tail_handle.take() {
@@ -236,6 +241,28 @@ impl Pipeline {
                 .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
                 .map_or_else(unix_now, |d| d.as_secs() as i64)
         })
+    }
+
+    /// While the sealed files waiting for the archive pass the ceiling, reading stops (the
+    /// tailer waits on its full channel) and the archive is given time to catch up.
+    fn wait_below_ceiling(&mut self) -> Result<()> {
+        let Some(ceiling) = self.settings.max_waiting else {
+            return Ok(());
+        };
+        if self.batcher.sealed_bytes() <= ceiling {
+            return Ok(());
+        }
+        tracing::warn!(
+            waiting = self.batcher.sealed_bytes(),
+            ceiling,
+            "sealed files waiting for the archive passed the ceiling: reading stopped"
+        );
+        while self.batcher.sealed_bytes() > ceiling {
+            std::thread::sleep(Duration::from_secs(1));
+            self.commit_when_possible(false)?;
+        }
+        tracing::info!("the archive caught up: reading on");
+        Ok(())
     }
 
     /// [`Self::commit`]; while the spool's disk is full, reading stops (the tailer waits on its

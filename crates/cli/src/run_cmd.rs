@@ -75,6 +75,11 @@ fn settings(args: RunArgs) -> Result<Settings> {
     if up.part_size_mib.is_some_and(|p| p < 5) {
         bail!("config key `upload.part_size_mib`: S3 parts are at least 5 MiB");
     }
+    if let Some(h) = up.keep_uploaded_hours
+        && !(0.0..=100_000.0).contains(&h)
+    {
+        bail!("config key `upload.keep_uploaded_hours` = {h}: expected 0 to 100000");
+    }
     let defaults = UploadOptions::default();
     let s3 = S3Options {
         region: file.s3.region,
@@ -142,6 +147,15 @@ fn settings(args: RunArgs) -> Result<Settings> {
         archive_url,
         s3,
         upload_concurrency: file.upload.concurrency.unwrap_or(4).max(1),
+        keep_uploaded: file
+            .upload
+            .keep_uploaded_hours
+            .filter(|h| *h > 0.0)
+            .map(|h| Duration::from_secs_f64(h * 3600.0)),
+        max_waiting: file
+            .upload
+            .max_waiting_mib
+            .map(|m| m.saturating_mul(1 << 20)),
         key_template,
         host: file.host.unwrap_or_default(),
         year: file.year,

@@ -182,6 +182,12 @@ fn the_server_down_in_the_middle_of_a_run_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut server = S3Server::start(&dir.path().join("s3"), "archive");
     let log = setup(dir.path(), &server, "archive");
+    // Reading must stop at once while the archive is away, and archived files stay an hour.
+    let config = fs::read_to_string(dir.path().join("pipeline.toml")).unwrap();
+    let config = format!(
+        "{config}[upload]\nmax_waiting_mib = 0\nkeep_uploaded_hours = 1\n[window]\ncommit_seconds = 0.02\n"
+    );
+    fs::write(dir.path().join("pipeline.toml"), config).unwrap();
     server.stop();
     let child = Command::new(env!("CARGO_BIN_EXE_maillog"))
         .args(["run", "--once", "--config"])
@@ -200,5 +206,17 @@ fn the_server_down_in_the_middle_of_a_run_loses_nothing() {
         stderr.contains("cannot reach the server"),
         "the outage was reported: {stderr}"
     );
+    assert!(
+        stderr.contains("passed the ceiling: reading stopped"),
+        "{stderr}"
+    );
     assert_eq!(archived(&server, "archive"), parsed(&log));
+    let kept = fs::read_dir(dir.path().join("spool/windows/uploaded"))
+        .unwrap()
+        .count();
+    assert_eq!(
+        kept,
+        server.objects("archive", "maillog").len(),
+        "archived files are kept an hour"
+    );
 }

@@ -174,6 +174,8 @@ pub struct Spool {
     compressor: Compressor,
     /// Raw files to delete once the state that no longer needs them is committed.
     obsolete: Vec<PathBuf>,
+    /// Keep archived files this long in `uploaded/` (none: delete them).
+    keep_uploaded: Option<std::time::Duration>,
 }
 
 impl Spool {
@@ -401,12 +403,50 @@ impl Spool {
     /// The archive has the file: it leaves the spool (and the next committed state).
     pub fn release(&mut self, name: &str) -> Result<(), SpoolError> {
         let path = self.sealed_dir.join(name);
-        match fs::remove_file(&path) {
+        let gone = match self.keep_uploaded {
+            Some(keep) => self.keep(&path, name, keep),
+            None => fs::remove_file(&path),
+        };
+        match gone {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return at("release", &path, Err(e)),
             _ => {}
         }
         self.sealed.retain(|s| s.name != name);
         Ok(())
+    }
+
+    /// Keeps archived files in `uploaded/` for `keep` after their upload (none: delete them).
+    pub fn set_keep_uploaded(&mut self, keep: Option<std::time::Duration>) {
+        self.keep_uploaded = keep;
+    }
+
+    /// Moves an archived file to `uploaded/`, stamped now, and deletes what is older than
+    /// `keep` there.
+    fn keep(&self, path: &Path, name: &str, keep: std::time::Duration) -> io::Result<()> {
+        let dir = self.sealed_dir.with_file_name("uploaded");
+        fs::create_dir_all(&dir)?;
+        let to = dir.join(name);
+        fs::rename(path, &to)?;
+        File::options()
+            .write(true)
+            .open(&to)?
+            .set_modified(std::time::SystemTime::now())?;
+        for entry in fs::read_dir(&dir)?.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if old.is_some_and(|age| age > keep) {
+                let _ = fs::remove_file(entry.path());
+            }
+        }
+        Ok(())
+    }
+
+    /// Bytes of sealed files waiting for the archive.
+    pub fn sealed_bytes(&self) -> u64 {
+        self.sealed.iter().map(|s| s.bytes).sum()
     }
 }
 
