@@ -29,6 +29,8 @@ enum Command {
     Parse(parse_cmd::ParseArgs),
     /// Follow the logs, batch the records into 5-minute bzip2 files, archive them.
     Run(run_cmd::RunArgs),
+    /// Check the configuration (and, with --probe-archive, the archive) without running.
+    Check(run_cmd::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Parse(args) => parse_cmd::run(args),
         Command::Run(args) => run_cmd::run(args),
+        Command::Check(args) => run_cmd::check(args),
     };
     match result {
         Ok(code) => code,

@@ -33,14 +33,66 @@ pub struct RunArgs {
     once: bool,
 }
 
+/// Arguments of `maillog check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// The config file [default: pipeline.toml in the current directory, if there is one].
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The archive to check instead of the config's: file://DIR or s3://bucket/prefix.
+    #[arg(long, value_name = "URL")]
+    archive: Option<String>,
+    /// Also try the archive for real: put a small object, find it, read it back, delete it.
+    #[arg(long)]
+    probe_archive: bool,
+}
+
+/// `maillog check`: the settings are read and checked without running anything; with
+/// `--probe-archive`, a real round trip through the archive.
+pub fn check(args: CheckArgs) -> Result<ExitCode> {
+    let run = RunArgs {
+        config: args.config,
+        inputs: Vec::new(),
+        archive: args.archive,
+        spool: None,
+        once: true,
+    };
+    let settings = settings(run, false)?;
+    println!("inputs: {:?}", settings.inputs);
+    println!("spool: {}", settings.spool.display());
+    println!(
+        "archive: {} (keys: {})",
+        settings.archive_url, settings.key_template
+    );
+    println!(
+        "zone: {}; lateness: {} s; bzip2 level {}",
+        settings.batch.zone, settings.batch.lateness, settings.batch.level
+    );
+    if args.probe_archive {
+        let uploader = maillog_upload::Uploader::start(
+            &settings.archive_url,
+            &settings.s3,
+            1,
+            maillog_upload::Backoff::default(),
+        )?;
+        let dir = std::env::temp_dir();
+        for step in uploader.probe(&dir)? {
+            println!("archive probe: {step}");
+        }
+        println!("archive probe: OK");
+    }
+    println!("config OK");
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: RunArgs) -> Result<ExitCode> {
-    let settings = settings(args)?;
+    let settings = settings(args, true)?;
     let summary = pipeline::run(settings)?;
     eprintln!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
 
-fn settings(args: RunArgs) -> Result<Settings> {
+fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
     let file = match &args.config {
         Some(path) => config::load(path)?,
         None if Path::new("pipeline.toml").is_file() => config::load(Path::new("pipeline.toml"))?,
@@ -51,7 +103,7 @@ fn settings(args: RunArgs) -> Result<Settings> {
     } else {
         args.inputs
     };
-    if inputs.is_empty() {
+    if inputs.is_empty() && need_inputs {
         bail!("nothing to follow: give --input PATH_OR_GLOB or `inputs` in the config");
     }
     let spool = args

@@ -220,3 +220,44 @@ fn the_server_down_in_the_middle_of_a_run_loses_nothing() {
         "archived files are kept an hour"
     );
 }
+
+#[test]
+fn check_probes_the_archive_for_real() {
+    if !have_s3s_fs() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = S3Server::start(&dir.path().join("s3"), "archive");
+    setup(dir.path(), &server, "archive");
+    let check = |secret: &str| {
+        Command::new(env!("CARGO_BIN_EXE_maillog"))
+            .args(["check", "--probe-archive", "--config"])
+            .arg(dir.path().join("pipeline.toml"))
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .output()
+            .unwrap()
+    };
+    let ok = check(SECRET_KEY);
+    let stdout = String::from_utf8_lossy(&ok.stdout);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        stdout.contains("read it back: same bytes") && stdout.contains("archive probe: OK"),
+        "{stdout}"
+    );
+    assert!(
+        server.objects("archive", ".maillog-probe").is_empty(),
+        "the probe cleans up"
+    );
+    let bad = check("wrong");
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success());
+    assert!(
+        stderr.contains("put: AccessDenied (HTTP 403) in bucket archive — check the credentials"),
+        "{stderr}"
+    );
+}

@@ -141,6 +141,53 @@ impl Archive {
     }
 }
 
+impl Archive {
+    /// Every key under `prefix`, with its size, in key order.
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, Failure> {
+        let mut keys = match self {
+            Archive::Local(local) => local.list(prefix).map_err(|e| io_failure(&e))?,
+            Archive::S3(s3) => s3.list(prefix).await.map_err(Failure::from)?,
+        };
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Streams `key` into `out`.
+    pub(crate) async fn get(
+        &self,
+        key: &str,
+        out: &mut (dyn io::Write + Send),
+    ) -> Result<u64, Failure> {
+        match self {
+            Archive::Local(local) => {
+                let mut file =
+                    std::fs::File::open(local.root().join(key)).map_err(|e| io_failure(&e))?;
+                io::copy(&mut file, out).map_err(|e| io_failure(&e))
+            }
+            Archive::S3(s3) => s3.get(key, out).await.map_err(Failure::from),
+        }
+    }
+
+    /// Deletes `key` (the archive probe's own object only).
+    pub(crate) async fn delete(&self, key: &str) -> Result<(), Failure> {
+        match self {
+            Archive::Local(local) => {
+                std::fs::remove_file(local.root().join(key)).map_err(|e| io_failure(&e))
+            }
+            Archive::S3(s3) => s3.delete(key).await.map_err(Failure::from),
+        }
+    }
+}
+
+impl From<s3::S3Failure> for Failure {
+    fn from(f: s3::S3Failure) -> Self {
+        Failure {
+            message: f.message,
+            retryable: f.retryable,
+        }
+    }
+}
+
 fn io_failure(e: &io::Error) -> Failure {
     let retryable = !matches!(
         e.kind(),

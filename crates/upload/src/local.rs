@@ -21,6 +21,38 @@ impl LocalArchive {
         &self.root
     }
 
+    /// Every file under `prefix` (a key prefix), as keys with their sizes.
+    pub(crate) fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>> {
+        let mut keys = Vec::new();
+        let mut stack = vec![self.root.clone()];
+        while let Some(dir) = stack.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = entry?;
+                let path = entry.path();
+                if entry.file_type()?.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let Ok(key) = path.strip_prefix(&self.root) else {
+                    continue;
+                };
+                let key = key.to_string_lossy().into_owned();
+                let hidden = key
+                    .split('/')
+                    .any(|part| part.starts_with('.') && part.ends_with(".partial"));
+                if key.starts_with(prefix) && !hidden {
+                    keys.push((key, entry.metadata()?.len()));
+                }
+            }
+        }
+        Ok(keys)
+    }
+
     pub(crate) fn put(&self, file: &Path, key: &str) -> io::Result<()> {
         if key
             .split('/')

@@ -306,6 +306,71 @@ impl S3Archive {
         }
     }
 
+    /// Every key under `prefix` (relative to the archive's prefix) with its size.
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, S3Failure> {
+        self.check_bucket().await?;
+        let mut keys = Vec::new();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.object_key(prefix))
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(&e, &self.bucket))?;
+            for object in page.contents() {
+                if let Some(key) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) {
+                    keys.push((key.to_owned(), object.size().unwrap_or(0).max(0) as u64));
+                }
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Streams the object `key` into `out`; returns its length.
+    pub(crate) async fn get(
+        &self,
+        key: &str,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<u64, S3Failure> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .send()
+            .await
+            .map_err(|e| classify(&e, &self.bucket))?;
+        let mut body = object.body;
+        let mut length = 0;
+        while let Some(bytes) = body.try_next().await.map_err(|e| S3Failure {
+            message: format!("the download broke off: {e}"),
+            retryable: true,
+        })? {
+            out.write_all(&bytes).map_err(|e| S3Failure {
+                message: e.to_string(),
+                retryable: false,
+            })?;
+            length += bytes.len() as u64;
+        }
+        Ok(length)
+    }
+
+    /// Deletes `key`.
+    pub(crate) async fn delete(&self, key: &str) -> Result<(), S3Failure> {
+        let delete = self
+            .client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key));
+        delete
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| classify(&e, &self.bucket))
+    }
+
     /// Whether `key` exists.
     pub(crate) async fn has(&self, key: &str) -> Result<bool, S3Failure> {
         self.check_bucket().await?;

@@ -153,6 +153,94 @@ impl Uploader {
     }
 }
 
+impl Uploader {
+    /// Every key under `prefix` with its size, in key order (for reading the archive back).
+    pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, ArchiveError> {
+        let archive = Arc::clone(&self.archive);
+        self.runtime
+            .block_on(async move { archive.list(prefix).await })
+            .map_err(|f| ArchiveError::Lookup {
+                archive: self.archive.to_string(),
+                key: prefix.to_owned(),
+                why: f.message,
+            })
+    }
+
+    /// Streams the object `key` into `out`; returns its length.
+    pub fn get(
+        &self,
+        key: &str,
+        out: &mut (dyn std::io::Write + Send),
+    ) -> Result<u64, ArchiveError> {
+        let archive = Arc::clone(&self.archive);
+        self.runtime
+            .block_on(async move { archive.get(key, out).await })
+            .map_err(|f| ArchiveError::Lookup {
+                archive: self.archive.to_string(),
+                key: key.to_owned(),
+                why: f.message,
+            })
+    }
+
+    /// A real round trip through the archive: a small object is put, found, read back,
+    /// compared and deleted. Returns what was done, step by step; the first failure is the error.
+    pub fn probe(&self, dir: &std::path::Path) -> Result<Vec<String>, ArchiveError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let key = format!(".maillog-probe/probe-{}-{nanos}", std::process::id());
+        let content = format!("maillog archive probe {nanos}\n").into_bytes();
+        let file = dir.join(format!(".maillog-probe-{nanos}"));
+        let fail = |step: &str, why: String| ArchiveError::Put {
+            archive: self.archive.to_string(),
+            key: key.clone(),
+            why: format!("{step}: {why}"),
+        };
+        std::fs::write(&file, &content)
+            .map_err(|e| fail("write a local probe file", e.to_string()))?;
+        let archive = Arc::clone(&self.archive);
+        let steps = self.runtime.block_on(async {
+            let mut steps = Vec::new();
+            archive
+                .put(&file, &key)
+                .await
+                .map_err(|f| fail("put", f.message))?;
+            steps.push(format!(
+                "put {key} ({} bytes, checksum verified by the server)",
+                content.len()
+            ));
+            if !archive
+                .has(&key)
+                .await
+                .map_err(|f| fail("look up", f.message))?
+            {
+                return Err(fail(
+                    "look up",
+                    "the object is not there after the put".into(),
+                ));
+            }
+            steps.push("found it".to_owned());
+            let mut back = Vec::new();
+            archive
+                .get(&key, &mut back)
+                .await
+                .map_err(|f| fail("read back", f.message))?;
+            if back != content {
+                return Err(fail("read back", "the content differs".into()));
+            }
+            steps.push("read it back: same bytes".to_owned());
+            archive
+                .delete(&key)
+                .await
+                .map_err(|f| fail("delete", f.message))?;
+            steps.push("deleted it".to_owned());
+            Ok(steps)
+        });
+        let _ = std::fs::remove_file(&file);
+        steps
+    }
+}
+
 async fn dispatch(
     archive: Arc<Archive>,
     mut queue: mpsc::Receiver<Job>,

@@ -1,6 +1,6 @@
 //! The S3 backend against a real S3-compatible server (the `s3s-fs` binary that
 //! `scripts/install-test-tools` installs; SKIPPED without it, a failure under CI): a multipart
-//! upload arrives whole, and a key is found once it is there.
+//! upload arrives whole, a key is found once it is there, and it is listed and read back.
 #![allow(clippy::unwrap_used)]
 
 use std::net::{TcpListener, TcpStream};
