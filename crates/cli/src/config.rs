@@ -61,6 +61,9 @@ pub struct S3Section {
     pub path_style: Option<bool>,
     /// A profile of the shared AWS config files.
     pub profile: Option<String>,
+    /// `when_supported` (default: the SDK adds CRC32 checksums) or `when_required` (for
+    /// stores that reject them; Content-MD5 is sent either way).
+    pub checksum: Option<String>,
 }
 
 /// `[upload]`.

@@ -178,6 +178,7 @@ impl Pipeline {
             .enable_time()
             .build()?;
         let mut last_commit = Instant::now();
+        let mut last_report = Instant::now();
         loop {
             let wait = self
                 .settings
@@ -197,6 +198,18 @@ impl Pipeline {
                 self.commit_when_possible(false)?;
                 last_commit = Instant::now();
                 self.wait_below_ceiling()?;
+            }
+            if last_report.elapsed() >= Duration::from_secs(60) {
+                last_report = Instant::now();
+                let waiting = self.batcher.sealed();
+                if !waiting.is_empty() {
+                    let bytes: u64 = waiting.iter().map(|s| s.bytes).sum();
+                    tracing::info!(
+                        files = waiting.len(),
+                        bytes,
+                        "sealed files wait in the spool for the archive"
+                    );
+                }
             }
         }
         if let Some(handle) = self.tail_handle.take() {

@@ -132,12 +132,20 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
     {
         bail!("config key `upload.keep_uploaded_hours` = {h}: expected 0 to 100000");
     }
+    let checksum_when_required = match file.s3.checksum.as_deref() {
+        None | Some("when_supported") => false,
+        Some("when_required") => true,
+        Some(other) => bail!(
+            "config key `s3.checksum` = {other:?}: expected \"when_supported\" or \"when_required\""
+        ),
+    };
     let defaults = UploadOptions::default();
     let s3 = S3Options {
         region: file.s3.region,
         endpoint: file.s3.endpoint,
         path_style: file.s3.path_style.unwrap_or(false),
         profile: file.s3.profile,
+        checksum_when_required,
         upload: UploadOptions {
             multipart_threshold: up
                 .multipart_threshold_mib

@@ -33,6 +33,9 @@ pub struct S3Options {
     pub path_style: bool,
     /// A profile of the shared AWS config files.
     pub profile: Option<String>,
+    /// Send the SDK's own request checksums (CRC32) only where an operation requires them:
+    /// for S3-compatible stores that reject them. Content-MD5 is sent either way.
+    pub checksum_when_required: bool,
     /// How objects are written.
     pub upload: UploadOptions,
     /// Fixed credentials (access key, secret) instead of the AWS chain: for embedding and
@@ -152,6 +155,11 @@ impl S3Archive {
             config = config.endpoint_url(endpoint);
         }
         config = config.force_path_style(options.path_style);
+        if options.checksum_when_required {
+            config = config.request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            );
+        }
         let prefix = prefix.trim_matches('/');
         let prefix = if prefix.is_empty() {
             String::new()

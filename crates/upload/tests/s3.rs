@@ -69,6 +69,7 @@ fn a_multipart_upload_arrives_whole() {
         endpoint: Some(format!("http://127.0.0.1:{port}")),
         path_style: true,
         profile: None,
+        checksum_when_required: false,
         upload: UploadOptions {
             multipart_threshold: 5 << 20,
             part_size: 5 << 20,
