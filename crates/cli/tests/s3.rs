@@ -197,7 +197,13 @@ fn the_server_down_in_the_middle_of_a_run_loses_nothing() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_secs(4));
+    // 4 s in CI; MAILLOG_S3_OUTAGE_SECONDS=150 for an outage of minutes (the back-off tops
+    // out at 60 s ± 50%, so the uploads resume within 90 s of the server's return).
+    let outage = std::env::var("MAILLOG_S3_OUTAGE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4);
+    std::thread::sleep(Duration::from_secs(outage));
     server.resume();
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
