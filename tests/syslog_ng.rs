@@ -206,6 +206,11 @@ fn tail_config(dir: &Path) -> TailConfig {
 /// restarting the tailer while they flow; returns what the consumer got and the sequence
 /// numbers found in the files on disk at the end.
 fn run(mode: &str, total: u64) -> (HashMap<u64, usize>, Vec<u64>) {
+    // The tailer's own account of rotations and truncations, shown when a test fails.
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_ansi(false)
+        .try_init();
     let dir = tempfile::tempdir().unwrap();
     let server = SyslogNg::start(dir.path());
     let sender = {

@@ -99,10 +99,12 @@ impl Registry {
                 None => return, // content that is gone: nothing left to resume
             },
         };
-        if let Some(entry) = self.entries.get_mut(&key)
-            && ack.offset > entry.offset
-        {
-            entry.offset = ack.offset;
+        if let Some(entry) = self.entries.get_mut(&key) {
+            // A copy shorter than what was read from the original holds only its length.
+            let offset = entry.eof.map_or(ack.offset, |eof| ack.offset.min(eof));
+            if offset > entry.offset {
+                entry.offset = offset;
+            }
         }
     }
 

@@ -96,6 +96,10 @@ pub(crate) struct Followed {
     pub path: PathBuf,
     /// The path an input last named it by (copies of it are named after that).
     pub named_as: PathBuf,
+    /// Its first bytes as last read (up to a KiB; empty until the file is seen to change):
+    /// a copy still being written is recognised by them before it is as long as the
+    /// fingerprint.
+    pub head: Vec<u8>,
     label: Arc<Path>,
     input: Input,
     pub fingerprint: Fingerprint,
@@ -129,6 +133,7 @@ impl Followed {
             key,
             label: Arc::from(path.as_path()),
             named_as: path.clone(),
+            head: Vec::new(),
             path,
             input,
             fingerprint,
@@ -190,6 +195,7 @@ impl Followed {
                     self.fingerprint = Fingerprint::of(&head);
                     grew(self);
                 }
+                self.head = head;
                 self.last_size = size;
                 self.last_modified = modified;
             }

@@ -385,7 +385,11 @@ impl TailCore {
             seq,
         };
         // The copy is named after the input's name (mail.log.1), wherever the file is now.
-        let copy = self.open_copy(&named_as, fingerprint, key, at, now);
+        let found = self.open_copy(&named_as, fingerprint, key, at, now);
+        let (copy_key, copy) = match found {
+            Some((copy_key, copy)) => (Some(copy_key), copy),
+            None => (None, None),
+        };
         let f = &mut self.files[i];
         if copy.is_none() {
             f.flush_partial(emit); // the start of a line whose rest is gone: better than nothing
@@ -393,8 +397,8 @@ impl TailCore {
         let old_epoch = f.epoch;
         let mut registry = self.checkpointer.lock();
         let epoch = registry.truncated(key, Fingerprint::of(head));
-        if let Some(copy) = &copy {
-            registry.moved(key, old_epoch, copy.key);
+        if let Some(copy_key) = copy_key {
+            registry.moved(key, old_epoch, copy_key);
         }
         drop(registry);
         if let Err(e) = f.restart(head, epoch) {

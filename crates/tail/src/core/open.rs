@@ -43,7 +43,7 @@ impl TailCore {
                     committed: e.offset,
                     seq: e.seq,
                 };
-                if let Some(copy) = self.open_copy(&path, e.fingerprint, key, at, now) {
+                if let Some((_, Some(copy))) = self.open_copy(&path, e.fingerprint, key, at, now) {
                     self.files.push(copy);
                 }
                 (0, 0, 0) // new content: a new epoch and place in the order
@@ -199,7 +199,7 @@ impl TailCore {
         not: FileKey,
         at: At,
         now: Instant,
-    ) -> Option<Followed> {
+    ) -> Option<(FileKey, Option<Followed>)> {
         let from = at.read_from;
         let (path, meta, mut file, kind) = find::content_copy(original, fingerprint, not)?;
         let key = FileKey::of(&meta);
@@ -207,8 +207,25 @@ impl TailCore {
             return None; // followed already (an input names it)
         }
         let max_line = self.config.max_line_bytes;
+        if kind == Compression::None && meta.len() <= from {
+            // The copy was made before the last lines were read from the file itself: it
+            // holds nothing unread. Known, and let go (complete once the lines it holds are
+            // committed), so it is never taken for a file nobody has read.
+            let len = meta.len();
+            self.checkpointer.lock().register(Entry {
+                key,
+                fingerprint,
+                epoch: 0,
+                offset: at.committed.min(len),
+                path: path.to_string_lossy().into_owned(),
+                compressed: false,
+                seq: at.seq,
+                eof: Some(len),
+            });
+            return Some((key, None));
+        }
         if kind == Compression::None {
-            if meta.len() < from || file.seek(SeekFrom::Start(from)).is_err() {
+            if file.seek(SeekFrom::Start(from)).is_err() {
                 return None;
             }
             let entry = Entry {
@@ -224,7 +241,7 @@ impl TailCore {
             let epoch = self.checkpointer.lock().register(entry);
             let input = Input::Plain(file);
             let role = Role::Predecessor;
-            return Some(Followed::new(
+            let f = Followed::new(
                 path,
                 key,
                 input,
@@ -234,12 +251,15 @@ impl TailCore {
                 role,
                 max_line,
                 now,
-            ));
+            );
+            return Some((key, Some(f)));
         }
         let mut reader = find::decompressor(file, kind);
         let skipped = io::copy(&mut (&mut reader).take(from), &mut io::sink()).ok()?;
         let role = Role::Predecessor;
-        (skipped == from).then(|| self.registered(path, key, reader, fingerprint, at, role, now))
+        let f = (skipped == from)
+            .then(|| self.registered(path, key, reader, fingerprint, at, role, now));
+        Some((key, f))
     }
 
     /// After a restart, before the first rescan: files the checkpoint knows that still have
@@ -280,7 +300,9 @@ impl TailCore {
             .or_else(|| find::by_key(last.parent()?, e.key));
         let Some((path, meta)) = found else {
             self.checkpointer.lock().forget(e.key);
-            let copy = self.open_copy(&last, e.fingerprint, e.key, at, now);
+            let copy = self
+                .open_copy(&last, e.fingerprint, e.key, at, now)
+                .and_then(|c| c.1);
             if copy.is_none() && !e.is_complete() {
                 tracing::warn!(path = %e.path, committed = e.offset,
                     "file vanished while maillog was stopped: lines after the committed position are lost");
@@ -297,10 +319,8 @@ impl TailCore {
                 "known file was truncated or replaced while stopped: its content is new");
             TailStats::add(&self.stats.truncations, 1);
             self.checkpointer.lock().forget(e.key);
-            return Ok(self
-                .open_copy(&last, e.fingerprint, e.key, at, now)
-                .into_iter()
-                .collect());
+            let copy = self.open_copy(&last, e.fingerprint, e.key, at, now);
+            return Ok(copy.and_then(|c| c.1).into_iter().collect());
         }
         self.checkpointer
             .lock()
@@ -364,11 +384,21 @@ impl TailCore {
             return Ok(None);
         }
         let head = read_head(&file)?;
+        if head.is_empty() {
+            return Ok(None); // nothing to read, nothing to tell it by: looked at again later
+        }
         let copy_of_known = {
             let registry = self.checkpointer.lock();
             let fps = registry.entries.values().map(|e| e.fingerprint);
             let mut fps = fps.chain(self.files.iter().map(|f| f.fingerprint));
+            // A copy logrotate is still writing may be shorter than a fingerprint: compared
+            // byte for byte with the followed files' first bytes.
+            let prefix = |known: &[u8]| {
+                let n = known.len().min(head.len());
+                !known.is_empty() && known[..n] == head[..n]
+            };
             fps.any(|fp| fp.len > 0 && fp.matches(&head))
+                || self.files.iter().any(|f| prefix(&f.head))
         };
         if copy_of_known {
             return Ok(None); // a copy of content read (or being read) already
