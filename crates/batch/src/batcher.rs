@@ -273,9 +273,4 @@ impl Batcher {
     pub fn sealed_bytes(&self) -> u64 {
         self.spool.sealed_bytes()
     }
-
-    /// Whether any window is open.
-    pub fn has_open_windows(&self) -> bool {
-        self.spool.open_windows().next().is_some()
-    }
 }

@@ -187,11 +187,6 @@ impl Spool {
         self.open_dir.join(self.raw_name(name, block))
     }
 
-    /// Whether a window is open.
-    pub fn is_open(&self, id: &WindowId) -> bool {
-        self.windows.contains_key(id)
-    }
-
     /// The windows taking records (not being sealed), with the watermark each was opened at.
     pub fn open_windows(&self) -> impl Iterator<Item = (WindowId, i64)> + '_ {
         self.windows

@@ -189,12 +189,7 @@ impl TailCore {
         }
         let stats = Arc::clone(&self.stats);
         let closed = Cell::new(false);
-        let mut emit = |chunk: Chunk| {
-            count(&stats, &chunk);
-            if !closed.get() && !send(chunk) {
-                closed.set(true);
-            }
-        };
+        let mut emit = counting(&stats, send, &closed);
         let mut more = false;
         let mut truncated_now = HashSet::new();
         let mut i = 0;
@@ -260,18 +255,13 @@ impl TailCore {
     pub fn finish(&mut self, send: &mut dyn FnMut(Chunk) -> bool) -> Result<(), TailError> {
         let stats = Arc::clone(&self.stats);
         let closed = Cell::new(false);
-        let mut emit = |chunk: Chunk| {
-            count(&stats, &chunk);
-            if !closed.get() && !send(chunk) {
-                closed.set(true);
-            }
-        };
+        let mut emit = counting(&stats, send, &closed);
         for mut f in std::mem::take(&mut self.files) {
             f.flush_partial(&mut emit);
-            let live = f.role == Role::Live;
-            let mut registry = self.checkpointer.lock();
-            if !live {
-                registry.released(f.key, f.delivered(), f.deleted);
+            if f.role != Role::Live {
+                self.checkpointer
+                    .lock()
+                    .released(f.key, f.delivered(), f.deleted);
             }
         }
         self.checkpointer.lock().save_if_dirty()?;
@@ -468,6 +458,21 @@ impl TailCore {
         }
         TailStats::add(&self.stats.files_released, 1);
         true
+    }
+}
+
+/// Counts every chunk and sends it on; once `send` says the consumer is gone, `closed` is set
+/// and the rest are dropped.
+fn counting<'a>(
+    stats: &'a TailStats,
+    send: &'a mut dyn FnMut(Chunk) -> bool,
+    closed: &'a Cell<bool>,
+) -> impl FnMut(Chunk) + 'a {
+    move |chunk| {
+        count(stats, &chunk);
+        if !closed.get() && !send(chunk) {
+            closed.set(true);
+        }
     }
 }
 
