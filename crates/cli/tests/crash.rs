@@ -113,37 +113,6 @@ fn stderr_of(mut child: Child) -> String {
     text
 }
 
-fn multiset(lines: impl Iterator<Item = String>) -> HashMap<String, usize> {
-    let mut set = HashMap::new();
-    for line in lines {
-        *set.entry(line).or_default() += 1;
-    }
-    set
-}
-
-fn archive_lines(dir: &Path) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let name = path.file_name().unwrap().to_string_lossy().into_owned();
-            assert!(name.ends_with(".json.bz2"), "left in the archive: {name}");
-            let kind = name.split('-').next().unwrap().to_owned();
-            let mut text = String::new();
-            bzip2::read::MultiBzDecoder::new(File::open(&path).unwrap())
-                .read_to_string(&mut text)
-                .unwrap();
-            lines.extend(text.lines().map(|l| format!("{kind} {l}")));
-        }
-    }
-    lines
-}
-
 #[test]
 fn killed_at_random_moments_it_loses_and_repeats_nothing() {
     crash_test(false);
@@ -253,18 +222,8 @@ fn crash_test(s3: bool) {
         Some(_) => dir.path().join("s3/archive/logs"),
         None => dir.path().join("archive"),
     };
-    let archived = multiset(archive_lines(&archive_dir).into_iter());
-    let mut expected = Vec::new();
-    for kind in ["from", "to"] {
-        let parsed = Command::new(env!("CARGO_BIN_EXE_maillog"))
-            .args(["parse", "--kind", kind])
-            .arg(dir.path().join("all.log"))
-            .output()
-            .unwrap();
-        let text = String::from_utf8(parsed.stdout).unwrap();
-        expected.extend(text.lines().map(|l| format!("{kind} {l}")));
-    }
-    let expected = multiset(expected.into_iter());
+    let archived = common::archived_records(&archive_dir);
+    let expected = common::parsed_records(&dir.path().join("all.log"));
     let lost: usize = expected
         .iter()
         .map(|(l, n)| n.saturating_sub(*archived.get(l).unwrap_or(&0)))

@@ -3,9 +3,10 @@
 //! tmpfs the test mounts (so it needs root, as CI has; elsewhere it says SKIPPED).
 #![allow(clippy::unwrap_used)]
 
-use std::collections::HashMap;
+mod common;
+
 use std::fs;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
@@ -42,14 +43,6 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
-}
-
-fn records(lines: impl Iterator<Item = String>) -> HashMap<String, usize> {
-    let mut set = HashMap::new();
-    for line in lines {
-        *set.entry(line).or_default() += 1;
-    }
-    set
 }
 
 #[test]
@@ -110,51 +103,8 @@ fn a_full_spool_stops_reading_and_resumes_when_there_is_room() {
     assert!(status.success(), "{stderr}");
     assert!(stderr.contains("room again"), "{stderr}");
 
-    let mut archived = Vec::new();
-    for entry in walk(&dir.path().join("archive")) {
-        let kind = entry
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .split('-')
-            .next()
-            .unwrap()
-            .to_owned();
-        let mut text = String::new();
-        bzip2::read::MultiBzDecoder::new(fs::File::open(&entry).unwrap())
-            .read_to_string(&mut text)
-            .unwrap();
-        archived.extend(text.lines().map(|l| format!("{kind} {l}")));
-    }
-    let mut expected = Vec::new();
-    for kind in ["from", "to"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
-            .args(["parse", "--kind", kind])
-            .arg(&log)
-            .output()
-            .unwrap();
-        expected.extend(
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .map(|l| format!("{kind} {l}")),
-        );
-    }
-    assert_eq!(records(archived.into_iter()), records(expected.into_iter()));
-}
-
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path)
-            } else {
-                files.push(path)
-            }
-        }
-    }
-    files
+    assert_eq!(
+        common::archived_records(&dir.path().join("archive")),
+        common::parsed_records(&log)
+    );
 }

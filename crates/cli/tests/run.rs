@@ -3,34 +3,19 @@
 //! file reads whole with `MultiBzDecoder`, `bzip2 -dc` and Python's `bz2`.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use common::files;
 use maillog_loggen::{Config, HeaderStyle, write_log};
 
 fn maillog() -> Command {
     Command::new(env!("CARGO_BIN_EXE_maillog"))
-}
-
-/// Every file under `dir`.
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path)
-            } else {
-                out.push(path)
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 fn decompress(path: &Path) -> String {

@@ -8,7 +8,6 @@ mod common;
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -46,45 +45,8 @@ fn setup(dir: &Path, server: &S3Server, bucket: &str) -> std::path::PathBuf {
     log
 }
 
-fn multiset(lines: impl Iterator<Item = String>) -> HashMap<String, usize> {
-    let mut set = HashMap::new();
-    for line in lines {
-        *set.entry(line).or_default() += 1;
-    }
-    set
-}
-
 fn archived(server: &S3Server, bucket: &str) -> HashMap<String, usize> {
-    let mut lines = Vec::new();
-    for object in server.objects(bucket, "maillog") {
-        let name = object.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.ends_with(".json.bz2"), "{name}");
-        let kind = name.split('-').next().unwrap().to_owned();
-        let mut text = String::new();
-        bzip2::read::MultiBzDecoder::new(fs::File::open(&object).unwrap())
-            .read_to_string(&mut text)
-            .unwrap();
-        lines.extend(text.lines().map(|l| format!("{kind} {l}")));
-    }
-    multiset(lines.into_iter())
-}
-
-fn parsed(log: &Path) -> HashMap<String, usize> {
-    let mut lines = Vec::new();
-    for kind in ["from", "to"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
-            .args(["parse", "--kind", kind])
-            .arg(log)
-            .output()
-            .unwrap();
-        lines.extend(
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .map(|l| format!("{kind} {l}")),
-        );
-    }
-    multiset(lines.into_iter())
+    common::archived_records(&server.data.join(bucket).join("maillog"))
 }
 
 #[test]
@@ -111,7 +73,7 @@ fn records_round_trip_through_s3_with_their_keys() {
         first.starts_with("maillog/mail_logs/2025-12-31/"),
         "{first}"
     );
-    assert_eq!(archived(&server, "archive"), parsed(&log));
+    assert_eq!(archived(&server, "archive"), common::parsed_records(&log));
     // Nothing waits in the spool.
     assert_eq!(
         fs::read_dir(dir.path().join("spool/windows/sealed"))
@@ -150,7 +112,7 @@ fn wrong_credentials_are_reported_and_a_fix_uploads_everything_waiting() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(archived(&server, "archive"), parsed(&log));
+    assert_eq!(archived(&server, "archive"), common::parsed_records(&log));
 }
 
 #[test]
@@ -216,7 +178,7 @@ fn the_server_down_in_the_middle_of_a_run_loses_nothing() {
         stderr.contains("passed the ceiling: reading stopped"),
         "{stderr}"
     );
-    assert_eq!(archived(&server, "archive"), parsed(&log));
+    assert_eq!(archived(&server, "archive"), common::parsed_records(&log));
     let kept = fs::read_dir(dir.path().join("spool/windows/uploaded"))
         .unwrap()
         .count();

@@ -1,12 +1,80 @@
-//! A real S3-compatible server for the tests: the `s3s-fs` binary (installed by
+//! What the pipeline's end-to-end tests share: the archive's records and the parser's as
+//! multisets to compare, and a real S3-compatible server — the `s3s-fs` binary (installed by
 //! `scripts/install-test-tools`) on a free loopback port, its objects plain files under a
-//! temporary directory. Killed on drop.
+//! temporary directory, killed on drop.
 #![allow(dead_code, clippy::unwrap_used)]
 
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Every file under `dir`, in path order.
+pub fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path)
+            } else {
+                out.push(path)
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// How often each item occurs.
+pub fn multiset(items: impl IntoIterator<Item = String>) -> HashMap<String, usize> {
+    let mut set = HashMap::new();
+    for item in items {
+        *set.entry(item).or_default() += 1;
+    }
+    set
+}
+
+/// The records of every window file under `dir` as `"{kind} {json}"`; anything else left
+/// there (a partial copy, say) is an error.
+pub fn archived_records(dir: &Path) -> HashMap<String, usize> {
+    let mut lines = Vec::new();
+    for path in files(dir) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(name.ends_with(".json.bz2"), "left in the archive: {name}");
+        let kind = name.split('-').next().unwrap().to_owned();
+        let mut text = String::new();
+        bzip2::read::MultiBzDecoder::new(File::open(&path).unwrap())
+            .read_to_string(&mut text)
+            .unwrap();
+        lines.extend(text.lines().map(|l| format!("{kind} {l}")));
+    }
+    multiset(lines)
+}
+
+/// What `maillog parse` makes of `log`, as `"{kind} {json}"`.
+pub fn parsed_records(log: &Path) -> HashMap<String, usize> {
+    let mut lines = Vec::new();
+    for kind in ["from", "to"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_maillog"))
+            .args(["parse", "--kind", kind])
+            .arg(log)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        lines.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| format!("{kind} {l}")),
+        );
+    }
+    multiset(lines)
+}
 
 pub const ACCESS_KEY: &str = "maillog-test-key";
 pub const SECRET_KEY: &str = "maillog-test-secret";
