@@ -18,17 +18,8 @@ mkdir -p "$data"
 log="$data/gen-$lines.log"
 [ -s "$log" ] || ./target/release/maillog-loggen --lines "$lines" --rate 20 -o "$log"
 
-best() { # best wall time of $1 runs of the rest
-  local n=$1; shift
-  local best=""
-  for _ in $(seq "$n"); do
-    local start end t
-    start=$(date +%s.%N); "$@" >/dev/null 2>&1; end=$(date +%s.%N)
-    t=$(echo "$end - $start" | bc)
-    if [ -z "$best" ] || [ "$(echo "$t < $best" | bc)" = 1 ]; then best=$t; fi
-  done
-  echo "$best"
-}
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 one=$(best "$runs" taskset -c 0 ./target/release/maillog parse --threads 1 "$log")
 all=$(best "$runs" ./target/release/maillog parse "$log")

@@ -25,17 +25,8 @@ rm -rf "$work" && mkdir -p "$work"
 cat "$work/from.ndjson" "$work/to.ndjson" > "$work/all.ndjson"
 (cd "$work" && split -n "l/$cores" all.ndjson part.)
 
-best() { # best wall time of $1 runs of the rest
-  local n=$1; shift
-  local best=""
-  for _ in $(seq "$n"); do
-    local start end t
-    start=$(date +%s.%N); "$@" >/dev/null 2>&1; end=$(date +%s.%N)
-    t=$(echo "$end - $start" | bc)
-    if [ -z "$best" ] || [ "$(echo "$t < $best" | bc)" = 1 ]; then best=$t; fi
-  done
-  echo "$best"
-}
+# shellcheck source=benches/lib.sh
+. benches/lib.sh
 
 kinds=$(best "$runs" sh -c "bzip2 -9 -c '$work/from.ndjson' >/dev/null & bzip2 -9 -c '$work/to.ndjson' >/dev/null & wait")
 parts=$(best "$runs" sh -c "for p in '$work'/part.*; do bzip2 -9 -c \"\$p\" >/dev/null & done; wait")
