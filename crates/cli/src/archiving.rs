@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use maillog_batch::{Batcher, WindowId, render_key};
 use maillog_parse::Zone;
-use maillog_upload::{Job, Uploader};
+use maillog_upload::{Done, Job, Uploader};
+
+use crate::observe::UploadLatency;
 
 /// How long a file refused for good waits before it is offered again.
 const RETRY_REFUSED: Duration = Duration::from_secs(60);
@@ -31,12 +33,21 @@ pub struct Archiving {
     pub last_refusal: Option<String>,
     /// Files the archive has confirmed.
     pub archived: u64,
+    /// Upload durations, per result.
+    latency: UploadLatency,
 }
 
 impl Archiving {
-    pub fn new(uploader: Arc<Uploader>, key_template: String, zone: Zone, host: String) -> Self {
+    pub fn new(
+        uploader: Arc<Uploader>,
+        key_template: String,
+        zone: Zone,
+        host: String,
+        latency: UploadLatency,
+    ) -> Self {
         Archiving {
             uploader,
+            latency,
             key_template,
             zone,
             host,
@@ -55,6 +66,7 @@ impl Archiving {
     pub fn step(&mut self, batcher: &mut Batcher) -> Result<()> {
         for done in self.uploader.finished() {
             self.submitted.remove(&done.name);
+            self.observe(&done);
             match done.result {
                 Ok(()) => {
                     crate::pipeline::crash_point("after-archive");
@@ -93,6 +105,34 @@ impl Archiving {
         Ok(())
     }
 
+    fn observe(&self, done: &Done) {
+        let result = if done.result.is_ok() { "ok" } else { "refused" };
+        self.latency
+            .0
+            .get_or_create(&[("result", result.to_owned())])
+            .observe(done.elapsed.as_secs_f64());
+    }
+
+    /// A stop: submits what is sealed and waits for the uploads in flight until `deadline`,
+    /// releasing what the archive confirms. Returns how many sealed files stay in the spool
+    /// (offered again at the next start).
+    pub fn drain(&mut self, batcher: &mut Batcher, deadline: Instant) -> Result<usize> {
+        self.step(batcher)?;
+        while !self.submitted.is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                tracing::warn!(
+                    in_flight = self.submitted.len(),
+                    "the stop's time is up: unfinished uploads are offered again at the next start"
+                );
+                break;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+            self.step(batcher)?;
+        }
+        Ok(batcher.sealed().len())
+    }
+
     /// `--once`: waits until every sealed file is archived or refused for good.
     pub fn finish(&mut self, batcher: &mut Batcher) -> Result<()> {
         self.refused.clear();
@@ -100,6 +140,7 @@ impl Archiving {
         while !self.submitted.is_empty() {
             if let Some(done) = self.uploader.wait(Duration::from_secs(1)) {
                 self.submitted.remove(&done.name);
+                self.observe(&done);
                 match done.result {
                     Ok(()) => {
                         batcher.release(&done.name)?;

@@ -6,11 +6,14 @@
 mod archiving;
 mod chunks;
 mod config;
+mod http;
+mod lifecycle;
+mod logging;
+mod observe;
 mod parse_cmd;
 mod pipeline;
 mod run_cmd;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -35,11 +38,9 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .init();
+    if !matches!(cli.command, Command::Run(_)) {
+        logging::init_default(); // `run` sets up its logs from its config
+    }
     let result = match cli.command {
         Command::Parse(args) => parse_cmd::run(args),
         Command::Run(args) => run_cmd::run(args),

@@ -1,20 +1,22 @@
 //! `maillog run`: settings from `pipeline.toml` and the flags, then the pipeline.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use maillog_batch::{BatchConfig, window::KEY_PLACEHOLDERS};
 use maillog_parse::{FieldsMode, Zone};
 use maillog_tail::StartAt;
-use maillog_upload::{Archive, S3Options, UploadOptions};
+use maillog_upload::{Archive, Backoff, S3Options, UploadOptions};
 
-use crate::config::{self, ConfigFile};
-use crate::pipeline::{self, Settings};
+use crate::config::{self, ConfigFile, Loaded, Source};
+use crate::lifecycle::Signals;
+use crate::pipeline::{self, HealthLimits, LogSettings, Service, ServiceSettings, Settings};
 
 /// Arguments of `maillog run`.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
     /// The config file [default: pipeline.toml in the current directory, if there is one].
     #[arg(long, value_name = "FILE")]
@@ -68,6 +70,22 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
         "zone: {}; lateness: {} s; bzip2 level {}",
         settings.batch.zone, settings.batch.lateness, settings.batch.level
     );
+    let service = &settings.service;
+    match service.metrics {
+        Some(address) => println!("metrics: http://{address}/metrics, /health, /top"),
+        None => println!("metrics: off ([metrics] address)"),
+    }
+    println!(
+        "health: unhealthy after {} s of failing uploads or above {} MiB of spool",
+        service.health.upload_failing.as_secs(),
+        service.health.max_spool_bytes >> 20
+    );
+    println!(
+        "stop: within {:?}; logs: {} at {:?}",
+        service.shutdown,
+        if service.log.json { "json" } else { "text" },
+        service.log.level
+    );
     if args.probe_archive {
         let uploader = maillog_upload::Uploader::start(
             &settings.archive_url,
@@ -85,19 +103,35 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `maillog run`: the pipeline, as a service unless `--once`.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
-    let settings = settings(args, true)?;
-    let summary = pipeline::run(settings)?;
+    let settings = settings(args.clone(), true)?;
+    let log = crate::logging::init(settings.service.log.json, &settings.service.log.level)?;
+    let service = Service {
+        signals: Signals::install()?,
+        log: Some(log),
+        reread: Some(Box::new(move || settings_of(args.clone()))),
+    };
+    let summary = pipeline::run(settings, service)?;
     eprintln!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
 
+/// The settings again (SIGHUP), from the same flags and the config file as it is now.
+fn settings_of(args: RunArgs) -> Result<Settings> {
+    settings(args, true)
+}
+
 fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
-    let file = match &args.config {
+    let Loaded { file, source } = match &args.config {
         Some(path) => config::load(path)?,
         None if Path::new("pipeline.toml").is_file() => config::load(Path::new("pipeline.toml"))?,
-        None => ConfigFile::default(),
+        None => Loaded {
+            file: ConfigFile::default(),
+            source: Source::defaults(),
+        },
     };
+
     let inputs = if args.inputs.is_empty() {
         file.inputs
     } else {
@@ -122,22 +156,31 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         && sse != "AES256"
         && sse != "aws:kms"
     {
-        bail!("config key `upload.sse` = {sse:?}: expected \"AES256\" or \"aws:kms\"");
+        return Err(source.invalid(
+            "upload.sse",
+            format!("{sse:?}: expected \"AES256\" or \"aws:kms\""),
+        ));
     }
     if up.part_size_mib.is_some_and(|p| p < 5) {
-        bail!("config key `upload.part_size_mib`: S3 parts are at least 5 MiB");
+        return Err(source.invalid("upload.part_size_mib", "S3 parts are at least 5 MiB"));
     }
     if let Some(h) = up.keep_uploaded_hours
         && !(0.0..=100_000.0).contains(&h)
     {
-        bail!("config key `upload.keep_uploaded_hours` = {h}: expected 0 to 100000");
+        return Err(source.invalid(
+            "upload.keep_uploaded_hours",
+            format!("{h}: expected 0 to 100000"),
+        ));
     }
     let checksum_when_required = match file.s3.checksum.as_deref() {
         None | Some("when_supported") => false,
         Some("when_required") => true,
-        Some(other) => bail!(
-            "config key `s3.checksum` = {other:?}: expected \"when_supported\" or \"when_required\""
-        ),
+        Some(other) => {
+            return Err(source.invalid(
+                "s3.checksum",
+                format!("{other:?}: expected \"when_supported\" or \"when_required\""),
+            ));
+        }
     };
     let defaults = UploadOptions::default();
     let s3 = S3Options {
@@ -163,27 +206,38 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         static_credentials: None,
     };
     let zone: Zone = match &file.time_zone {
-        Some(text) => text.parse().with_context(|| "config key `time_zone`")?,
+        Some(text) => text
+            .parse()
+            .map_err(|e| source.invalid("time_zone", format!("{text:?}: {e}")))?,
         None => Zone::Utc,
     };
     let key_template = file
         .key_template
         .unwrap_or_else(|| "mail_logs/{date}/{name}".into());
     if !key_template.contains("{name}") {
-        bail!(
-            "key_template {key_template:?} must contain {{name}} (placeholders: {KEY_PLACEHOLDERS:?})"
-        );
+        return Err(source.invalid(
+            "key_template",
+            format!("{key_template:?} must contain {{name}} (placeholders: {KEY_PLACEHOLDERS:?})"),
+        ));
     }
     let fields = match file.fields.as_deref() {
         None | Some("all") => FieldsMode::All,
         Some("original") => FieldsMode::Original,
-        Some(other) => bail!("config key `fields` = {other:?}: expected \"all\" or \"original\""),
+        Some(other) => {
+            return Err(source.invalid(
+                "fields",
+                format!("{other:?}: expected \"all\" or \"original\""),
+            ));
+        }
     };
     let start_at = match file.start_at.as_deref() {
         None | Some("beginning") => StartAt::Beginning,
         Some("end") => StartAt::End,
         Some(other) => {
-            bail!("config key `start_at` = {other:?}: expected \"beginning\" or \"end\"")
+            return Err(source.invalid(
+                "start_at",
+                format!("{other:?}: expected \"beginning\" or \"end\""),
+            ));
         }
     };
     let mut batch = BatchConfig::new(zone);
@@ -192,17 +246,84 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         batch.lateness = i64::from(lateness);
     }
     if let Some(level) = file.bzip2.level {
+        if !(1..=9).contains(&level) {
+            return Err(source.invalid("bzip2.level", format!("{level}: expected 1 to 9")));
+        }
         batch.level = level;
     }
     if let Some(threads) = file.bzip2.threads.filter(|t| *t > 0) {
         batch.threads = threads;
     }
+    let seconds = |key: &str, value: Option<f64>, default: f64, range: (f64, f64)| {
+        let value = value.unwrap_or(default);
+        if (range.0..=range.1).contains(&value) {
+            Ok(Duration::from_secs_f64(value))
+        } else {
+            Err(source.invalid(key, format!("{value}: expected {} to {}", range.0, range.1)))
+        }
+    };
+    let backoff = Backoff {
+        first: seconds(
+            "upload.retry_first_seconds",
+            up.retry_first_seconds,
+            0.5,
+            (0.01, 3600.0),
+        )?,
+        max: seconds(
+            "upload.retry_max_seconds",
+            up.retry_max_seconds,
+            60.0,
+            (0.01, 86_400.0),
+        )?,
+    };
+    let shutdown = seconds(
+        "service.shutdown_seconds",
+        file.service.shutdown_seconds,
+        20.0,
+        (0.0, 3600.0),
+    )?;
+    let upload_failing = seconds(
+        "health.upload_failing_seconds",
+        file.health.upload_failing_seconds,
+        600.0,
+        (1.0, 604_800.0),
+    )?;
+    let metrics = match &file.metrics.address {
+        None => None,
+        Some(text) => Some(text.parse::<SocketAddr>().map_err(|e| {
+            source.invalid(
+                "metrics.address",
+                format!("{text:?}: {e} (expected host:port)"),
+            )
+        })?),
+    };
+    let log = LogSettings {
+        json: match file.log.format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(source.invalid(
+                    "log.format",
+                    format!("{other:?}: expected \"text\" or \"json\""),
+                ));
+            }
+        },
+        level: file.log.level.clone().unwrap_or_else(|| "info".into()),
+    };
+    if let Err(e) = crate::logging::filter(&log.level) {
+        return Err(source.invalid("log.level", format!("{:?}: {e}", log.level)));
+    }
     let commit_every = file.window.commit_seconds.unwrap_or(1.0);
     if !(0.01..=3600.0).contains(&commit_every) {
-        bail!("config key `window.commit_seconds` = {commit_every}: expected 0.01 to 3600");
+        return Err(source.invalid(
+            "window.commit_seconds",
+            format!("{commit_every}: expected 0.01 to 3600"),
+        ));
     }
+    let state = file.state.unwrap_or_else(|| spool.join("checkpoint"));
     Ok(Settings {
         inputs,
+        state,
         spool,
         archive_url,
         s3,
@@ -224,5 +345,20 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         batch,
         commit_every: Duration::from_secs_f64(commit_every),
         once: args.once,
+        backoff,
+        service: ServiceSettings {
+            shutdown,
+            log,
+            metrics,
+            health: HealthLimits {
+                upload_failing,
+                max_spool_bytes: file
+                    .health
+                    .max_spool_mib
+                    .unwrap_or(1024)
+                    .saturating_mul(1 << 20),
+            },
+            top_max_keys: file.top.max_keys.unwrap_or(256),
+        },
     })
 }

@@ -12,6 +12,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -115,10 +116,14 @@ pub struct CheckpointStore {
 impl CheckpointStore {
     /// Opens (creating the directory if needed) and loads the newest readable generation.
     pub fn open(dir: &Path) -> Result<(Self, Loaded), SaveError> {
-        fs::create_dir_all(dir).map_err(|source| SaveError {
-            dir: dir.to_owned(),
-            source,
-        })?;
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o750)
+            .create(dir)
+            .map_err(|source| SaveError {
+                dir: dir.to_owned(),
+                source,
+            })?;
         let mut newest: Option<Checkpoint> = None;
         let mut damaged = Vec::new();
         let mut any = false;
@@ -186,6 +191,7 @@ impl CheckpointStore {
             .write(true)
             .create(true)
             .truncate(true)
+            .mode(0o640) // like the spool's files: the service's group may read it
             .open(&tmp)?;
         file.write_all(&body)?;
         writeln!(file, "{CRC_TRAILER}{:08x}", crc32fast::hash(&body))?;

@@ -43,6 +43,7 @@ pub struct Tail {
 /// Control of the tailer thread.
 pub struct TailHandle {
     stop: Arc<AtomicBool>,
+    changed: Arc<AtomicBool>,
     wake: SyncSender<()>,
     thread: JoinHandle<Result<(), TailError>>,
 }
@@ -52,6 +53,13 @@ impl TailHandle {
     /// so that a send blocked on a full channel returns.
     pub fn stop(&self) {
         self.stop.store(true, Ordering::SeqCst);
+        let _ = self.wake.try_send(());
+    }
+
+    /// Asks the thread to look at every input again now (new files, rotations), as its
+    /// recheck timer would a moment later: what a SIGHUP after a rotation asks for.
+    pub fn rescan(&self) {
+        self.changed.store(true, Ordering::SeqCst);
         let _ = self.wake.try_send(());
     }
 
@@ -69,18 +77,25 @@ pub fn spawn(config: TailConfig) -> Result<Tail, TailError> {
     let (tx, chunks) = mpsc::channel(config.channel_capacity.max(1));
     let (wake, woken) = sync_channel(1);
     let stop = Arc::new(AtomicBool::new(false));
+    let changed = Arc::new(AtomicBool::new(true));
     let thread = {
         let (stop, wake) = (Arc::clone(&stop), wake.clone());
+        let changed = Arc::clone(&changed);
         thread::Builder::new()
             .name("maillog-tail".into())
-            .spawn(move || run(core, config, tx, wake, woken, stop))
+            .spawn(move || run(core, config, tx, (wake, woken), stop, changed))
             .map_err(TailError::Thread)?
     };
     Ok(Tail {
         chunks,
         checkpointer,
         stats,
-        handle: TailHandle { stop, wake, thread },
+        handle: TailHandle {
+            stop,
+            changed,
+            wake,
+            thread,
+        },
     })
 }
 
@@ -88,11 +103,10 @@ fn run(
     mut core: TailCore,
     config: TailConfig,
     tx: mpsc::Sender<Chunk>,
-    wake: SyncSender<()>,
-    woken: Receiver<()>,
+    (wake, woken): (SyncSender<()>, Receiver<()>),
     stop: Arc<AtomicBool>,
+    changed: Arc<AtomicBool>,
 ) -> Result<(), TailError> {
-    let changed = Arc::new(AtomicBool::new(true));
     let mut watch = match config.watch {
         WatchMode::Auto if config.follow => DirWatch::new(wake, Arc::clone(&changed)),
         _ => None,

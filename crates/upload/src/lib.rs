@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use crate::local::LocalArchive;
 pub use crate::s3::{S3Archive, S3Options, UploadOptions};
-pub use crate::uploader::{Backoff, Done, Job, Uploader};
+pub use crate::uploader::{Backoff, Done, Job, UploadStats, Uploader};
 
 /// An archive operation failed.
 #[derive(Debug, thiserror::Error)]

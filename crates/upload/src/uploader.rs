@@ -8,9 +8,10 @@
 //! the error, at once; the caller keeps the file and decides when to try again.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::RngExt;
 use tokio::runtime::Runtime;
@@ -36,6 +37,47 @@ pub struct Done {
     pub name: String,
     /// `Ok`: the archive has it. `Err`: an error retrying cannot fix.
     pub result: Result<(), ArchiveError>,
+    /// From the first try to the end, retries included.
+    pub elapsed: Duration,
+}
+
+/// What the uploads did so far, for metrics and health; read at any time, from any thread.
+#[derive(Debug, Default)]
+pub struct UploadStats {
+    /// Files the archive confirmed.
+    pub succeeded: AtomicU64,
+    /// Tries that failed (each retry of a file counts).
+    pub failed_tries: AtomicU64,
+    /// Tries that were retries.
+    pub retries: AtomicU64,
+    /// Files refused for a reason retrying cannot fix (they wait in the spool).
+    pub refused: AtomicU64,
+    /// Since when every try failed (none since the last success), if one did.
+    failing_since: Mutex<Option<Instant>>,
+}
+
+impl UploadStats {
+    /// How long the uploads have failed without a success in between (`None`: they do not).
+    pub fn failing_for(&self) -> Option<Duration> {
+        self.failing_since
+            .lock()
+            .ok()
+            .and_then(|since| since.map(|t| t.elapsed()))
+    }
+
+    fn failed(&self) {
+        self.failed_tries.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut since) = self.failing_since.lock() {
+            since.get_or_insert_with(Instant::now);
+        }
+    }
+
+    fn succeeded(&self) {
+        self.succeeded.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut since) = self.failing_since.lock() {
+            *since = None;
+        }
+    }
 }
 
 /// Back-off between retries of one file: from `first` doubling up to `max`, with jitter.
@@ -62,6 +104,7 @@ pub struct Uploader {
     archive: Arc<Archive>,
     jobs: mpsc::Sender<Job>,
     done: Mutex<Receiver<Done>>,
+    stats: Arc<UploadStats>,
 }
 
 impl Uploader {
@@ -85,19 +128,27 @@ impl Uploader {
         let (jobs, queue) = mpsc::channel(4096);
         let (report, done) = channel();
         let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+        let stats = Arc::new(UploadStats::default());
         runtime.spawn(dispatch(
             Arc::clone(&archive),
             queue,
             report,
             slots,
             backoff,
+            Arc::clone(&stats),
         ));
         Ok(Uploader {
             runtime,
             archive,
             jobs,
             done: Mutex::new(done),
+            stats,
         })
+    }
+
+    /// What the uploads did so far.
+    pub fn stats(&self) -> Arc<UploadStats> {
+        Arc::clone(&self.stats)
     }
 
     /// The archive.
@@ -247,17 +298,21 @@ async fn dispatch(
     report: Sender<Done>,
     slots: Arc<Semaphore>,
     backoff: Backoff,
+    stats: Arc<UploadStats>,
 ) {
     while let Some(job) = queue.recv().await {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             return;
         };
         let (archive, report) = (Arc::clone(&archive), report.clone());
+        let stats = Arc::clone(&stats);
         tokio::spawn(async move {
-            let result = put_until_done(&archive, &job, backoff).await;
+            let started = Instant::now();
+            let result = put_until_done(&archive, &job, backoff, &stats).await;
             let _ = report.send(Done {
                 name: job.name,
                 result,
+                elapsed: started.elapsed(),
             });
             drop(slot);
         });
@@ -268,10 +323,24 @@ async fn put_until_done(
     archive: &Archive,
     job: &Job,
     backoff: Backoff,
+    stats: &UploadStats,
 ) -> Result<(), ArchiveError> {
     let mut wait = backoff.first;
     for attempt in 0u64.. {
-        match archive.put(&job.path, &job.key).await {
+        if attempt > 0 {
+            stats.retries.fetch_add(1, Ordering::Relaxed);
+        }
+        let result = archive.put(&job.path, &job.key).await;
+        match &result {
+            Ok(()) => stats.succeeded(),
+            Err(f) => {
+                stats.failed();
+                if !f.retryable {
+                    stats.refused.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        match result {
             Ok(()) => {
                 if attempt > 0 {
                     tracing::info!("archive {archive}: put {} after {attempt} retries", job.key);

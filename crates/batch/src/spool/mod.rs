@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::fs::{self, File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{DirBuilderExt, FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use maillog_parse::Zone;
@@ -33,6 +33,29 @@ use crate::compress::{BLOCK_BYTES, Compressor, Pending};
 
 mod recover;
 use crate::window::WindowId;
+
+/// Spool files are readable by the service's group (operators, backup), by no one else.
+const FILE_MODE: u32 = 0o640;
+/// Spool directories likewise.
+const DIR_MODE: u32 = 0o750;
+
+/// Creates (or empties) a spool file with [`FILE_MODE`].
+fn create_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(path)
+}
+
+/// Creates a spool directory (and its parents) with [`DIR_MODE`].
+pub(crate) fn create_dir(path: &Path) -> io::Result<()> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(DIR_MODE)
+        .create(path)
+}
 
 /// A spool operation failed on a file.
 #[derive(Debug, thiserror::Error)]
@@ -204,7 +227,7 @@ impl Spool {
     pub fn open_window(&mut self, id: WindowId, opened_at: i64) -> Result<(), SpoolError> {
         let name = id.file_name(&self.zone);
         let path = self.open_dir.join(&name);
-        let bz2 = at("create", &path, File::create(&path))?;
+        let bz2 = at("create", &path, create_file(&path))?;
         let window = OpenWindow {
             name,
             bz2,
@@ -419,7 +442,7 @@ impl Spool {
     /// `keep` there.
     fn keep(&self, path: &Path, name: &str, keep: std::time::Duration) -> io::Result<()> {
         let dir = self.sealed_dir.with_file_name("uploaded");
-        fs::create_dir_all(&dir)?;
+        create_dir(&dir)?;
         let to = dir.join(name);
         fs::rename(path, &to)?;
         File::options()
@@ -522,6 +545,7 @@ fn write_raw(
             .create(true)
             .write(true)
             .truncate(false)
+            .mode(FILE_MODE)
             .open(path);
         *file = Some(at("create", path, created)?);
     }

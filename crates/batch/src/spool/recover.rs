@@ -24,7 +24,7 @@ impl Spool {
         let open_dir = dir.join("open");
         let sealed_dir = dir.join("sealed");
         for d in [&open_dir, &sealed_dir] {
-            at("create", d, fs::create_dir_all(d))?;
+            at("create", d, super::create_dir(d))?;
         }
         let mut spool = Spool {
             open_dir,
@@ -65,7 +65,7 @@ impl Spool {
         for d in [&self.open_dir, &self.sealed_dir] {
             for entry in at("list", d, fs::read_dir(d))?.filter_map(Result::ok) {
                 let aside = dir.join("orphaned");
-                at("create", &aside, fs::create_dir_all(&aside))?;
+                at("create", &aside, super::create_dir(&aside))?;
                 let to = aside.join(entry.file_name());
                 at("move aside", &entry.path(), fs::rename(entry.path(), &to))?;
                 recovery

@@ -1,60 +1,12 @@
-//! What the pipeline's end-to-end tests share: the archive's records and the parser's as
-//! multisets to compare, and a real S3-compatible server — the `s3s-fs` binary (installed by
-//! `scripts/install-test-tools`) on a free loopback port, its objects plain files under a
-//! temporary directory, killed on drop.
-#![allow(dead_code, clippy::unwrap_used)]
+//! What the pipeline's end-to-end tests share: [`maillog_testkit`] (a real S3-compatible
+//! server, the archive's records as multisets) and the parser's records to compare with.
+#![allow(dead_code, unused_imports, clippy::unwrap_used)]
 
 use std::collections::HashMap;
-use std::fs::File;
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-/// Every file under `dir`, in path order.
-pub fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path)
-            } else {
-                out.push(path)
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
-/// How often each item occurs.
-pub fn multiset(items: impl IntoIterator<Item = String>) -> HashMap<String, usize> {
-    let mut set = HashMap::new();
-    for item in items {
-        *set.entry(item).or_default() += 1;
-    }
-    set
-}
-
-/// The records of every window file under `dir` as `"{kind} {json}"`; anything else left
-/// there (a partial copy, say) is an error.
-pub fn archived_records(dir: &Path) -> HashMap<String, usize> {
-    let mut lines = Vec::new();
-    for path in files(dir) {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        assert!(name.ends_with(".json.bz2"), "left in the archive: {name}");
-        let kind = name.split('-').next().unwrap().to_owned();
-        let mut text = String::new();
-        bzip2::read::MultiBzDecoder::new(File::open(&path).unwrap())
-            .read_to_string(&mut text)
-            .unwrap();
-        lines.extend(text.lines().map(|l| format!("{kind} {l}")));
-    }
-    multiset(lines)
-}
+pub use maillog_testkit::records::{archived_records, files, multiset};
+pub use maillog_testkit::s3::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
 
 /// What `maillog parse` makes of `log`, as `"{kind} {json}"`.
 pub fn parsed_records(log: &Path) -> HashMap<String, usize> {
@@ -74,110 +26,4 @@ pub fn parsed_records(log: &Path) -> HashMap<String, usize> {
         );
     }
     multiset(lines)
-}
-
-pub const ACCESS_KEY: &str = "maillog-test-key";
-pub const SECRET_KEY: &str = "maillog-test-secret";
-
-pub struct S3Server {
-    child: Option<Child>,
-    pub port: u16,
-    pub data: PathBuf,
-}
-
-/// Whether the server binary is there; without it a test says SKIPPED (a failure under CI).
-pub fn have_s3s_fs() -> bool {
-    let found = Command::new("sh")
-        .args(["-c", "command -v s3s-fs"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        let message = "SKIPPED: s3s-fs not installed (run scripts/install-test-tools)";
-        assert!(std::env::var_os("CI").is_none(), "{message}");
-        eprintln!("{message}");
-    }
-    found
-}
-
-impl S3Server {
-    /// Starts a server with one bucket.
-    pub fn start(data: &Path, bucket: &str) -> S3Server {
-        std::fs::create_dir_all(data.join(bucket)).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut server = S3Server {
-            child: None,
-            port,
-            data: data.to_owned(),
-        };
-        server.resume();
-        server
-    }
-
-    /// Starts it again on the same port and data (after [`S3Server::stop`]).
-    pub fn resume(&mut self) {
-        let child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
-            .arg(&self.data)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "s3s-fs did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The `[s3]` section of a pipeline.toml for this server.
-    pub fn config_section(&self) -> String {
-        format!(
-            "[s3]\nendpoint = \"{}\"\npath_style = true\nregion = \"us-east-1\"\n",
-            self.endpoint()
-        )
-    }
-
-    /// Every object under `bucket/prefix`, as paths of plain files.
-    pub fn objects(&self, bucket: &str, prefix: &str) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut stack = vec![self.data.join(bucket).join(prefix)];
-        while let Some(d) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&d) else {
-                continue;
-            };
-            for entry in entries {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path);
-                } else if !path.file_name().unwrap().to_string_lossy().starts_with('.') {
-                    out.push(path);
-                }
-            }
-        }
-        out.sort();
-        out
-    }
-}
-
-impl Drop for S3Server {
-    fn drop(&mut self) {
-        self.stop();
-    }
 }

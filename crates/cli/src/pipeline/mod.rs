@@ -7,8 +7,13 @@
 //! routed so far — one atomic write, so a crash anywhere loses and repeats nothing (see
 //! `maillog_batch`'s docs) — then sealed files go to the archive and leave the spool.
 
+mod service;
+
 use std::collections::HashMap;
 use std::fmt;
+use std::fs;
+use std::net::SocketAddr;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -16,17 +21,23 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use maillog_batch::{ArchiveHas, BatchConfig, BatchState, BatchStats, Batcher, render_key};
-use maillog_parse::{ParseStats, Parsed, Parser, TimeContext, YearPolicy, decode};
+use maillog_parse::{Kind, NonRecord, ParseStats, Parsed, Parser, TimeContext, YearPolicy, decode};
 use maillog_tail::{Ack, Checkpointer, Chunk, StartAt, Tail, TailConfig, TailHandle, TailStats};
 use maillog_upload::{Backoff, S3Options, Uploader};
 
 use crate::archiving::Archiving;
+use crate::lifecycle::{Signals, SpoolLock};
+use crate::logging::LogHandle;
+pub use crate::observe::HealthLimits;
+use crate::observe::{Metrics, Observed};
 
 /// Everything `maillog run` needs, resolved from the config file and the flags.
 #[derive(Debug)]
 pub struct Settings {
     pub inputs: Vec<PathBuf>,
     pub spool: PathBuf,
+    /// The checkpoint directory.
+    pub state: PathBuf,
     pub archive_url: String,
     pub s3: S3Options,
     pub upload_concurrency: usize,
@@ -40,6 +51,36 @@ pub struct Settings {
     pub batch: BatchConfig,
     pub commit_every: Duration,
     pub once: bool,
+    pub backoff: Backoff,
+    pub service: ServiceSettings,
+}
+
+/// The settings of the long-running service.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// How long SIGTERM/SIGINT may take.
+    pub shutdown: Duration,
+    pub log: LogSettings,
+    /// Where `/metrics`, `/health`, `/top` are served.
+    pub metrics: Option<SocketAddr>,
+    pub health: HealthLimits,
+    /// The live top-N's cap (0: off).
+    pub top_max_keys: usize,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogSettings {
+    pub json: bool,
+    pub level: String,
+}
+
+/// What the service brings to the pipeline: its signals, its log level control, and how to
+/// read the settings again.
+pub struct Service {
+    pub signals: Signals,
+    pub log: Option<LogHandle>,
+    pub reread: Option<Box<dyn Fn() -> Result<Settings>>>,
 }
 
 /// The counters printed at the end.
@@ -65,6 +106,10 @@ impl fmt::Display for Summary {
 
 struct Pipeline {
     settings: Settings,
+    service: Service,
+    observed: Arc<Observed>,
+    /// The newest record time read (unix seconds).
+    newest: i64,
     chunks: tokio::sync::mpsc::Receiver<Chunk>,
     checkpointer: Checkpointer,
     tail_handle: Option<TailHandle>,
@@ -78,20 +123,29 @@ struct Pipeline {
     mtimes: HashMap<Arc<Path>, i64>,
 }
 
-/// Runs until the inputs are read (`--once`) or forever.
-pub fn run(settings: Settings) -> Result<Summary> {
-    std::fs::create_dir_all(&settings.spool)
+/// Runs until the inputs are read (`--once`), a stop signal, or forever.
+pub fn run(settings: Settings, service: Service) -> Result<Summary> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(&settings.spool)
         .with_context(|| format!("cannot create the spool {}", settings.spool.display()))?;
-    let mut tail_config =
-        TailConfig::new(settings.inputs.clone(), settings.spool.join("checkpoint"));
-    tail_config.follow = !settings.once;
-    tail_config.start_at = settings.start_at;
-    let tail = maillog_tail::spawn(tail_config).context("cannot start the tailer")?;
+    let lock = SpoolLock::acquire(&settings.spool)?;
+    let observed = Arc::new(Observed::new(
+        &settings.spool,
+        settings.service.health,
+        settings.service.top_max_keys,
+    ));
+    if let Some(address) = settings.service.metrics {
+        let bound = crate::http::serve(address, Arc::clone(&observed))?;
+        tracing::info!("serving /metrics, /health and /top on http://{bound}");
+    }
+    let tail = maillog_tail::spawn(tail_config(&settings)).context("cannot start the tailer")?;
     let state: Option<BatchState> = match tail.checkpointer.state() {
         Some(value) => Some(serde_json::from_value(value).with_context(|| {
             format!(
                 "the spool state in {} is not readable",
-                settings.spool.join("checkpoint").display()
+                settings.state.display()
             )
         })?),
         None => None,
@@ -100,14 +154,16 @@ pub fn run(settings: Settings) -> Result<Summary> {
         &settings.archive_url,
         &settings.s3,
         settings.upload_concurrency,
-        Backoff::default(),
+        settings.backoff,
     )?;
     let uploader = Arc::new(uploader);
+    let _ = observed.uploads.set(uploader.stats());
     let archiving = Archiving::new(
         Arc::clone(&uploader),
         settings.key_template.clone(),
         settings.batch.zone,
         settings.host.clone(),
+        observed.metrics.upload_seconds.clone(),
     );
     let archive_has: ArchiveHas = {
         let (uploader, template) = (Arc::clone(&uploader), settings.key_template.clone());
@@ -149,8 +205,18 @@ pub fn run(settings: Settings) -> Result<Summary> {
         stats: tail_stats,
         handle,
     } = tail;
+    tracing::info!(
+        inputs = ?settings.inputs,
+        spool = %settings.spool.display(),
+        archive = %settings.archive_url,
+        lock = %lock.path.display(),
+        "maillog run started"
+    );
     let mut pipeline = Pipeline {
         settings,
+        service,
+        observed,
+        newest: i64::MIN,
         chunks,
         checkpointer,
         tail_handle: Some(handle),
@@ -172,6 +238,14 @@ pub fn run(settings: Settings) -> Result<Summary> {
     })
 }
 
+/// The tailer's settings.
+fn tail_config(settings: &Settings) -> TailConfig {
+    let mut config = TailConfig::new(settings.inputs.clone(), settings.state.clone());
+    config.follow = !settings.once;
+    config.start_at = settings.start_at;
+    config
+}
+
 impl Pipeline {
     fn run(&mut self) -> Result<()> {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -180,6 +254,12 @@ impl Pipeline {
         let mut last_commit = Instant::now();
         let mut last_report = Instant::now();
         loop {
+            if self.service.signals.stop_requested() {
+                return self.shut_down();
+            }
+            if self.service.signals.take_hup() {
+                self.reload();
+            }
             let wait = self
                 .settings
                 .commit_every
@@ -215,6 +295,9 @@ impl Pipeline {
         if let Some(handle) = self.tail_handle.take() {
             handle.join().context("the tailer stopped")?;
         }
+        if self.service.signals.stop_requested() {
+            return self.shut_down();
+        }
         self.commit_when_possible(true)?;
         let archived = self.archiving.finish(&mut self.batcher);
         self.commit_when_possible(true)?; // the released files leave the state
@@ -234,14 +317,29 @@ impl Pipeline {
             let at = DateTime::<Utc>::from_timestamp(reference, 0).unwrap_or_default();
             self.parser.set_year_policy(YearPolicy::Reference(at));
         }
+        let mut counts = ChunkCounts::default();
+        let mut live = self.observed.live.as_ref().and_then(|l| l.lock().ok());
         for line in chunk.lines() {
+            counts.lines += 1;
             let decoded = decode(line);
             let parsed = self.parser.parse(&decoded.text);
             self.stats.count(&parsed, decoded.lossy);
-            if let Parsed::Event(event) = &parsed {
-                self.batcher.add(event)?;
+            match &parsed {
+                Parsed::Event(event) => {
+                    self.batcher.add(event)?;
+                    self.newest = self.newest.max(event.at.unix_seconds());
+                    counts.records[event.kind as usize] += event.record_count() as u64;
+                    if let Some(live) = live.as_mut() {
+                        for record in event.records() {
+                            live.add(&record);
+                        }
+                    }
+                }
+                Parsed::NonRecord(class) => counts.non_records[*class as usize] += 1,
             }
         }
+        drop(live);
+        counts.publish(&self.observed.metrics, &chunk.path);
         self.acks.push(chunk.ack);
         Ok(())
     }
@@ -271,6 +369,9 @@ impl Pipeline {
             "sealed files waiting for the archive passed the ceiling: reading stopped"
         );
         while self.batcher.sealed_bytes() > ceiling {
+            if self.service.signals.stop_requested() {
+                return Ok(());
+            }
             std::thread::sleep(Duration::from_secs(1));
             self.commit_when_possible(false)?;
         }
@@ -290,6 +391,9 @@ impl Pipeline {
                             "{e:#}: the spool's disk is full; reading stopped until there is room"
                         );
                         said = true;
+                    }
+                    if self.service.signals.stop_requested() {
+                        return Err(e.context("stopping while the spool's disk is full"));
                     }
                     std::thread::sleep(Duration::from_secs(2));
                 }
@@ -312,11 +416,48 @@ impl Pipeline {
         if !sealed.is_empty() {
             crash_point("after-seal");
         }
+        let open = state.spool.open.len();
         let value = serde_json::to_value(&state).context("cannot serialize the spool state")?;
         self.checkpointer.commit_with(&self.acks, value)?;
         self.acks.clear();
         self.batcher.committed();
+        self.publish(open);
         self.archiving.step(&mut self.batcher)
+    }
+}
+
+/// What one chunk added to the counters (published once per chunk, not per line).
+#[derive(Default)]
+struct ChunkCounts {
+    lines: u64,
+    records: [u64; 2],
+    non_records: [u64; NonRecord::ALL.len()],
+}
+
+impl ChunkCounts {
+    fn publish(&self, metrics: &Metrics, path: &Path) {
+        metrics
+            .lines
+            .get_or_create(&[("file", path.display().to_string())])
+            .inc_by(self.lines);
+        for kind in [Kind::From, Kind::To] {
+            let n = self.records[kind as usize];
+            if n > 0 {
+                metrics
+                    .records
+                    .get_or_create(&[("kind", kind.as_str().to_owned())])
+                    .inc_by(n);
+            }
+        }
+        for class in NonRecord::ALL {
+            let n = self.non_records[class as usize];
+            if n > 0 {
+                metrics
+                    .non_records
+                    .get_or_create(&[("class", class.as_str().to_owned())])
+                    .inc_by(n);
+            }
+        }
     }
 }
 

@@ -6,7 +6,11 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+
+pub use source::Source;
+
+mod source;
 use serde::Deserialize;
 
 /// The file as written.
@@ -16,8 +20,10 @@ pub struct ConfigFile {
     /// Paths and globs to follow.
     #[serde(default)]
     pub inputs: Vec<PathBuf>,
-    /// The spool directory: checkpoint, open windows, sealed files.
+    /// The spool directory: open windows, sealed files, the lock.
     pub spool: Option<PathBuf>,
+    /// Where the positions and the spool state are committed (default: `SPOOL/checkpoint`).
+    pub state: Option<PathBuf>,
     /// `file://DIR` (or a path), or `s3://bucket/prefix`.
     pub archive: Option<String>,
     /// The archive key template (`{date}`, `{hour}`, `{kind}`, `{name}`, `{host}`).
@@ -47,6 +53,68 @@ pub struct ConfigFile {
     /// Uploads.
     #[serde(default)]
     pub upload: UploadSection,
+    /// The service: stopping, the lock.
+    #[serde(default)]
+    pub service: ServiceSection,
+    /// Logs.
+    #[serde(default)]
+    pub log: LogSection,
+    /// The HTTP endpoint: `/metrics`, `/health`, `/top`.
+    #[serde(default)]
+    pub metrics: MetricsSection,
+    /// When `/health` says unhealthy.
+    #[serde(default)]
+    pub health: HealthSection,
+    /// The live top-N of `/top`.
+    #[serde(default)]
+    pub top: TopSection,
+}
+
+/// `[service]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSection {
+    /// Seconds SIGTERM/SIGINT may take to make everything durable and let in-flight uploads
+    /// finish (default 20); what is not uploaded by then waits in the spool.
+    pub shutdown_seconds: Option<f64>,
+}
+
+/// `[log]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `text` (default) or `json`.
+    pub format: Option<String>,
+    /// A `tracing` filter: `info` (default), `debug`, `maillog=debug,warn`, …; the environment
+    /// variable `MAILLOG_LOG` overrides it.
+    pub level: Option<String>,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSection {
+    /// `host:port` to serve `/metrics`, `/health` and `/top` on (default: none).
+    pub address: Option<String>,
+}
+
+/// `[health]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSection {
+    /// Unhealthy once uploads have failed this many seconds in a row (default 600).
+    pub upload_failing_seconds: Option<f64>,
+    /// Unhealthy while the spool holds more than this many MiB (default 1024).
+    pub max_spool_mib: Option<u64>,
+}
+
+/// `[top]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopSection {
+    /// Distinct keys counted exactly per key kind and time bucket (default 256); beyond it a
+    /// heavy-hitters sketch, and answers say `approximate`. 0 turns the live top-N off.
+    pub max_keys: Option<usize>,
 }
 
 /// `[s3]`.
@@ -91,6 +159,12 @@ pub struct UploadSection {
     /// Stop reading while sealed files waiting for the archive pass this many MiB (default:
     /// no ceiling) — rather than fill the disk while the archive is unreachable.
     pub max_waiting_mib: Option<u64>,
+    /// The first wait before a failed upload is tried again, in seconds (default 0.5); it
+    /// doubles at each failure.
+    pub retry_first_seconds: Option<f64>,
+    /// The longest wait between two tries, in seconds (default 60). Retries never give up:
+    /// the file waits in the spool.
+    pub retry_max_seconds: Option<f64>,
 }
 
 /// `[window]`.
@@ -113,12 +187,19 @@ pub struct Bzip2Section {
     pub threads: Option<usize>,
 }
 
-/// Reads and checks a config file; relative paths become relative to its directory.
-pub fn load(path: &Path) -> Result<ConfigFile> {
+/// A config file as read: its settings, and its text to place errors found later.
+pub struct Loaded {
+    pub file: ConfigFile,
+    pub source: Source,
+}
+
+/// Reads a config file; relative paths become relative to its directory. Errors name the
+/// file, the line and the key.
+pub fn load(path: &Path) -> Result<Loaded> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
-    let mut config: ConfigFile =
-        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let source = Source::new(path, text);
+    let mut config: ConfigFile = toml::from_str(source.text()).map_err(|e| source.explain(&e))?;
     let base = path.parent().unwrap_or(Path::new("."));
     let base = if base.as_os_str().is_empty() {
         Path::new(".")
@@ -128,8 +209,8 @@ pub fn load(path: &Path) -> Result<ConfigFile> {
     for input in &mut config.inputs {
         *input = base.join(&*input);
     }
-    if let Some(spool) = &mut config.spool {
-        *spool = base.join(&*spool);
+    for dir in [&mut config.spool, &mut config.state].into_iter().flatten() {
+        *dir = base.join(&*dir);
     }
     if let Some(archive) = &mut config.archive {
         if let Some(dir) = archive.strip_prefix("file://")
@@ -140,15 +221,10 @@ pub fn load(path: &Path) -> Result<ConfigFile> {
             *archive = base.join(archive.as_str()).display().to_string();
         }
     }
-    if let Some(level) = config.bzip2.level
-        && !(1..=9).contains(&level)
-    {
-        bail!(
-            "{}: [bzip2] level = {level}: must be 1 to 9",
-            path.display()
-        );
-    }
-    Ok(config)
+    Ok(Loaded {
+        file: config,
+        source,
+    })
 }
 
 #[cfg(test)]
@@ -160,8 +236,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.toml");
         std::fs::write(&path, "inputs = [\"a.log\"]\nspoool = \"x\"\n").unwrap();
-        let e = format!("{:#}", load(&path).unwrap_err());
-        assert!(e.contains("spoool") && e.contains("p.toml"), "{e}");
+        let e = format!("{:#}", load(&path).err().unwrap());
+        assert!(
+            e.ends_with("p.toml:2:1: unknown key `spoool`; did you mean `spool`?"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -173,7 +252,7 @@ mod tests {
             "inputs = [\"logs/*.log\"]\nspool = \"s\"\narchive = \"file://a\"\n",
         )
         .unwrap();
-        let c = load(&path).unwrap();
+        let c = load(&path).unwrap().file;
         assert_eq!(c.inputs[0], dir.path().join("logs/*.log"));
         assert_eq!(c.spool.unwrap(), dir.path().join("s"));
         assert_eq!(

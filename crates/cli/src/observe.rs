@@ -1,0 +1,319 @@
+//! What the running service shows of itself: the Prometheus metrics, the health verdict and the
+//! live top-N, shared between the pipeline (which updates them) and the HTTP thread (which
+//! reads them; see `http`).
+//!
+//! The pipeline adds to counters as it goes and publishes gauges at each commit; values that
+//! cost a look at the disk (spool bytes and files) are taken when scraped. Nothing here may
+//! block the pipeline for longer than a counter update or a short lock.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use maillog_aggregate::LiveTop;
+use maillog_upload::UploadStats;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+
+/// `/health`'s limits (SIGHUP may change them).
+#[derive(Debug, Clone, Copy)]
+pub struct HealthLimits {
+    /// Unhealthy once uploads have failed this long without a success.
+    pub upload_failing: Duration,
+    /// Unhealthy while the spool holds more than this.
+    pub max_spool_bytes: u64,
+}
+
+type Labels = [(&'static str, String); 1];
+
+/// The metrics the pipeline updates.
+#[derive(Clone, Default)]
+pub struct Metrics {
+    pub lines: Family<Labels, Counter>,
+    pub records: Family<Labels, Counter>,
+    pub non_records: Family<Labels, Counter>,
+    pub windows_open: Gauge,
+    pub windows_sealed: Counter,
+    pub late_parts: Counter,
+    pub upload_seconds: UploadLatency,
+    pub seconds_behind: Gauge,
+    spool_bytes: Gauge,
+    spool_files: Gauge,
+    checkpoint_age: Gauge,
+    uploads_ok: Counter,
+    upload_failures: Counter,
+    upload_retries: Counter,
+    uploads_refused: Counter,
+    uploads_failing_seconds: Gauge,
+    live_keys: Gauge,
+}
+
+/// Upload durations per result (`ok`, `refused`): 10 ms to about 3 min.
+#[derive(Clone)]
+pub struct UploadLatency(pub Family<Labels, Histogram, fn() -> Histogram>);
+
+impl Default for UploadLatency {
+    fn default() -> Self {
+        UploadLatency(Family::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.01, 2.0, 15))
+        }))
+    }
+}
+
+/// Everything the HTTP thread can see.
+pub struct Observed {
+    pub metrics: Metrics,
+    registry: Registry,
+    /// The live top-N (absent with `[top] max_keys = 0`).
+    pub live: Option<Mutex<LiveTop>>,
+    /// When positions and spool were last committed (unix milliseconds).
+    pub last_commit_ms: AtomicI64,
+    /// The uploader's counters, once it runs.
+    pub uploads: OnceLock<Arc<UploadStats>>,
+    /// Set when the service is stopping.
+    pub stopping: AtomicBool,
+    limits: Mutex<HealthLimits>,
+    spool: PathBuf,
+    /// Upload counters already turned into metrics.
+    seen: Mutex<[u64; 4]>,
+}
+
+impl Observed {
+    pub fn new(spool: &Path, limits: HealthLimits, top_max_keys: usize) -> Self {
+        let metrics = Metrics::default();
+        let mut registry = Registry::with_prefix("maillog");
+        let m = &metrics;
+        registry.register("lines_read", "Lines read, per input file", m.lines.clone());
+        registry.register(
+            "records",
+            "Records batched, per kind (from, to)",
+            m.records.clone(),
+        );
+        registry.register(
+            "non_records",
+            "Lines that made no record, per class",
+            m.non_records.clone(),
+        );
+        registry.register(
+            "windows_open",
+            "Windows open in the spool",
+            m.windows_open.clone(),
+        );
+        registry.register(
+            "windows_sealed",
+            "Window files sealed",
+            m.windows_sealed.clone(),
+        );
+        registry.register(
+            "late_parts",
+            "Window files sealed as further parts of a window sealed before (late records)",
+            m.late_parts.clone(),
+        );
+        registry.register(
+            "spool_bytes",
+            "Bytes in the spool's window files",
+            m.spool_bytes.clone(),
+        );
+        registry.register(
+            "spool_files",
+            "Window files in the spool",
+            m.spool_files.clone(),
+        );
+        registry.register(
+            "uploads",
+            "Files the archive confirmed",
+            m.uploads_ok.clone(),
+        );
+        registry.register(
+            "upload_failures",
+            "Upload tries that failed (retries included)",
+            m.upload_failures.clone(),
+        );
+        registry.register(
+            "upload_retries",
+            "Upload tries that were retries",
+            m.upload_retries.clone(),
+        );
+        registry.register(
+            "uploads_refused",
+            "Files the archive refused for a reason retrying cannot fix (they wait in the spool)",
+            m.uploads_refused.clone(),
+        );
+        registry.register(
+            "uploads_failing_seconds",
+            "Seconds the uploads have failed without a success (0: they do not)",
+            m.uploads_failing_seconds.clone(),
+        );
+        registry.register(
+            "upload_duration_seconds",
+            "From the first try of a file to the archive's confirmation, per result",
+            m.upload_seconds.0.clone(),
+        );
+        registry.register(
+            "seconds_behind",
+            "Seconds between now and the time of the newest record read",
+            m.seconds_behind.clone(),
+        );
+        registry.register(
+            "checkpoint_age_seconds",
+            "Seconds since positions and spool were last committed",
+            m.checkpoint_age.clone(),
+        );
+        registry.register(
+            "live_top_keys",
+            "Distinct keys held by the live top-N",
+            m.live_keys.clone(),
+        );
+        Observed {
+            metrics,
+            registry,
+            live: (top_max_keys > 0).then(|| Mutex::new(LiveTop::new(top_max_keys))),
+            last_commit_ms: AtomicI64::new(now_ms()),
+            uploads: OnceLock::new(),
+            stopping: AtomicBool::new(false),
+            limits: Mutex::new(limits),
+            spool: spool.to_path_buf(),
+            seen: Mutex::new([0; 4]),
+        }
+    }
+
+    pub fn set_limits(&self, limits: HealthLimits) {
+        if let Ok(mut l) = self.limits.lock() {
+            *l = limits;
+        }
+    }
+
+    /// The metrics in the Prometheus text format, brought up to date.
+    pub fn render_metrics(&self) -> String {
+        self.refresh();
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    /// Takes the values that are read rather than counted.
+    fn refresh(&self) {
+        let m = &self.metrics;
+        let (files, bytes) = spool_usage(&self.spool.join("windows"));
+        m.spool_files.set(files as i64);
+        m.spool_bytes.set(bytes as i64);
+        let age = (now_ms() - self.last_commit_ms.load(Ordering::Relaxed)).max(0) / 1000;
+        m.checkpoint_age.set(age);
+        if let Some(live) = &self.live
+            && let Ok(live) = live.lock()
+        {
+            m.live_keys.set(live.approx_memory_keys() as i64);
+        }
+        if let Some(up) = self.uploads.get() {
+            let now = [
+                up.succeeded.load(Ordering::Relaxed),
+                up.failed_tries.load(Ordering::Relaxed),
+                up.retries.load(Ordering::Relaxed),
+                up.refused.load(Ordering::Relaxed),
+            ];
+            if let Ok(mut seen) = self.seen.lock() {
+                let counters = [
+                    &m.uploads_ok,
+                    &m.upload_failures,
+                    &m.upload_retries,
+                    &m.uploads_refused,
+                ];
+                for ((counter, now), seen) in counters.iter().zip(now).zip(seen.iter_mut()) {
+                    counter.inc_by(now.saturating_sub(*seen));
+                    *seen = now.max(*seen);
+                }
+            }
+            let failing = up.failing_for().map_or(0, |d| d.as_secs() as i64);
+            m.uploads_failing_seconds.set(failing);
+        }
+    }
+
+    /// The health verdict.
+    pub fn health(&self) -> Health {
+        let limits = self.limits.lock().map_or(
+            HealthLimits {
+                upload_failing: Duration::MAX,
+                max_spool_bytes: u64::MAX,
+            },
+            |l| *l,
+        );
+        let (spool_files, spool_bytes) = spool_usage(&self.spool.join("windows"));
+        let failing = self.uploads.get().and_then(|u| u.failing_for());
+        let mut problems = Vec::new();
+        if let Some(failing) = failing
+            && failing > limits.upload_failing
+        {
+            problems.push(format!(
+                "uploads have failed for {} s (limit {} s)",
+                failing.as_secs(),
+                limits.upload_failing.as_secs()
+            ));
+        }
+        if spool_bytes > limits.max_spool_bytes {
+            problems.push(format!(
+                "the spool holds {spool_bytes} bytes (limit {})",
+                limits.max_spool_bytes
+            ));
+        }
+        Health {
+            status: if problems.is_empty() {
+                "ok"
+            } else {
+                "unhealthy"
+            },
+            problems,
+            stopping: self.stopping.load(Ordering::Relaxed),
+            uploads_failing_seconds: failing.map_or(0, |d| d.as_secs()),
+            spool_bytes,
+            spool_files,
+            checkpoint_age_seconds: (now_ms() - self.last_commit_ms.load(Ordering::Relaxed)).max(0)
+                / 1000,
+        }
+    }
+}
+
+/// `/health`'s answer.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    pub problems: Vec<String>,
+    pub stopping: bool,
+    pub uploads_failing_seconds: u64,
+    pub spool_bytes: u64,
+    pub spool_files: u64,
+    pub checkpoint_age_seconds: i64,
+}
+
+/// Files and bytes under the spool's window directories (open, sealed, kept uploads).
+fn spool_usage(dir: &Path) -> (u64, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    for sub in entries.filter_map(Result::ok) {
+        let Ok(inner) = std::fs::read_dir(sub.path()) else {
+            continue;
+        };
+        for entry in inner.filter_map(Result::ok) {
+            if let Ok(meta) = entry.metadata()
+                && meta.is_file()
+            {
+                files += 1;
+                bytes += meta.len();
+            }
+        }
+    }
+    (files, bytes)
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
