@@ -144,12 +144,20 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         .spool
         .or(file.spool)
         .unwrap_or_else(|| PathBuf::from("spool"));
+    let archive_from_flag = args.archive.is_some();
     let archive_url = args
         .archive
         .or(file.archive)
         .unwrap_or_else(|| "file://archive".into());
     if !archive_url.starts_with("s3://") {
-        Archive::from_url(&archive_url)?; // a bad URL is an error now, not at the first seal
+        // A bad URL is an error now, not at the first seal.
+        if let Err(e) = Archive::from_url(&archive_url) {
+            return Err(if archive_from_flag {
+                anyhow::anyhow!("--archive: {e}")
+            } else {
+                source.invalid("archive", e)
+            });
+        }
     }
     let up = &file.upload;
     if let Some(sse) = &up.sse

@@ -347,7 +347,10 @@ fn the_service_archives_what_syslog_ng_received_once_across_rotation_stop_and_re
     assert!(status.success(), "{status}: {}", read(&log_b));
 
     for rotated in ["mail.log.1", "mail.log.2"] {
-        assert!(syslog_dir.join(rotated).is_file(), "logrotate made no {rotated}");
+        assert!(
+            syslog_dir.join(rotated).is_file(),
+            "logrotate made no {rotated}"
+        );
     }
 
     // Seal and archive everything, then compare the bucket with what was sent.
