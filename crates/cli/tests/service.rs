@@ -385,3 +385,141 @@ fn the_service_archives_what_syslog_ng_received_once_across_rotation_stop_and_re
         "the bucket's records differ from what was sent"
     );
 }
+
+/// SIGHUP re-reads the config: a new input is followed from then on, a new log level applies,
+/// a key that needs a restart is named; SIGTERM then exits 0. A second SIGTERM, while the first
+/// cannot be served (the process is held at a fault-injection point), exits at once with 143 —
+/// and nothing committed is lost: the next `--once` archives every record once.
+#[test]
+fn sighup_rereads_the_config_and_a_second_sigterm_exits_at_once() {
+    if !have_s3s_fs() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let lines: Vec<&str> = include_str!("../../../sample-logs/mail.log")
+        .lines()
+        .collect();
+    let third = lines.len() / 3;
+    for (name, part) in [
+        ("a.log", &lines[..third]),
+        ("b.log", &lines[third..2 * third]),
+        ("c.log", &lines[2 * third..]),
+    ] {
+        std::fs::write(dir.path().join(name), part.join("\n") + "\n").unwrap();
+    }
+    let s3_dir = dir.path().join("s3");
+    let s3 = S3Server::start(&s3_dir, "archive");
+    let port = free_port();
+    let config = dir.path().join("pipeline.toml");
+    let write_config = |inputs: &str, level: &str, lateness: u32| {
+        std::fs::write(
+            &config,
+            format!(
+                "inputs = [{inputs}]\nspool = \"spool\"\narchive = \"s3://archive/mail\"\n\
+                 [window]\nlateness_seconds = {lateness}\n[log]\nlevel = \"{level}\"\n\
+                 [metrics]\naddress = \"127.0.0.1:{port}\"\n{s3}",
+                s3 = s3.config_section()
+            ),
+        )
+        .unwrap();
+    };
+    write_config("\"a.log\"", "info", 120);
+    let log = dir.path().join("service.log");
+    let service = Service::start(&config, port, &log);
+    write_config("\"a.log\", \"b.log\"", "debug", 60);
+    let hup = Command::new("kill")
+        .args(["-HUP", &service.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    let two_thirds = 2 * third as u64;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, text) = get(port, "/metrics");
+        if metric(&text, "maillog_lines_read_total") == two_thirds {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b.log not followed after SIGHUP: {}",
+            read(&log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let said = read(&log);
+    assert!(said.contains("SIGHUP: log level now \"debug\""), "{said}");
+    assert!(said.contains("SIGHUP: following the new inputs"), "{said}");
+    assert!(
+        said.contains("SIGHUP: time_zone, [window], [bzip2] or fields changed; that takes effect at the next start"),
+        "{said}"
+    );
+    let (status, _) = service.terminate();
+    assert!(status.success(), "{status}: {}", read(&log));
+
+    // Held at the first seal, the first SIGTERM cannot be served; the second exits at once.
+    write_config("\"a.log\", \"b.log\", \"c.log\"", "info", 120);
+    let log_c = dir.path().join("service-c.log");
+    let mut held = Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("MAILLOG_CRASH_AT", "after-seal")
+        .stderr(std::fs::File::create(&log_c).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !read(&log_c).contains("stopped here for a SIGKILL") {
+        assert!(Instant::now() < deadline, "never held: {}", read(&log_c));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = held.id().to_string();
+    let kill = |signal: &str| {
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+    };
+    kill("-TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        held.try_wait().unwrap().is_none(),
+        "the first SIGTERM was served while held"
+    );
+    let started = Instant::now();
+    kill("-TERM");
+    let status = held.wait().unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), Some(143), "{}", read(&log_c));
+
+    let once = Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .args(["run", "--once", "--config"])
+        .arg(&config)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .output()
+        .unwrap();
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+    let archive = archived_records(&s3_dir.join("archive/mail"));
+    let mut expected = HashMap::new();
+    for name in ["a.log", "b.log", "c.log"] {
+        for (record, n) in common::parsed_records(&dir.path().join(name)) {
+            *expected.entry(record).or_default() += n;
+        }
+    }
+    assert!(
+        archive == expected,
+        "the archive differs from the inputs' records"
+    );
+}

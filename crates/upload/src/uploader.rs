@@ -177,8 +177,23 @@ impl Uploader {
     /// Whether `key` is in the archive, asking until the archive answers (retryable failures
     /// are retried with back-off). Call it from outside the uploader's runtime.
     pub fn has(&self, key: &str) -> Result<bool, ArchiveError> {
+        self.has_unless(key, &|| false)
+    }
+
+    /// [`Uploader::has`], giving up (with an error) between two tries once `give_up` says so:
+    /// a service being stopped must not wait for an archive that does not answer.
+    pub fn has_unless(
+        &self,
+        key: &str,
+        give_up: &(dyn Fn() -> bool + Sync),
+    ) -> Result<bool, ArchiveError> {
         let archive = Arc::clone(&self.archive);
-        self.runtime.block_on(async move {
+        let lookup_error = |why: String| ArchiveError::Lookup {
+            archive: archive.to_string(),
+            key: key.to_owned(),
+            why,
+        };
+        self.runtime.block_on(async {
             let mut wait = Backoff::default().first;
             loop {
                 match archive.has(key).await {
@@ -188,16 +203,19 @@ impl Uploader {
                             "archive {archive}: cannot look up {key}: {}; trying again",
                             f.message
                         );
-                        tokio::time::sleep(wait).await;
+                        let until = tokio::time::Instant::now() + wait;
+                        while tokio::time::Instant::now() < until {
+                            if give_up() {
+                                return Err(lookup_error(format!(
+                                    "{}; stopped waiting for an answer",
+                                    f.message
+                                )));
+                            }
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
                         wait = (wait * 2).min(Backoff::default().max);
                     }
-                    Err(f) => {
-                        return Err(ArchiveError::Lookup {
-                            archive: archive.to_string(),
-                            key: key.to_owned(),
-                            why: f.message,
-                        });
-                    }
+                    Err(f) => return Err(lookup_error(f.message)),
                 }
             }
         })

@@ -168,9 +168,12 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
     let archive_has: ArchiveHas = {
         let (uploader, template) = (Arc::clone(&uploader), settings.key_template.clone());
         let (zone, host) = (settings.batch.zone, settings.host.clone());
+        let signals = service.signals.clone();
         Box::new(move |id| {
             uploader
-                .has(&render_key(&template, id, &zone, &host))
+                .has_unless(&render_key(&template, id, &zone, &host), &|| {
+                    signals.stop_requested()
+                })
                 .map_err(|e| e.to_string())
         })
     };
@@ -269,7 +272,11 @@ impl Pipeline {
             let received =
                 runtime.block_on(async { tokio::time::timeout(wait, chunks.recv()).await });
             match received {
-                Ok(Some(chunk)) => self.take(&chunk)?,
+                Ok(Some(chunk)) => {
+                    if let Err(e) = self.take(&chunk) {
+                        return self.stopped_while_taking(e);
+                    }
+                }
                 Ok(None) => break, // the tailer is done (or failed: see below)
                 Err(_) if !self.settings.once => self.batcher.idle(unix_now()),
                 Err(_) => {}
@@ -318,7 +325,6 @@ impl Pipeline {
             self.parser.set_year_policy(YearPolicy::Reference(at));
         }
         let mut counts = ChunkCounts::default();
-        let mut live = self.observed.live.as_ref().and_then(|l| l.lock().ok());
         for line in chunk.lines() {
             counts.lines += 1;
             let decoded = decode(line);
@@ -329,7 +335,10 @@ impl Pipeline {
                     self.batcher.add(event)?;
                     self.newest = self.newest.max(event.at.unix_seconds());
                     counts.records[event.kind as usize] += event.record_count() as u64;
-                    if let Some(live) = live.as_mut() {
+                    // Locked per event, never across `add` (which may wait for the archive):
+                    // `/metrics` and `/top` must answer while the pipeline waits.
+                    if let Some(mut live) = self.observed.live.as_ref().and_then(|l| l.lock().ok())
+                    {
                         for record in event.records() {
                             live.add(&record);
                         }
@@ -338,7 +347,6 @@ impl Pipeline {
                 Parsed::NonRecord(class) => counts.non_records[*class as usize] += 1,
             }
         }
-        drop(live);
         counts.publish(&self.observed.metrics, &chunk.path);
         self.acks.push(chunk.ack);
         Ok(())

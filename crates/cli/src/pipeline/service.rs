@@ -36,6 +36,20 @@ impl Pipeline {
         Ok(())
     }
 
+    /// A chunk could not be taken. When that is because a stop gave up waiting for the
+    /// archive, the process ends without a commit — as after a crash, what was read since the
+    /// last commit is read again at the next start — since the chunk is half taken. Any other
+    /// error is the pipeline's failure.
+    pub(super) fn stopped_while_taking(&mut self, error: anyhow::Error) -> Result<()> {
+        if !self.service.signals.stop_requested() {
+            return Err(error);
+        }
+        tracing::warn!(
+            "stop signal while waiting for the archive ({error:#}): stopped without a last commit; what was read since the previous one is read again at the next start"
+        );
+        Ok(())
+    }
+
     /// Stops the tailer; what it handed out but was not taken is dropped unacknowledged.
     fn stop_tailer(&mut self) -> Result<()> {
         if let Some(handle) = self.tail_handle.take() {
