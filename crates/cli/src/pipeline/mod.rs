@@ -131,6 +131,11 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         .create(&settings.spool)
         .with_context(|| format!("cannot create the spool {}", settings.spool.display()))?;
     let lock = SpoolLock::acquire(&settings.spool)?;
+    if is_root() && !settings.once {
+        tracing::warn!(
+            "running as root: the service needs no privileges; run it as its own user with read access to the logs (contrib/systemd/maillog.service)"
+        );
+    }
     let observed = Arc::new(Observed::new(
         &settings.spool,
         settings.service.health,
@@ -492,6 +497,12 @@ fn is_disk_full(error: &anyhow::Error) -> bool {
             .downcast_ref::<maillog_batch::SpoolError>()
             .is_some_and(|e| e.is_disk_full())
     })
+}
+
+/// Whether the process runs as root (the owner of `/proc/self` is its effective user).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 fn unix_now() -> i64 {
