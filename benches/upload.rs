@@ -6,11 +6,11 @@
 //! this with `AWS_CLI` pointing at it and `UPLOAD_DIR` at a directory of window files).
 #![allow(clippy::unwrap_used)]
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use maillog_testkit::s3::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
 use maillog_upload::{Backoff, Job, S3Options, Uploader};
 
 fn files(dir: &Path) -> Vec<PathBuf> {
@@ -40,31 +40,12 @@ fn main() {
         .map(|f| std::fs::metadata(f).unwrap().len())
         .sum();
     let data = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut server = Command::new("s3s-fs")
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--access-key",
-            "AK",
-            "--secret-key",
-            "SK",
-        ])
-        .arg(data.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("s3s-fs (scripts/install-test-tools installs it)");
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let endpoint = format!("http://127.0.0.1:{port}");
+    assert!(
+        have_s3s_fs(),
+        "s3s-fs (scripts/install-test-tools installs it)"
+    );
+    let server = S3Server::start(data.path(), "unused");
+    let endpoint = server.endpoint();
     println!(
         "{} files, {:.1} MB (from {}); s3s-fs on loopback",
         files.len(),
@@ -86,7 +67,7 @@ fn main() {
             region: Some("us-east-1".into()),
             endpoint: Some(endpoint.clone()),
             path_style: true,
-            static_credentials: Some(("AK".into(), "SK".into())),
+            static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
             ..S3Options::default()
         };
         let uploader = Uploader::start(
@@ -132,8 +113,8 @@ fn main() {
             .arg(&source)
             .arg(format!("s3://{bucket}/"))
             .args(["--endpoint-url", &endpoint])
-            .env("AWS_ACCESS_KEY_ID", "AK")
-            .env("AWS_SECRET_ACCESS_KEY", "SK")
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
             .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_CONFIG_FILE", &config)
             .status()
@@ -144,6 +125,5 @@ fn main() {
             start.elapsed(),
         );
     }
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }

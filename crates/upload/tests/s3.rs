@@ -3,70 +3,21 @@
 //! upload arrives whole, a key is found once it is there, and it is listed and read back.
 #![allow(clippy::unwrap_used)]
 
-use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use maillog_testkit::s3::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
 use maillog_upload::{Backoff, Job, S3Options, UploadOptions, Uploader};
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(data: &std::path::Path) -> Option<(Server, u16)> {
-    let found = Command::new("sh")
-        .args(["-c", "command -v s3s-fs"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(std::env::var_os("CI").is_none(), "s3s-fs not installed");
-        eprintln!("SKIPPED: s3s-fs not installed (run scripts/install-test-tools)");
-        return None;
-    }
-    std::fs::create_dir_all(data.join("bucket")).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new("s3s-fs")
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--access-key",
-            "AK",
-            "--secret-key",
-            "SK",
-        ])
-        .arg(data)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline);
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Some((Server(child), port))
-}
 
 #[test]
 fn a_multipart_upload_arrives_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let Some((_server, port)) = start(&dir.path().join("s3")) else {
+    if !have_s3s_fs() {
         return;
-    };
+    }
+    let server = S3Server::start(&dir.path().join("s3"), "bucket");
     let options = S3Options {
         region: Some("us-east-1".into()),
-        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        endpoint: Some(server.endpoint()),
         path_style: true,
         profile: None,
         checksum_when_required: false,
@@ -75,7 +26,7 @@ fn a_multipart_upload_arrives_whole() {
             part_size: 5 << 20,
             ..UploadOptions::default()
         },
-        static_credentials: Some(("AK".into(), "SK".into())),
+        static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
     };
     let uploader = Uploader::start("s3://bucket/prefix", &options, 2, Backoff::default()).unwrap();
     let mut bytes = Vec::with_capacity(12 << 20);
