@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use maillog_batch::{BatchConfig, window::KEY_PLACEHOLDERS};
 use maillog_parse::{FieldsMode, Zone};
-use maillog_tail::StartAt;
+use maillog_tail::{StartAt, WatchMode};
 use maillog_upload::{Archive, Backoff, S3Options, UploadOptions};
 
 use crate::config::{self, ConfigFile, Loaded, Source};
@@ -321,6 +321,25 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
     if let Err(e) = crate::logging::filter(&log.level) {
         return Err(source.invalid("log.level", format!("{:?}: {e}", log.level)));
     }
+    // Polling is the default: on a file written all the time it costs less than inotify (an
+    // event per write), and when idle next to nothing (BENCHMARKS.md, "The service").
+    let watch = match file.tail.watch.as_deref() {
+        Some("events") => WatchMode::Auto,
+        None | Some("poll") => WatchMode::Poll,
+        Some(other) => {
+            return Err(source.invalid(
+                "tail.watch",
+                format!("{other:?}: expected \"events\" or \"poll\""),
+            ));
+        }
+    };
+    let poll_interval = file.tail.poll_interval_ms.unwrap_or(250);
+    if !(10..=60_000).contains(&poll_interval) {
+        return Err(source.invalid(
+            "tail.poll_interval_ms",
+            format!("{poll_interval}: expected 10 to 60000"),
+        ));
+    }
     let commit_every = file.window.commit_seconds.unwrap_or(1.0);
     if !(0.01..=3600.0).contains(&commit_every) {
         return Err(source.invalid(
@@ -350,6 +369,8 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         year: file.year,
         sendmail_programs: file.sendmail_programs,
         start_at,
+        watch,
+        poll_interval: Duration::from_millis(poll_interval),
         batch,
         commit_every: Duration::from_secs_f64(commit_every),
         once: args.once,

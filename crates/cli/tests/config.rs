@@ -27,7 +27,7 @@ const BROKEN: &[(&str, &str)] = &[
     (
         "zzzz = 1\n",
         "p.toml:1:1: unknown key `zzzz`; expected one of: inputs, spool, state, archive, \
-         key_template, host, time_zone, year, sendmail_programs, fields, start_at, window, \
+         key_template, host, time_zone, year, sendmail_programs, fields, start_at, tail, window, \
          bzip2, s3, upload, service, log, metrics, health, top",
     ),
     (
@@ -114,6 +114,10 @@ const BROKEN: &[(&str, &str)] = &[
     (
         "[upload]\nretry_max_seconds = 0\n",
         "p.toml:2:1: key `upload.retry_max_seconds`: 0: expected 0.01 to 86400",
+    ),
+    (
+        "[tail]\nwatch = \"inotify\"\n",
+        "p.toml:2:1: key `tail.watch`: \"inotify\": expected \"events\" or \"poll\"",
     ),
     (
         "[window]\ncommit_seconds = 0.0\n",

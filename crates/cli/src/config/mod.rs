@@ -41,6 +41,9 @@ pub struct ConfigFile {
     pub fields: Option<String>,
     /// Where files start on the first run: `beginning` (default) or `end`.
     pub start_at: Option<String>,
+    /// How files are watched.
+    #[serde(default)]
+    pub tail: TailSection,
     /// Windows.
     #[serde(default)]
     pub window: WindowSection,
@@ -68,6 +71,17 @@ pub struct ConfigFile {
     /// The live top-N of `/top`.
     #[serde(default)]
     pub top: TopSection,
+}
+
+/// `[tail]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TailSection {
+    /// `poll` (default: every `poll_interval_ms`, which costs less than inotify on a file
+    /// written all the time) or `events` (inotify, with a timer recheck every second).
+    pub watch: Option<String>,
+    /// With `watch = "poll"`: how often files are looked at, in milliseconds (default 250).
+    pub poll_interval_ms: Option<u64>,
 }
 
 /// `[service]`.

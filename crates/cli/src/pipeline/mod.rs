@@ -22,7 +22,9 @@ use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use maillog_batch::{ArchiveHas, BatchConfig, BatchState, BatchStats, Batcher, render_key};
 use maillog_parse::{Kind, NonRecord, ParseStats, Parsed, Parser, TimeContext, YearPolicy, decode};
-use maillog_tail::{Ack, Checkpointer, Chunk, StartAt, Tail, TailConfig, TailHandle, TailStats};
+use maillog_tail::{
+    Ack, Checkpointer, Chunk, StartAt, Tail, TailConfig, TailHandle, TailStats, WatchMode,
+};
 use maillog_upload::{Backoff, S3Options, Uploader};
 
 use crate::archiving::Archiving;
@@ -48,6 +50,9 @@ pub struct Settings {
     pub year: Option<i32>,
     pub sendmail_programs: Vec<String>,
     pub start_at: StartAt,
+    /// How the tailer watches files.
+    pub watch: WatchMode,
+    pub poll_interval: Duration,
     pub batch: BatchConfig,
     pub commit_every: Duration,
     pub once: bool,
@@ -251,6 +256,8 @@ fn tail_config(settings: &Settings) -> TailConfig {
     let mut config = TailConfig::new(settings.inputs.clone(), settings.state.clone());
     config.follow = !settings.once;
     config.start_at = settings.start_at;
+    config.watch = settings.watch;
+    config.poll_interval = settings.poll_interval;
     config
 }
 

@@ -163,7 +163,7 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
     let same =
         |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
     let mut changed = Vec::new();
-    let checks: [(&'static str, bool); 11] = [
+    let checks: [(&'static str, bool); 12] = [
         ("spool", old.spool == new.spool),
         ("state", old.state == new.state),
         ("archive", old.archive_url == new.archive_url),
@@ -196,6 +196,10 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
         (
             "year or sendmail_programs",
             old.year == new.year && old.sendmail_programs == new.sendmail_programs,
+        ),
+        (
+            "[tail]",
+            old.watch == new.watch && old.poll_interval == new.poll_interval,
         ),
         (
             "[metrics] address",
