@@ -6,6 +6,11 @@
 //! spool is made durable, and its state is committed together with the positions of every line
 //! routed so far — one atomic write, so a crash anywhere loses and repeats nothing (see
 //! `maillog_batch`'s docs) — then sealed files go to the archive and leave the spool.
+//!
+//! As a service (`service`): the spool is locked for one instance; signals are looked at
+//! between two chunks (a stop commits and returns, SIGHUP re-reads the config); counters go to
+//! `crate::observe` as chunks are taken and gauges at each commit. This module never blocks
+//! on the HTTP side: it only adds to counters and takes the live top-N's lock per event.
 
 mod service;
 
