@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, Length};
 use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
 };
@@ -97,8 +97,45 @@ impl UploadOptions {
     }
 }
 
-fn content_md5(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(Md5::digest(bytes))
+/// The Content-MD5 of `length` bytes of `file` from `offset`, read in small pieces: a window
+/// file is never held in memory whole (a 5-minute window at 10,000 lines/s is ~30 MB).
+async fn content_md5(file: &Path, offset: u64, length: u64) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt};
+    let mut f = tokio::fs::File::open(file).await?;
+    f.seek(std::io::SeekFrom::Start(offset)).await?;
+    let mut f = f.take(length);
+    let (mut md5, mut buf) = (Md5::new(), vec![0u8; 256 << 10]);
+    loop {
+        let n = f.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        md5.update(&buf[..n]);
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(md5.finalize()))
+}
+
+/// A body streamed from `length` bytes of `file` at `offset`, and its Content-MD5.
+async fn file_body(
+    file: &Path,
+    offset: u64,
+    length: u64,
+) -> Result<(ByteStream, String), S3Failure> {
+    let unreadable = |e: &dyn std::fmt::Display| S3Failure {
+        message: format!("cannot read {}: {e}", file.display()),
+        retryable: false,
+    };
+    let md5 = content_md5(file, offset, length)
+        .await
+        .map_err(|e| unreadable(&e))?;
+    let body = ByteStream::read_from()
+        .path(file)
+        .offset(offset)
+        .length(Length::Exact(length))
+        .build()
+        .await
+        .map_err(|e| unreadable(&e))?;
+    Ok((body, md5))
 }
 
 /// A bucket and key prefix.
@@ -204,24 +241,28 @@ impl S3Archive {
     /// Uploads `file` as `key`, with a Content-MD5 the server checks.
     pub(crate) async fn put(&self, file: &Path, key: &str) -> Result<(), S3Failure> {
         self.check_bucket().await?;
-        let body = tokio::fs::read(file).await.map_err(|e| S3Failure {
-            message: format!("cannot read {}: {e}", file.display()),
-            retryable: false,
-        })?;
-        if body.len() as u64 > self.upload.multipart_threshold {
-            return self.put_multipart(body, key).await;
+        let size = tokio::fs::metadata(file)
+            .await
+            .map_err(|e| S3Failure {
+                message: format!("cannot read {}: {e}", file.display()),
+                retryable: false,
+            })?
+            .len();
+        if size > self.upload.multipart_threshold {
+            return self.put_multipart(file, size, key).await;
         }
+        let (body, md5) = file_body(file, 0, size).await?;
         let u = &self.upload;
         self.client
             .put_object()
             .bucket(&self.bucket)
             .key(self.object_key(key))
-            .content_md5(content_md5(&body))
+            .content_md5(md5)
             .set_storage_class(u.storage_class.as_deref().map(StorageClass::from))
             .set_server_side_encryption(u.sse.as_deref().map(ServerSideEncryption::from))
             .set_ssekms_key_id(u.sse_kms_key_id.clone())
             .set_tagging(u.tagging())
-            .body(ByteStream::from(body))
+            .body(body)
             .send()
             .await
             .map(|_| ())
@@ -230,7 +271,7 @@ impl S3Archive {
 
     /// A big file in parts (each but the last at least 5 MiB, each with its Content-MD5). A
     /// failed upload is aborted so that no parts are left behind.
-    async fn put_multipart(&self, body: Vec<u8>, key: &str) -> Result<(), S3Failure> {
+    async fn put_multipart(&self, file: &Path, size: u64, key: &str) -> Result<(), S3Failure> {
         let (bucket, key, u) = (&self.bucket, self.object_key(key), &self.upload);
         let created = self
             .client
@@ -251,9 +292,17 @@ impl S3Archive {
             });
         };
         let mut parts = Vec::new();
-        let part_size = u.part_size.max(5 << 20) as usize;
-        for (i, chunk) in body.chunks(part_size).enumerate() {
+        let part_size = u.part_size.max(5 << 20);
+        let starts = (0..size).step_by(usize::try_from(part_size).unwrap_or(usize::MAX));
+        for (i, start) in starts.enumerate() {
             let number = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            let (body, md5) = match file_body(file, start, part_size.min(size - start)).await {
+                Ok(part) => part,
+                Err(e) => {
+                    self.abort(&key, upload_id).await;
+                    return Err(e);
+                }
+            };
             let sent = self
                 .client
                 .upload_part()
@@ -261,8 +310,8 @@ impl S3Archive {
                 .key(&key)
                 .upload_id(upload_id)
                 .part_number(number)
-                .content_md5(content_md5(chunk))
-                .body(ByteStream::from(chunk.to_vec()))
+                .content_md5(md5)
+                .body(body)
                 .send()
                 .await;
             match sent {
