@@ -6,29 +6,13 @@
 //! this with `AWS_CLI` pointing at it and `UPLOAD_DIR` at a directory of window files).
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use maillog_testkit::records::files;
 use maillog_testkit::s3::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
 use maillog_upload::{Backoff, Job, S3Options, Uploader};
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_owned()];
-    while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path)
-            } else {
-                out.push(path)
-            }
-        }
-    }
-    out.sort();
-    out
-}
 
 fn main() {
     let source =

@@ -4,7 +4,8 @@
 //! same files before it touches the spool.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 /// `(config text, the message expected on stderr)`.
 const BROKEN: &[(&str, &str)] = &[
@@ -125,17 +126,22 @@ const BROKEN: &[(&str, &str)] = &[
     ),
 ];
 
+/// `maillog check --config CONFIG`, run in `dir`.
+fn check(dir: &Path, config: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .args(["check", "--config", config])
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn each_broken_config_gets_its_exact_message() {
     let dir = tempfile::tempdir().unwrap();
     let mut wrong = Vec::new();
     for (text, expected) in BROKEN {
         std::fs::write(dir.path().join("p.toml"), text).unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
-            .args(["check", "--config", "p.toml"])
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
+        let out = check(dir.path(), "p.toml");
         let stderr = String::from_utf8_lossy(&out.stderr);
         let got = stderr
             .trim_end()
@@ -153,10 +159,7 @@ fn each_broken_config_gets_its_exact_message() {
 #[test]
 fn the_shipped_config_and_an_empty_one_are_valid() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../../pipeline.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
-        .args(["check", "--config", root])
-        .output()
-        .unwrap();
+    let out = check(Path::new("."), root);
     assert!(
         out.status.success(),
         "{}",
@@ -165,11 +168,7 @@ fn the_shipped_config_and_an_empty_one_are_valid() {
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("config OK\n"));
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("p.toml"), "").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
-        .args(["check", "--config", "p.toml"])
-        .current_dir(dir.path())
-        .output()
-        .unwrap();
+    let out = check(dir.path(), "p.toml");
     assert!(
         out.status.success(),
         "{}",

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use common::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
@@ -141,6 +141,29 @@ fn metric(text: &str, name: &str) -> u64 {
         .sum()
 }
 
+/// `maillog run [ARGS] --config CONFIG` with the test server's credentials.
+fn maillog_run(config: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_maillog"));
+    command
+        .arg("run")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    command
+}
+
+/// `maillog run --once`: seals and archives everything; fails the test if it fails.
+fn run_once(config: &Path) {
+    let once = maillog_run(config, &["--once"]).output().unwrap();
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+}
+
 struct Service {
     child: Child,
     port: u16,
@@ -148,11 +171,7 @@ struct Service {
 
 impl Service {
     fn start(config: &Path, port: u16, log: &Path) -> Service {
-        let child = Command::new(env!("CARGO_BIN_EXE_maillog"))
-            .args(["run", "--config"])
-            .arg(config)
-            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-            .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        let child = maillog_run(config, &[])
             .stderr(std::fs::File::create(log).unwrap())
             .spawn()
             .unwrap();
@@ -314,12 +333,7 @@ fn the_service_archives_what_syslog_ng_received_once_across_rotation_stop_and_re
     assert!(body.contains("\"status\": \"ok\""), "{body}");
 
     // One instance per spool.
-    let second = Command::new(env!("CARGO_BIN_EXE_maillog"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
+    let second = maillog_run(&config, &[]).output().unwrap();
     assert!(!second.status.success());
     let message = String::from_utf8_lossy(&second.stderr);
     assert!(message.contains("another maillog (pid "), "{message}");
@@ -354,18 +368,7 @@ fn the_service_archives_what_syslog_ng_received_once_across_rotation_stop_and_re
     }
 
     // Seal and archive everything, then compare the bucket with what was sent.
-    let once = Command::new(env!("CARGO_BIN_EXE_maillog"))
-        .args(["run", "--once", "--config"])
-        .arg(&config)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .output()
-        .unwrap();
-    assert!(
-        once.status.success(),
-        "{}",
-        String::from_utf8_lossy(&once.stderr)
-    );
+    run_once(&config);
     let objects = s3.objects("archive", "mail");
     assert!(!objects.is_empty());
     for object in &objects {
@@ -459,11 +462,7 @@ fn sighup_rereads_the_config_and_a_second_sigterm_exits_at_once() {
     // Held at the first seal, the first SIGTERM cannot be served; the second exits at once.
     write_config("\"a.log\", \"b.log\", \"c.log\"", "info", 120);
     let log_c = dir.path().join("service-c.log");
-    let mut held = Command::new(env!("CARGO_BIN_EXE_maillog"))
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+    let mut held = maillog_run(&config, &[])
         .env("MAILLOG_CRASH_AT", "after-seal")
         .stderr(std::fs::File::create(&log_c).unwrap())
         .spawn()
@@ -499,18 +498,7 @@ fn sighup_rereads_the_config_and_a_second_sigterm_exits_at_once() {
     );
     assert_eq!(status.code(), Some(143), "{}", read(&log_c));
 
-    let once = Command::new(env!("CARGO_BIN_EXE_maillog"))
-        .args(["run", "--once", "--config"])
-        .arg(&config)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
-        .output()
-        .unwrap();
-    assert!(
-        once.status.success(),
-        "{}",
-        String::from_utf8_lossy(&once.stderr)
-    );
+    run_once(&config);
     let archive = archived_records(&s3_dir.join("archive/mail"));
     let mut expected = HashMap::new();
     for name in ["a.log", "b.log", "c.log"] {
