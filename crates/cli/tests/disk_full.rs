@@ -12,8 +12,6 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use maillog_loggen::{Config, write_log};
-
 /// A tmpfs mounted for the test, unmounted on drop.
 struct Tmpfs(PathBuf);
 
@@ -53,15 +51,7 @@ fn a_full_spool_stops_reading_and_resumes_when_there_is_room() {
         return;
     };
     let log = dir.path().join("mail.log");
-    write_log(
-        &Config {
-            lines: 20_000,
-            rate: 20.0,
-            ..Config::default()
-        },
-        &mut fs::File::create(&log).unwrap(),
-    )
-    .unwrap();
+    common::generated_log(&log, 20_000);
     let config = dir.path().join("pipeline.toml");
     fs::write(&config, "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n[bzip2]\nlevel = 1\n")
         .unwrap();

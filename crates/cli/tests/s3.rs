@@ -13,7 +13,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use common::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
-use maillog_loggen::{Config, write_log};
 
 fn run(dir: &Path, secret: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_maillog"))
@@ -28,15 +27,7 @@ fn run(dir: &Path, secret: &str) -> Output {
 
 fn setup(dir: &Path, server: &S3Server, bucket: &str) -> std::path::PathBuf {
     let log = dir.join("mail.log");
-    write_log(
-        &Config {
-            lines: 20_000,
-            rate: 20.0,
-            ..Config::default()
-        },
-        &mut fs::File::create(&log).unwrap(),
-    )
-    .unwrap();
+    common::generated_log(&log, 20_000);
     let config = format!(
         "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"s3://{bucket}/maillog\"\n[bzip2]\nlevel = 1\n{}",
         server.config_section()

@@ -27,3 +27,13 @@ pub fn parsed_records(log: &Path) -> HashMap<String, usize> {
     }
     multiset(lines)
 }
+
+/// A generated cluster log of `lines` lines (20 a second, `maillog-loggen`'s defaults otherwise).
+pub fn generated_log(path: &Path, lines: u64) {
+    let config = maillog_loggen::Config {
+        lines,
+        rate: 20.0,
+        ..maillog_loggen::Config::default()
+    };
+    maillog_loggen::write_log(&config, &mut std::fs::File::create(path).unwrap()).unwrap();
+}
