@@ -1,20 +1,33 @@
-//! Aggregation over records.
+//! Aggregation over records: the live top-N of the service, and the archive queries of
+//! `maillog top` and `maillog report`.
 //!
-//! Today this crate is the live top-N of the service (`maillog run` answering
-//! `/top?by=…&n=…&window=…`): [`LiveTop`] counts every record the service parses, by each
-//! [`Dimension`], in sliding windows of event time, and answers the N largest keys from memory
-//! without touching the archive. Later it will also hold the archive map-reduce of
-//! `maillog top`, which must count under the same keys: both use [`Dimension::key`].
+//! Both answer "who sent, received, relayed the most" with the same keys ([`query::Key`],
+//! [`Dimension`]). The live top ([`LiveTop`]) counts every record the service parses, in
+//! sliding windows of event time, with bounded memory. The archive queries are a parallel
+//! map-reduce ([`scan::scan`]): every core reads inputs (archive files, raw syslog, stdin, S3
+//! streams) into its own [`tally::Tally`], and the tallies are merged at the end. What they
+//! count is defined once, in `QUERIES.md` beside this crate's `Cargo.toml`, which the Spark job
+//! of `contrib/spark` implements too.
 //!
 //! # The parts
-//! - [`key`]: the dimensions and which key a record counts under in each.
+//! - [`key`]: the live dimensions and which key a parsed record counts under in each.
 //! - [`live`]: the sliding windows, the bounded per-bucket counters and the answers.
+//! - [`fields`]: a record by field name, parsed or read from JSON; [`json`]: reading JSON lines.
+//! - [`query`]: keys, status, filters; [`tally`]: top-N counts and the size join;
+//!   [`report`]: the pflogsumm-style summary.
+//! - [`scan`]: reading inputs on every core.
 //!
-//! The crate does no I/O, never reads the clock (time is the records' event time) and never
-//! panics on any record.
+//! Only [`scan`] does I/O; nothing here reads the clock except for the year of year-less
+//! stamps of raw syslog, and nothing panics on any input.
 
+pub mod fields;
+pub mod json;
 pub mod key;
 pub mod live;
+pub mod query;
+pub mod report;
+pub mod scan;
+pub mod tally;
 
 pub use key::Dimension;
 pub use live::{LiveTop, LiveWindow, TopAnswer, TopEntry};

@@ -319,7 +319,7 @@ fn token(input: &str) -> IResult<&str, &str> {
 }
 
 /// Month names as syslog writes them (and the records carry them).
-pub(crate) const MONTH_NAMES: [&str; 12] = [
+pub const MONTH_NAMES: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 

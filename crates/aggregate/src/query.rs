@@ -1,0 +1,289 @@
+//! What a query counts: its key, the records it takes, the metric and the filters.
+//!
+//! This module is `QUERIES.md` (beside `Cargo.toml`) in code: the keys a record counts under
+//! (`src` with the null sender as `<>`, domains lowercased, `status` from `dsn`/`stat`, any
+//! other field as stored), the default kind of each key, `--where` and `--since`/`--until`.
+//! `contrib/spark/maillog_top.py` implements the same rules; a test holds them equal.
+//!
+//! It never counts or reads anything: it answers questions about one record.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+use maillog_parse::Kind;
+
+use crate::fields::Fields;
+use crate::key::{Dimension, NULL_ADDRESS};
+
+/// What records are counted by: a dimension of the live top, the delivery status, or any field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Key {
+    /// `src`, `dest`, their domains, `mailserver`, `relay`.
+    Dimension(Dimension),
+    /// `Sent`, `Deferred`, `Bounced`, `Queued` or `Other`, from `dsn` and `stat`.
+    Status,
+    /// Any other field of the record, as stored.
+    Field(String),
+}
+
+/// A key name that cannot be a field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError(pub String);
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:?} is not a key: expected mailserver, src, dest, relay, src_domain, dest_domain, \
+             status, or a record field name (letters, digits, '_', '-')",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl FromStr for Key {
+    type Err = KeyError;
+
+    fn from_str(text: &str) -> Result<Self, KeyError> {
+        if let Ok(dimension) = text.parse::<Dimension>() {
+            return Ok(Key::Dimension(dimension));
+        }
+        if text == "status" {
+            return Ok(Key::Status);
+        }
+        let is_name = !text.is_empty()
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if is_name {
+            Ok(Key::Field(text.to_owned()))
+        } else {
+            Err(KeyError(text.to_owned()))
+        }
+    }
+}
+
+impl fmt::Display for Key {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Key::Dimension(dimension) => f.write_str(dimension.as_str()),
+            Key::Status => f.write_str("status"),
+            Key::Field(name) => f.write_str(name),
+        }
+    }
+}
+
+impl Key {
+    /// The kind of records the key counts unless told otherwise: `to` for recipients, their
+    /// domains, the status and the delivery fields; `from` (messages accepted) for the rest.
+    pub fn default_kind(&self) -> Kind {
+        match self {
+            Key::Dimension(dimension) => dimension.kind(),
+            Key::Status => Kind::To,
+            Key::Field(name) => match name.as_str() {
+                "delay" | "xdelay" | "stat" | "dsn" => Kind::To,
+                _ => Kind::From,
+            },
+        }
+    }
+
+    /// The value `record` has for this key, or `None` when it has none (see `QUERIES.md`).
+    /// Unlike [`Dimension::key`], it does not look at the record's kind.
+    pub fn value<'r, F: Fields>(&self, record: &'r F) -> Option<Cow<'r, str>> {
+        match self {
+            Key::Dimension(Dimension::Src) => record.field("src").map(visible),
+            Key::Dimension(Dimension::Dest) => record.field("dest").map(visible),
+            Key::Dimension(Dimension::SrcDomain) => record.field("src").and_then(domain),
+            Key::Dimension(Dimension::DestDomain) => record.field("dest").and_then(domain),
+            Key::Dimension(Dimension::Mailserver) => record.field("mailserver"),
+            Key::Dimension(Dimension::Relay) => record.field("relay"),
+            Key::Status => status(record).map(|s| Cow::Borrowed(s.as_str())),
+            Key::Field(name) => record.field(name),
+        }
+    }
+}
+
+/// The outcome of a delivery attempt (a `to` record).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Delivered (`dsn=2.…`, `stat=Sent …`).
+    Sent,
+    /// To be tried again (`dsn=4.…`, `stat=Deferred: …`).
+    Deferred,
+    /// Given up, returned to the sender (`dsn=5.…`).
+    Bounced,
+    /// Queued for later (`stat=queued`).
+    Queued,
+    /// Any other `stat`.
+    Other,
+}
+
+impl Status {
+    /// The status's name in answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Sent => "Sent",
+            Status::Deferred => "Deferred",
+            Status::Bounced => "Bounced",
+            Status::Queued => "Queued",
+            Status::Other => "Other",
+        }
+    }
+}
+
+/// The status of a record: by the class of its `dsn`, else by the start of its `stat`.
+pub fn status<F: Fields>(record: &F) -> Option<Status> {
+    let by_dsn = record.field("dsn").and_then(|dsn| match dsn.as_bytes().first() {
+        Some(b'2') => Some(Status::Sent),
+        Some(b'4') => Some(Status::Deferred),
+        Some(b'5') => Some(Status::Bounced),
+        _ => None,
+    });
+    if by_dsn.is_some() {
+        return by_dsn;
+    }
+    let stat = record.field("stat")?;
+    Some(if stat.starts_with("Sent") {
+        Status::Sent
+    } else if stat.starts_with("Deferred") {
+        Status::Deferred
+    } else if stat.len() >= 6 && stat.as_bytes()[..6].eq_ignore_ascii_case(b"queued") {
+        Status::Queued
+    } else {
+        Status::Other
+    })
+}
+
+/// The null address as `<>`.
+fn visible(address: Cow<'_, str>) -> Cow<'_, str> {
+    if address.is_empty() {
+        Cow::Borrowed(NULL_ADDRESS)
+    } else {
+        address
+    }
+}
+
+/// The text after the last `@`, ASCII-lowercased, when there is some.
+fn domain(address: Cow<'_, str>) -> Option<Cow<'_, str>> {
+    let at = address.rfind('@')?;
+    if at + 1 == address.len() {
+        return None;
+    }
+    let domain = match address {
+        Cow::Borrowed(a) => Cow::Borrowed(&a[at + 1..]),
+        Cow::Owned(a) => Cow::Owned(a[at + 1..].to_owned()),
+    };
+    Some(if domain.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(domain.to_ascii_lowercase())
+    } else {
+        domain
+    })
+}
+
+/// The message size of a record (`size`), 0 when absent or not a decimal number.
+pub fn size<F: Fields>(record: &F) -> u64 {
+    record
+        .field("size")
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0)
+}
+
+/// `--where FIELD=VALUE`: the record's value for the key FIELD equals VALUE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Where {
+    /// The key whose value is compared.
+    pub key: Key,
+    /// The value it must have.
+    pub value: String,
+}
+
+impl FromStr for Where {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let (field, value) = text
+            .split_once('=')
+            .ok_or_else(|| format!("{text:?} is not FIELD=VALUE"))?;
+        let key = field.parse::<Key>().map_err(|e| e.to_string())?;
+        Ok(Where {
+            key,
+            value: value.to_owned(),
+        })
+    }
+}
+
+/// The records a query takes: `--where`, `--since`, `--until`.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// All must hold.
+    pub wheres: Vec<Where>,
+    /// Unix seconds, inclusive.
+    pub since: Option<i64>,
+    /// Unix seconds, exclusive.
+    pub until: Option<i64>,
+}
+
+impl Filter {
+    /// Whether `record` passes.
+    pub fn accepts<F: Fields>(&self, record: &F) -> bool {
+        if self.since.is_some() || self.until.is_some() {
+            let Some(time) = record.unix_time() else {
+                return false;
+            };
+            if self.since.is_some_and(|since| time < since)
+                || self.until.is_some_and(|until| time >= until)
+            {
+                return false;
+            }
+        }
+        self.wheres
+            .iter()
+            .all(|w| w.key.value(record).as_deref() == Some(w.value.as_str()))
+    }
+}
+
+/// Parses `--since`/`--until`: RFC 3339, or `YYYY-MM-DD[THH:MM[:SS]]` (a space for the `T`
+/// also works) in UTC. Gives Unix seconds.
+pub fn parse_instant(text: &str) -> Result<i64, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(t.timestamp());
+    }
+    let normalized = text.replacen(' ', "T", 1);
+    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(&normalized, format) {
+            return Ok(t.and_utc().timestamp());
+        }
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
+    }
+    Err(format!(
+        "{text:?} is not a time: expected RFC 3339 (2011-07-13T00:00:00Z) or \
+         YYYY-MM-DD[THH:MM[:SS]] in UTC"
+    ))
+}
+
+/// Seconds of a sendmail delay, `[D+]HH:MM:SS`.
+pub fn delay_seconds(delay: &str) -> Option<u64> {
+    let (days, clock) = match delay.split_once('+') {
+        Some((days, clock)) => (days.parse::<u64>().ok()?, clock),
+        None => (0, delay),
+    };
+    let mut parts = clock.split(':');
+    let (h, m, s) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let (h, m, s) = (
+        h.parse::<u64>().ok()?,
+        m.parse::<u64>().ok()?,
+        s.parse::<u64>().ok()?,
+    );
+    Some(days * 86_400 + h * 3_600 + m * 60 + s)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,120 @@
+use super::*;
+use crate::json::Scanner;
+use maillog_parse::{Parsed, Parser, TimeContext, YearPolicy, Zone};
+
+fn value(key: &str, line: &str) -> Option<String> {
+    let mut scanner = Scanner::default();
+    let record = scanner.scan(line.as_bytes(), None).expect("JSON");
+    key.parse::<Key>()
+        .expect("key")
+        .value(&record)
+        .map(Cow::into_owned)
+}
+
+#[test]
+fn keys_are_normalized_as_queries_md_says() {
+    let from = r#"{"src":"","mailserver":"mail5","relay":"app03.example.com.","size":"12"}"#;
+    assert_eq!(value("src", from).as_deref(), Some("<>"));
+    assert_eq!(value("src_domain", from), None);
+    assert_eq!(value("mailserver", from).as_deref(), Some("mail5"));
+    assert_eq!(value("relay", from).as_deref(), Some("app03.example.com."));
+    assert_eq!(value("size", from).as_deref(), Some("12"));
+    let to = r#"{"dest":"Bob@Example.COM","dsn":"2.0.0","stat":"Sent (ok)"}"#;
+    assert_eq!(value("dest", to).as_deref(), Some("Bob@Example.COM"));
+    assert_eq!(value("dest_domain", to).as_deref(), Some("example.com"));
+    assert_eq!(value("dest_domain", r#"{"dest":"root"}"#), None);
+    assert_eq!(value("dest_domain", r#"{"dest":"root@"}"#), None);
+    assert_eq!(value("dest_domain", r#"{"dest":"a@b@C"}"#).as_deref(), Some("c"));
+    assert_eq!(value("status", to).as_deref(), Some("Sent"));
+}
+
+#[test]
+fn status_goes_by_dsn_then_stat() {
+    for (fields, expected) in [
+        (r#""dsn":"4.4.1","stat":"Sent""#, Some("Deferred")),
+        (r#""dsn":"5.1.1","stat":"User unknown""#, Some("Bounced")),
+        (r#""dsn":"2.0.0""#, Some("Sent")),
+        (r#""stat":"Deferred: Connection refused""#, Some("Deferred")),
+        (r#""stat":"Sent (ok)""#, Some("Sent")),
+        (r#""stat":"QUEUED""#, Some("Queued")),
+        (r#""stat":"User unknown""#, Some("Other")),
+        (r#""dsn":"x","stat":"queued""#, Some("Queued")),
+        (r#""dest":"a""#, None),
+    ] {
+        let line = format!("{{{fields}}}");
+        assert_eq!(value("status", &line).as_deref(), expected, "{line}");
+    }
+}
+
+#[test]
+fn default_kinds_follow_the_key() {
+    let kind = |k: &str| k.parse::<Key>().expect("key").default_kind();
+    for k in ["src", "src_domain", "mailserver", "relay", "mailer", "msgid"] {
+        assert_eq!(kind(k), Kind::From, "{k}");
+    }
+    for k in ["dest", "dest_domain", "status", "delay", "xdelay", "stat", "dsn"] {
+        assert_eq!(kind(k), Kind::To, "{k}");
+    }
+    assert!("a b".parse::<Key>().is_err());
+    assert!("".parse::<Key>().is_err());
+}
+
+#[test]
+fn filters_take_wheres_and_a_time_range() {
+    let mut scanner = Scanner::default();
+    let line = r#"{"dest":"a@gmail.com","dsn":"4.0.0","ts":"2011-07-13T00:30:00+02:00"}"#;
+    let record = scanner.scan(line.as_bytes(), None).expect("JSON");
+    let filter = |wheres: &[&str], since: Option<&str>, until: Option<&str>| Filter {
+        wheres: wheres.iter().map(|w| w.parse().expect("where")).collect(),
+        since: since.map(|t| parse_instant(t).expect("time")),
+        until: until.map(|t| parse_instant(t).expect("time")),
+    };
+    assert!(filter(&["status=Deferred", "dest_domain=gmail.com"], None, None).accepts(&record));
+    assert!(!filter(&["status=Sent"], None, None).accepts(&record));
+    assert!(!filter(&["nosuch=x"], None, None).accepts(&record));
+    // 2011-07-12T22:30:00Z
+    assert!(filter(&[], Some("2011-07-12 22:30"), Some("2011-07-12T22:30:01Z")).accepts(&record));
+    assert!(!filter(&[], Some("2011-07-12T22:30:01"), None).accepts(&record));
+    assert!(!filter(&[], None, Some("2011-07-12T22:30:00Z")).accepts(&record));
+    let untimed = scanner.scan(br#"{"dest":"a"}"#, None).expect("JSON");
+    assert!(!filter(&[], Some("2011-07-12"), None).accepts(&untimed));
+    assert!("novalue".parse::<Where>().is_err());
+    assert!(parse_instant("yesterday").is_err());
+}
+
+#[test]
+fn delays_are_seconds() {
+    assert_eq!(delay_seconds("00:00:02"), Some(2));
+    assert_eq!(delay_seconds("1+00:00:15"), Some(86_415));
+    assert_eq!(delay_seconds("12:34:56"), Some(45_296));
+    assert_eq!(delay_seconds("garbage"), None);
+    assert_eq!(delay_seconds("1:2:3:4"), None);
+}
+
+/// The archive query and the live top count a parsed record under the same key.
+#[test]
+fn keys_agree_with_the_live_dimensions() {
+    let parser = Parser::new(TimeContext::new(Zone::Utc, YearPolicy::Fixed(2011)), &[]);
+    let lines = [
+        "Jul 12 20:53:00 mail5 sendmail[1]: p6D0r0u1006229: from=<Info@Example.COM>, size=5, relay=app03 [10.1.2.3]",
+        "Jul 12 20:53:00 mail5 sendmail[1]: p6D0r0u1006229: from=<>, size=5",
+        "Jul 12 20:53:00 mail2 sendmail[2]: p6D0qwvm006395: to=<a@Gmail.com>,root, delay=00:00:02, dsn=2.0.0, stat=Sent",
+    ];
+    for line in lines {
+        let Parsed::Event(event) = parser.parse(line) else {
+            panic!("not a record: {line}");
+        };
+        for record in event.records() {
+            for dimension in Dimension::ALL {
+                if dimension.kind() != record.kind() {
+                    continue;
+                }
+                assert_eq!(
+                    Key::Dimension(dimension).value(&record),
+                    dimension.key(&record),
+                    "{dimension} of {line}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,410 @@
+//! `maillog report`: the pflogsumm-style summary of a set of records.
+//!
+//! Totals (received, delivered, deferred, bounced, rejected, bytes), traffic per hour of the
+//! day, top senders and recipients by count and by bytes, delivery per recipient domain with
+//! deferrals and delays, the domains mail came from and the relays that handed it in. The
+//! sections and their JSON form are `QUERIES.md`'s; `contrib/spark/maillog_top.py` computes the
+//! same. Recipient bytes use the size join of `crate::tally`.
+//!
+//! It counts and shapes the answer; it never reads input and never renders text for people.
+
+use hashbrown::HashMap;
+use maillog_parse::Kind;
+use serde::Serialize;
+
+use crate::fields::Fields;
+use crate::key::Dimension;
+use crate::query::{Filter, Key, Status, delay_seconds, size, status};
+use crate::tally::{
+    Counts, KeyCounts, Metric, Needs, Ranked, Sizes, Tally, add_counts, merge_counts, rank,
+};
+
+/// What a report covers and how long its lists are.
+#[derive(Debug, Clone, Default)]
+pub struct ReportQuery {
+    /// Which records count.
+    pub filter: Filter,
+    /// Entries per list.
+    pub n: usize,
+}
+
+/// Delivery to one recipient domain.
+#[derive(Debug, Default, Clone, Copy)]
+struct DomainStats {
+    count: u64,
+    delivered: u64,
+    deferred: u64,
+    bounced: u64,
+    bytes: u64,
+    delay_sum: u64,
+    delays: u64,
+    delay_max: u64,
+}
+
+impl DomainStats {
+    fn add(&mut self, other: &DomainStats) {
+        self.count += other.count;
+        self.delivered += other.delivered;
+        self.deferred += other.deferred;
+        self.bounced += other.bounced;
+        self.bytes += other.bytes;
+        self.delay_sum += other.delay_sum;
+        self.delays += other.delays;
+        self.delay_max = self.delay_max.max(other.delay_max);
+    }
+}
+
+/// Traffic in one hour of the day.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Hour {
+    received: u64,
+    delivered: u64,
+    deferred: u64,
+    bounced: u64,
+}
+
+/// A `to` record whose message size was not known when it was read.
+#[derive(Debug)]
+struct Waiting {
+    dest: Option<Box<str>>,
+    domain: Option<Box<str>>,
+    sent: bool,
+    message: u64,
+}
+
+/// One thread's counts of a report.
+#[derive(Debug)]
+pub struct ReportTally<'q> {
+    query: &'q ReportQuery,
+    received: u64,
+    bytes_received: u64,
+    delivered: u64,
+    deferred: u64,
+    bounced: u64,
+    bytes_delivered: u64,
+    /// `reject=` lines, when a raw syslog input was read.
+    rejected: Option<u64>,
+    hours: [Hour; 24],
+    senders: KeyCounts,
+    recipients: KeyCounts,
+    src_domains: KeyCounts,
+    relays: KeyCounts,
+    domains: HashMap<String, DomainStats>,
+    waiting: Vec<Waiting>,
+}
+
+const SRC: Key = Key::Dimension(Dimension::Src);
+const DEST: Key = Key::Dimension(Dimension::Dest);
+const SRC_DOMAIN: Key = Key::Dimension(Dimension::SrcDomain);
+const DEST_DOMAIN: Key = Key::Dimension(Dimension::DestDomain);
+const RELAY: Key = Key::Dimension(Dimension::Relay);
+
+impl<'q> ReportTally<'q> {
+    /// An empty tally.
+    pub fn new(query: &'q ReportQuery) -> Self {
+        ReportTally {
+            query,
+            received: 0,
+            bytes_received: 0,
+            delivered: 0,
+            deferred: 0,
+            bounced: 0,
+            bytes_delivered: 0,
+            rejected: None,
+            hours: [Hour::default(); 24],
+            senders: KeyCounts::default(),
+            recipients: KeyCounts::default(),
+            src_domains: KeyCounts::default(),
+            relays: KeyCounts::default(),
+            domains: HashMap::default(),
+            waiting: Vec::new(),
+        }
+    }
+
+    fn from_record<F: Fields>(&mut self, record: &F, hour: Option<usize>) {
+        let bytes = size(record);
+        self.received += 1;
+        self.bytes_received += bytes;
+        if let Some(hour) = hour {
+            self.hours[hour].received += 1;
+        }
+        let one = Counts { count: 1, bytes };
+        for (key, counts) in [
+            (&SRC, &mut self.senders),
+            (&SRC_DOMAIN, &mut self.src_domains),
+            (&RELAY, &mut self.relays),
+        ] {
+            if let Some(value) = key.value(record) {
+                add_counts(counts, &value, one);
+            }
+        }
+    }
+
+    fn to_record<F: Fields>(&mut self, record: &F, hour: Option<usize>, sizes: &Sizes) {
+        let status = status(record);
+        let sent = status == Some(Status::Sent);
+        let slot = hour.map(|h| &mut self.hours[h]);
+        match status {
+            Some(Status::Sent) => {
+                self.delivered += 1;
+                slot.map(|h| h.delivered += 1);
+            }
+            Some(Status::Deferred) => {
+                self.deferred += 1;
+                slot.map(|h| h.deferred += 1);
+            }
+            Some(Status::Bounced) => {
+                self.bounced += 1;
+                slot.map(|h| h.bounced += 1);
+            }
+            _ => {}
+        }
+        let message = Sizes::message_of(record);
+        let known = sizes.get(message);
+        let bytes = known.unwrap_or(0);
+        let dest = DEST.value(record);
+        let domain = DEST_DOMAIN.value(record);
+        if known.is_none() {
+            self.waiting.push(Waiting {
+                dest: dest.as_deref().map(Box::from),
+                domain: domain.as_deref().map(Box::from),
+                sent,
+                message,
+            });
+        }
+        if let Some(dest) = &dest {
+            add_counts(&mut self.recipients, dest, Counts { count: 1, bytes });
+        }
+        if sent {
+            self.bytes_delivered += bytes;
+        }
+        if let Some(domain) = &domain {
+            let stats = self.domains.entry_ref(&**domain).or_default();
+            stats.count += 1;
+            match status {
+                Some(Status::Sent) => {
+                    stats.delivered += 1;
+                    stats.bytes += bytes;
+                    let delay = record.field("delay");
+                    if let Some(seconds) = delay.as_deref().and_then(delay_seconds) {
+                        stats.delay_sum += seconds;
+                        stats.delays += 1;
+                        stats.delay_max = stats.delay_max.max(seconds);
+                    }
+                }
+                Some(Status::Deferred) => stats.deferred += 1,
+                Some(Status::Bounced) => stats.bounced += 1,
+                _ => {}
+            }
+        }
+    }
+
+    /// The report (of the merged, settled tally).
+    pub fn answer(&self) -> Report {
+        let n = self.query.n;
+        let mut domains: Vec<(&str, &DomainStats)> =
+            self.domains.iter().map(|(d, s)| (&**d, s)).collect();
+        domains.sort_unstable_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
+        domains.truncate(n);
+        Report {
+            totals: Totals {
+                received: self.received,
+                delivered: self.delivered,
+                deferred: self.deferred,
+                bounced: self.bounced,
+                rejected: self.rejected,
+                bytes_received: self.bytes_received,
+                bytes_delivered: self.bytes_delivered,
+                senders: self.senders.len() as u64,
+                recipients: self.recipients.len() as u64,
+            },
+            per_hour: (0..24)
+                .map(|h| HourRow {
+                    hour: format!("{h:02}"),
+                    received: self.hours[h].received,
+                    delivered: self.hours[h].delivered,
+                    deferred: self.hours[h].deferred,
+                    bounced: self.hours[h].bounced,
+                })
+                .collect(),
+            top_senders_by_count: rank(&self.senders, Metric::Count, n, true),
+            top_senders_by_bytes: rank(&self.senders, Metric::Bytes, n, true),
+            top_recipients_by_count: rank(&self.recipients, Metric::Count, n, true),
+            top_recipients_by_bytes: rank(&self.recipients, Metric::Bytes, n, true),
+            domains: domains
+                .into_iter()
+                .map(|(domain, s)| DomainRow {
+                    domain: domain.to_owned(),
+                    count: s.count,
+                    delivered: s.delivered,
+                    deferred: s.deferred,
+                    bounced: s.bounced,
+                    bytes: s.bytes,
+                    avg_delay: (s.delays > 0).then(|| s.delay_sum as f64 / s.delays as f64),
+                    max_delay: (s.delays > 0).then_some(s.delay_max),
+                })
+                .collect(),
+            received_domains: rank(&self.src_domains, Metric::Count, n, true),
+            top_relays: rank(&self.relays, Metric::Count, n, true),
+        }
+    }
+}
+
+/// The hour of the day of a record's `time` (`hh:mm:ss` as logged).
+fn hour_of<F: Fields>(record: &F) -> Option<usize> {
+    let time = record.field("time")?;
+    let hour: usize = time.get(..2)?.parse().ok()?;
+    (hour < 24).then_some(hour)
+}
+
+impl Tally for ReportTally<'_> {
+    fn needs(&self) -> Needs {
+        Needs {
+            from: true,
+            to: true,
+            sizes: true,
+        }
+    }
+
+    fn record<F: Fields>(&mut self, record: &F, sizes: &Sizes) {
+        if !self.query.filter.accepts(record) {
+            return;
+        }
+        let hour = hour_of(record);
+        match record.kind() {
+            Kind::From => self.from_record(record, hour),
+            Kind::To => self.to_record(record, hour, sizes),
+        }
+    }
+
+    fn rejected_line(&mut self) {
+        *self.rejected.get_or_insert(0) += 1;
+    }
+
+    fn saw_raw_input(&mut self) {
+        self.rejected.get_or_insert(0);
+    }
+
+    fn settle(&mut self, sizes: &Sizes) {
+        for waiting in std::mem::take(&mut self.waiting) {
+            let bytes = sizes.get(waiting.message).unwrap_or(0);
+            if let Some(dest) = &waiting.dest {
+                add_counts(&mut self.recipients, dest, Counts { count: 0, bytes });
+            }
+            if waiting.sent {
+                self.bytes_delivered += bytes;
+                if let Some(domain) = &waiting.domain {
+                    self.domains.entry_ref(&**domain).or_default().bytes += bytes;
+                }
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.received += other.received;
+        self.bytes_received += other.bytes_received;
+        self.delivered += other.delivered;
+        self.deferred += other.deferred;
+        self.bounced += other.bounced;
+        self.bytes_delivered += other.bytes_delivered;
+        self.rejected = match (self.rejected, other.rejected) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        };
+        for (mine, theirs) in self.hours.iter_mut().zip(other.hours) {
+            mine.received += theirs.received;
+            mine.delivered += theirs.delivered;
+            mine.deferred += theirs.deferred;
+            mine.bounced += theirs.bounced;
+        }
+        merge_counts(&mut self.senders, other.senders);
+        merge_counts(&mut self.recipients, other.recipients);
+        merge_counts(&mut self.src_domains, other.src_domains);
+        merge_counts(&mut self.relays, other.relays);
+        for (domain, stats) in other.domains {
+            self.domains.entry(domain).or_default().add(&stats);
+        }
+    }
+}
+
+/// The summary, as `maillog report --format json` prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Totals.
+    pub totals: Totals,
+    /// Traffic per hour of the day, 00 to 23.
+    pub per_hour: Vec<HourRow>,
+    /// Senders with the most messages.
+    pub top_senders_by_count: Vec<Ranked>,
+    /// Senders with the most bytes.
+    pub top_senders_by_bytes: Vec<Ranked>,
+    /// Recipients with the most deliveries (attempts).
+    pub top_recipients_by_count: Vec<Ranked>,
+    /// Recipients with the most bytes.
+    pub top_recipients_by_bytes: Vec<Ranked>,
+    /// Delivery per recipient domain.
+    pub domains: Vec<DomainRow>,
+    /// The domains mail came from.
+    pub received_domains: Vec<Ranked>,
+    /// The relays that handed mail in.
+    pub top_relays: Vec<Ranked>,
+}
+
+/// The report's totals.
+#[derive(Debug, Clone, Serialize)]
+pub struct Totals {
+    /// `from` records: messages accepted.
+    pub received: u64,
+    /// `to` records with status Sent.
+    pub delivered: u64,
+    /// `to` records with status Deferred.
+    pub deferred: u64,
+    /// `to` records with status Bounced.
+    pub bounced: u64,
+    /// `reject=` lines of raw syslog inputs; `None` when no input was raw syslog.
+    pub rejected: Option<u64>,
+    /// Sizes of the messages accepted.
+    pub bytes_received: u64,
+    /// Sizes of the messages delivered, once per recipient.
+    pub bytes_delivered: u64,
+    /// Distinct senders.
+    pub senders: u64,
+    /// Distinct recipients.
+    pub recipients: u64,
+}
+
+/// One hour of the day.
+#[derive(Debug, Clone, Serialize)]
+pub struct HourRow {
+    /// `00` to `23`.
+    pub hour: String,
+    /// Messages accepted.
+    pub received: u64,
+    /// Deliveries.
+    pub delivered: u64,
+    /// Deferrals.
+    pub deferred: u64,
+    /// Bounces.
+    pub bounced: u64,
+}
+
+/// Delivery to one domain.
+#[derive(Debug, Clone, Serialize)]
+pub struct DomainRow {
+    /// The recipient domain, lowercased.
+    pub domain: String,
+    /// `to` records.
+    pub count: u64,
+    /// Sent.
+    pub delivered: u64,
+    /// Deferred.
+    pub deferred: u64,
+    /// Bounced.
+    pub bounced: u64,
+    /// Bytes delivered.
+    pub bytes: u64,
+    /// Mean delay of the deliveries, in seconds.
+    pub avg_delay: Option<f64>,
+    /// Longest delay of a delivery, in seconds.
+    pub max_delay: Option<u64>,
+}

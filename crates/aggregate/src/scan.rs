@@ -1,0 +1,589 @@
+//! Reading inputs on every core and feeding their records to per-thread tallies.
+//!
+//! An [`Input`] is a file, stdin, or a stream someone else opens (an S3 object). What it holds
+//! is found from its bytes, not its name: bzip2 (`BZh`, multistream read whole), gzip, or plain;
+//! then JSON lines (first byte `{`) or raw syslog, which is parsed on the fly with
+//! `maillog-parse`. The name only tells the kind of an archive file (`from-…`, `to-…`), so that
+//! files a query does not need are never opened. A large plain file is cut into byte ranges of
+//! whole lines so that all cores share it.
+//!
+//! Worker threads take the next unit of work from a shared counter; `from` files go first, so
+//! the size join rarely has to wait. A broken input (unreadable, corrupt or truncated
+//! compression, a line that is not JSON) becomes a [`Problem`] naming it; what was read before
+//! still counts, and the other inputs go on. Memory is one read buffer per thread plus the
+//! tallies: it never holds an input whole.
+//!
+//! It never decides what counts (that is the tally) and never prints (problems go to a callback).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::SystemTime;
+
+use chrono::{DateTime, Utc};
+use maillog_parse::{Kind, NonRecord, Parsed, Parser, YearPolicy, decode};
+
+use crate::fields::Fields;
+use crate::json::Scanner;
+use crate::tally::{Needs, Sizes, Tally};
+
+/// Opens a stream input.
+pub type Opener = Box<dyn FnOnce() -> io::Result<Box<dyn Read + Send>> + Send>;
+
+/// Where an input's bytes come from.
+pub enum Origin {
+    /// A local file.
+    Path(PathBuf),
+    /// Standard input.
+    Stdin,
+    /// A stream opened once, when its turn comes.
+    Stream(Mutex<Option<Opener>>),
+}
+
+/// One input of a query.
+pub struct Input {
+    /// The name problems and progress use (a path, `-`, `s3://bucket/key`).
+    pub name: String,
+    /// Where the bytes come from.
+    pub origin: Origin,
+    /// Its size in bytes, when known before reading.
+    pub len: Option<u64>,
+}
+
+impl Input {
+    /// A local file.
+    pub fn path(path: PathBuf, len: Option<u64>) -> Input {
+        Input {
+            name: path.display().to_string(),
+            origin: Origin::Path(path),
+            len,
+        }
+    }
+
+    /// Standard input.
+    pub fn stdin() -> Input {
+        Input {
+            name: "-".to_owned(),
+            origin: Origin::Stdin,
+            len: None,
+        }
+    }
+
+    /// A stream, opened by `open` when a thread takes it.
+    pub fn stream(name: String, len: Option<u64>, open: Opener) -> Input {
+        Input {
+            name,
+            origin: Origin::Stream(Mutex::new(Some(open))),
+            len,
+        }
+    }
+
+    /// The kind its file name gives: `from-…` or `to-…`.
+    pub fn kind_by_name(&self) -> Option<Kind> {
+        let base = self.name.rsplit('/').next().unwrap_or(&self.name);
+        if base.starts_with("from-") {
+            Some(Kind::From)
+        } else if base.starts_with("to-") {
+            Some(Kind::To)
+        } else {
+            None
+        }
+    }
+}
+
+/// Something wrong with one input; the rest of the work goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The input's name.
+    pub input: String,
+    /// What is wrong, and what of it still counted.
+    pub message: String,
+}
+
+/// How inputs are read.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Worker threads.
+    pub threads: usize,
+    /// The parser of raw syslog inputs.
+    pub parser: Parser,
+    /// The year of year-less stamps; `None`: a file's modification time (stdin, streams: now).
+    pub year: Option<i32>,
+    /// Plain files are read in ranges of this many bytes (when at least twice as big), so that
+    /// all cores share one big file: [`ScanOptions::RANGE_BYTES`].
+    pub range_bytes: u64,
+}
+
+impl ScanOptions {
+    /// The default size of a range of a plain file.
+    pub const RANGE_BYTES: u64 = 32 << 20;
+}
+
+/// What a scan did.
+#[derive(Debug)]
+pub struct Outcome<T> {
+    /// The merged, settled tally.
+    pub tally: T,
+    /// Inputs read (whole or in part).
+    pub inputs_read: usize,
+    /// Inputs not opened because the query does not need their kind.
+    pub inputs_skipped: usize,
+    /// Records seen (of every kind read).
+    pub records: u64,
+    /// Problems reported.
+    pub problems: usize,
+}
+
+/// Bad lines reported one by one per unit of work; the rest are counted.
+const BAD_LINES_SHOWN: u64 = 3;
+
+/// A piece of work: an input, or a byte range of a plain file.
+#[derive(Debug, Clone, Copy)]
+struct Unit {
+    input: usize,
+    range: Option<(u64, u64)>,
+}
+
+/// Shared by the workers.
+struct Shared<'a> {
+    inputs: &'a [Input],
+    options: &'a ScanOptions,
+    needs: Needs,
+    sizes: Sizes,
+    read: &'a AtomicU64,
+    report: &'a (dyn Fn(Problem) + Sync),
+    problems: AtomicUsize,
+    records: AtomicU64,
+}
+
+/// Reads every input on `options.threads` threads into tallies made by `make`, merges them,
+/// and settles the size join. `read` counts the input bytes consumed (for a progress bar);
+/// `report` gets each problem as it is found.
+pub fn scan<T: Tally>(
+    inputs: &[Input],
+    options: &ScanOptions,
+    make: impl Fn() -> T + Sync,
+    read: &AtomicU64,
+    report: &(dyn Fn(Problem) + Sync),
+) -> Outcome<T> {
+    let needs = make().needs();
+    let (units, skipped) = plan(inputs, needs, options.range_bytes.max(1));
+    let shared = Shared {
+        inputs,
+        options,
+        needs,
+        sizes: Sizes::default(),
+        read,
+        report,
+        problems: AtomicUsize::new(0),
+        records: AtomicU64::new(0),
+    };
+    let next = AtomicUsize::new(0);
+    let threads = options.threads.clamp(1, units.len().max(1));
+    let mut tallies: Vec<T> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut tally = make();
+                    let mut worker = Worker::default();
+                    while let Some(unit) = units.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        worker.run(&shared, *unit, &mut tally);
+                    }
+                    tally
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .filter_map(|worker| worker.join().ok())
+            .collect()
+    });
+    let mut tally = tallies.pop().unwrap_or_else(&make);
+    tally.settle(&shared.sizes);
+    for mut other in tallies {
+        other.settle(&shared.sizes);
+        tally.merge(other);
+    }
+    let inputs_read = {
+        let mut seen: Vec<usize> = units.iter().map(|u| u.input).collect();
+        seen.dedup();
+        seen.len()
+    };
+    Outcome {
+        tally,
+        inputs_read,
+        inputs_skipped: skipped,
+        records: shared.records.load(Ordering::Relaxed),
+        problems: shared.problems.load(Ordering::Relaxed),
+    }
+}
+
+/// The units of work, in the order they are taken: `from` files first (their sizes feed the
+/// join), then the rest, the largest first within each; and how many inputs need no reading.
+fn plan(inputs: &[Input], needs: Needs, range: u64) -> (Vec<Unit>, usize) {
+    let mut order: Vec<usize> = Vec::new();
+    let mut skipped = 0;
+    for (i, input) in inputs.iter().enumerate() {
+        match input.kind_by_name() {
+            Some(kind) if !needs.reads(kind) => skipped += 1,
+            _ => order.push(i),
+        }
+    }
+    order.sort_by_key(|&i| {
+        let input = &inputs[i];
+        let first = input.kind_by_name() == Some(Kind::From);
+        (!first, std::cmp::Reverse(input.len.unwrap_or(0)))
+    });
+    let mut units = Vec::new();
+    for i in order {
+        match (&inputs[i].origin, inputs[i].len) {
+            (Origin::Path(path), Some(len)) if len >= 2 * range && is_plain(path) => {
+                let mut start = 0;
+                while start < len {
+                    let end = (start + range).min(len);
+                    units.push(Unit {
+                        input: i,
+                        range: Some((start, end)),
+                    });
+                    start = end;
+                }
+            }
+            _ => units.push(Unit {
+                input: i,
+                range: None,
+            }),
+        }
+    }
+    (units, skipped)
+}
+
+/// Whether a file is neither bzip2 nor gzip (an unreadable file is not split; opening it again
+/// reports the problem).
+fn is_plain(path: &Path) -> bool {
+    let mut magic = [0u8; 3];
+    File::open(path)
+        .and_then(|mut f| f.read_exact(&mut magic))
+        .is_ok_and(|()| Compression::of(&magic) == Compression::None)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Compression {
+    None,
+    Bzip2,
+    Gzip,
+}
+
+impl Compression {
+    fn of(head: &[u8]) -> Compression {
+        if head.starts_with(b"BZh") {
+            Compression::Bzip2
+        } else if head.starts_with(&[0x1f, 0x8b]) {
+            Compression::Gzip
+        } else {
+            Compression::None
+        }
+    }
+}
+
+/// Counts the bytes read from an input, for the progress bar.
+struct Counted<'a, R> {
+    inner: R,
+    read: &'a AtomicU64,
+}
+
+impl<R: Read> Read for Counted<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// One worker thread's reusable buffers.
+#[derive(Default)]
+struct Worker {
+    lines: LineBuffer,
+    scanner: Scanner,
+}
+
+/// What one unit of work met.
+#[derive(Debug, Default)]
+struct UnitCounts {
+    lines: u64,
+    records: u64,
+    bad_lines: u64,
+}
+
+impl Worker {
+    fn run<T: Tally>(&mut self, shared: &Shared<'_>, unit: Unit, tally: &mut T) {
+        let input = &shared.inputs[unit.input];
+        let mut counts = UnitCounts::default();
+        let result = self.read_unit(shared, unit, tally, &mut counts);
+        shared.records.fetch_add(counts.records, Ordering::Relaxed);
+        let place = match unit.range {
+            Some((start, _)) => format!("the range from byte {start}"),
+            None => "it".to_owned(),
+        };
+        if counts.bad_lines > BAD_LINES_SHOWN {
+            shared.problems.fetch_add(1, Ordering::Relaxed);
+            (shared.report)(Problem {
+                input: input.name.clone(),
+                message: format!(
+                    "{} more lines that are not JSON records in {place}",
+                    counts.bad_lines - BAD_LINES_SHOWN
+                ),
+            });
+        }
+        if let Err(error) = result {
+            shared.problems.fetch_add(1, Ordering::Relaxed);
+            (shared.report)(Problem {
+                input: input.name.clone(),
+                message: format!(
+                    "{error} (after {} lines of {place}, whose {} records are counted)",
+                    counts.lines, counts.records
+                ),
+            });
+        }
+    }
+
+    fn read_unit<T: Tally>(
+        &mut self,
+        shared: &Shared<'_>,
+        unit: Unit,
+        tally: &mut T,
+        counts: &mut UnitCounts,
+    ) -> io::Result<()> {
+        let input = &shared.inputs[unit.input];
+        let (raw, reference, limit) = open(input, unit.range)?;
+        let counted = Counted {
+            inner: raw,
+            read: shared.read,
+        };
+        let mut buffered = BufReader::with_capacity(256 << 10, counted);
+        let head = buffered.fill_buf()?;
+        let mut decoded: Box<dyn Read + '_> = match Compression::of(head) {
+            Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered)),
+            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
+            Compression::None => Box::new(buffered),
+        };
+        let kind = input.kind_by_name();
+        let scanner = &mut self.scanner;
+        let mut content = Content::Unknown;
+        self.lines.each(&mut decoded, limit, |line| {
+            counts.lines += 1;
+            if let Content::Unknown = content {
+                match line.iter().find(|b| !b.is_ascii_whitespace()) {
+                    None => return, // a blank line tells nothing
+                    Some(b'{') => content = Content::Json,
+                    Some(_) => {
+                        let mut parser = shared.options.parser.clone();
+                        parser.set_year_policy(match shared.options.year {
+                            Some(year) => YearPolicy::Fixed(year),
+                            None => YearPolicy::Reference(reference),
+                        });
+                        content = Content::Syslog(parser);
+                        tally.saw_raw_input();
+                    }
+                }
+            }
+            match &content {
+                Content::Json => {
+                    let at = JsonInput {
+                        name: &input.name,
+                        kind,
+                        ranged: limit.is_some(),
+                    };
+                    json_line(shared, scanner, &at, line, tally, counts);
+                }
+                Content::Syslog(parser) => syslog_line(shared, parser, line, tally, counts),
+                Content::Unknown => {}
+            }
+        })
+    }
+}
+
+/// What an input's lines are, once its first non-blank line told.
+enum Content {
+    Unknown,
+    Json,
+    Syslog(Parser),
+}
+
+/// The JSON input a line is of.
+struct JsonInput<'a> {
+    name: &'a str,
+    /// The kind its name gives.
+    kind: Option<Kind>,
+    /// Read in ranges, so line numbers are not known.
+    ranged: bool,
+}
+
+/// Counts one line of a JSON input; a line that is not a JSON record is a problem.
+fn json_line<T: Tally>(
+    shared: &Shared<'_>,
+    scanner: &mut Scanner,
+    input: &JsonInput<'_>,
+    line: &[u8],
+    tally: &mut T,
+    counts: &mut UnitCounts,
+) {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return;
+    }
+    match scanner.scan(line, input.kind) {
+        Ok(record) => {
+            counts.records += 1;
+            if shared.needs.sizes && record.kind() == Kind::From {
+                shared.sizes.note(&record);
+            }
+            tally.record(&record, &shared.sizes);
+        }
+        Err(error) => {
+            counts.bad_lines += 1;
+            if counts.bad_lines <= BAD_LINES_SHOWN {
+                shared.problems.fetch_add(1, Ordering::Relaxed);
+                let place = if input.ranged {
+                    "a line".to_owned()
+                } else {
+                    format!("line {}", counts.lines)
+                };
+                (shared.report)(Problem {
+                    input: input.name.to_owned(),
+                    message: format!("{place}: {error}"),
+                });
+            }
+        }
+    }
+}
+
+/// Counts the records of one raw syslog line, and `reject=` lines.
+fn syslog_line<T: Tally>(
+    shared: &Shared<'_>,
+    parser: &Parser,
+    line: &[u8],
+    tally: &mut T,
+    counts: &mut UnitCounts,
+) {
+    let text = decode(line);
+    match parser.parse(&text.text) {
+        Parsed::Event(event) => {
+            for record in event.records() {
+                counts.records += 1;
+                if shared.needs.sizes && record.kind() == Kind::From {
+                    shared.sizes.note(&record);
+                }
+                tally.record(&record, &shared.sizes);
+            }
+        }
+        Parsed::NonRecord(NonRecord::SendmailOther) => {
+            if memchr::memmem::find(line, b"reject=").is_some() {
+                tally.rejected_line();
+            }
+        }
+        Parsed::NonRecord(_) => {}
+    }
+}
+
+/// Opens a unit: its reader, the reference instant of year-less stamps, and for a range the
+/// number of bytes in which its lines start.
+fn open(
+    input: &Input,
+    range: Option<(u64, u64)>,
+) -> io::Result<(Box<dyn Read + Send>, DateTime<Utc>, Option<u64>)> {
+    match &input.origin {
+        Origin::Path(path) => {
+            let mut file = File::open(path)?;
+            let modified = file
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or_else(|_| SystemTime::now());
+            let reference = DateTime::<Utc>::from(modified);
+            let Some((start, end)) = range else {
+                return Ok((Box::new(file), reference, None));
+            };
+            if start == 0 {
+                return Ok((Box::new(file), reference, Some(end)));
+            }
+            // A range owns the lines that start in it: skip the end of a line begun before.
+            file.seek(SeekFrom::Start(start - 1))?;
+            let mut reader = BufReader::new(file);
+            let skipped = reader.read_until(b'\n', &mut Vec::new())? as u64;
+            let begin = start - 1 + skipped;
+            let mut file = reader.into_inner();
+            file.seek(SeekFrom::Start(begin))?;
+            Ok((Box::new(file), reference, Some(end.saturating_sub(begin))))
+        }
+        Origin::Stdin => Ok((Box::new(io::stdin()), Utc::now(), None)),
+        Origin::Stream(opener) => {
+            let open = opener
+                .lock()
+                .map_err(|_| io::Error::other("a thread died opening it"))?
+                .take()
+                .ok_or_else(|| io::Error::other("opened twice"))?;
+            Ok((open()?, Utc::now(), None))
+        }
+    }
+}
+
+/// Cuts a stream into lines without copying them, in one growing buffer per thread.
+#[derive(Default)]
+struct LineBuffer {
+    buf: Vec<u8>,
+}
+
+impl LineBuffer {
+    const CHUNK: usize = 1 << 20;
+
+    /// Calls `line` for each line of `reader` (without `\n` and `\r`), the last one even without
+    /// a line end. With `limit`, stops before a line that starts at or after byte `limit`.
+    fn each(
+        &mut self,
+        reader: &mut dyn Read,
+        limit: Option<u64>,
+        mut line: impl FnMut(&[u8]),
+    ) -> io::Result<()> {
+        if self.buf.len() < Self::CHUNK {
+            self.buf.resize(Self::CHUNK, 0);
+        }
+        let (mut start, mut filled) = (0usize, 0usize);
+        let mut consumed: u64 = 0; // bytes of the stream before `buf[start]`
+        loop {
+            while let Some(at) = memchr::memchr(b'\n', &self.buf[start..filled]) {
+                if limit.is_some_and(|limit| consumed >= limit) {
+                    return Ok(());
+                }
+                let text = &self.buf[start..start + at];
+                line(text.strip_suffix(b"\r").unwrap_or(text));
+                start += at + 1;
+                consumed += at as u64 + 1;
+            }
+            if start > 0 {
+                self.buf.copy_within(start..filled, 0);
+                filled -= start;
+                start = 0;
+            }
+            if filled == self.buf.len() {
+                let longer = self.buf.len() * 2;
+                self.buf.resize(longer, 0);
+            }
+            let n = match reader.read(&mut self.buf[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                if filled > 0 && !limit.is_some_and(|limit| consumed >= limit) {
+                    let text = &self.buf[..filled];
+                    line(text.strip_suffix(b"\r").unwrap_or(text));
+                }
+                return Ok(());
+            }
+            filled += n;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

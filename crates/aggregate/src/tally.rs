@@ -1,0 +1,271 @@
+//! Counting: per-thread tallies, the size join, and ranked answers.
+//!
+//! Each worker thread keeps its own [`Tally`] (plain hash maps, no locking on the hot path);
+//! they are merged when every input is read, so memory grows with the distinct keys, not with
+//! the input. The one thing threads share is [`Sizes`], the message sizes by queue id that give
+//! a `to` record its bytes (pflogsumm's join): a record's `from` line may be in a file another
+//! thread reads. A `to` record whose `from` is not known yet is set aside and settled at the end
+//! ([`Tally::settle`]), so the answer does not depend on the order files are read in.
+//!
+//! It never reads input (that is `crate::scan`) and never prints.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use dashmap::DashMap;
+use hashbrown::HashMap;
+use maillog_parse::Kind;
+use serde::Serialize;
+
+use crate::fields::Fields;
+use crate::query::{Filter, Key, size};
+
+/// How much a key has.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    /// Records.
+    pub count: u64,
+    /// Bytes of their messages.
+    pub bytes: u64,
+}
+
+/// Counts by key.
+pub type KeyCounts = HashMap<String, Counts>;
+
+/// Adds `counts` of one key into `into`.
+pub(crate) fn add_counts(into: &mut KeyCounts, key: &str, counts: Counts) {
+    let entry = into.entry_ref(key).or_default();
+    entry.count += counts.count;
+    entry.bytes += counts.bytes;
+}
+
+/// Merges `from` into `into`.
+pub(crate) fn merge_counts(into: &mut KeyCounts, from: KeyCounts) {
+    if into.is_empty() {
+        *into = from;
+        return;
+    }
+    for (key, counts) in from {
+        let entry = into.entry(key).or_default();
+        entry.count += counts.count;
+        entry.bytes += counts.bytes;
+    }
+}
+
+/// The message sizes of `from` records by (`mailserver`, `sendmailid`), shared by the threads.
+#[derive(Debug, Default)]
+pub struct Sizes {
+    by_message: DashMap<u64, u64>,
+}
+
+impl Sizes {
+    /// The join key of a record: a hash of its `mailserver` and `sendmailid`. 64 bits: two
+    /// messages of a day's archive collide with a probability far below one in a million.
+    pub fn message_of<F: Fields>(record: &F) -> u64 {
+        let mut hasher = foldhash::fast::FixedState::with_seed(0x6d61_696c_6c6f_67).build_hasher();
+        record.field("mailserver").hash(&mut hasher);
+        record.field("sendmailid").hash(&mut hasher);
+        hasher.finish()
+    }
+
+    /// Notes the size of a `from` record.
+    pub fn note<F: Fields>(&self, record: &F) {
+        self.by_message
+            .insert(Sizes::message_of(record), size(record));
+    }
+
+    /// The size of a message, when its `from` record was noted.
+    pub fn get(&self, message: u64) -> Option<u64> {
+        self.by_message.get(&message).map(|size| *size)
+    }
+
+    /// How many messages are known.
+    pub fn len(&self) -> usize {
+        self.by_message.len()
+    }
+
+    /// Whether no message is known.
+    pub fn is_empty(&self) -> bool {
+        self.by_message.is_empty()
+    }
+}
+
+/// What a tally needs read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Needs {
+    /// `from` records (counted or joined).
+    pub from: bool,
+    /// `to` records.
+    pub to: bool,
+    /// Message sizes for `to` records.
+    pub sizes: bool,
+}
+
+impl Needs {
+    /// Whether a file of this kind must be read.
+    pub fn reads(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::From => self.from || self.sizes,
+            Kind::To => self.to,
+        }
+    }
+}
+
+/// One thread's counts of a query, merged with the others' at the end.
+pub trait Tally: Send + Sized {
+    /// What the tally needs read.
+    fn needs(&self) -> Needs;
+    /// Counts one record. `sizes` holds the sizes of the `from` records read so far.
+    fn record<F: Fields>(&mut self, record: &F, sizes: &Sizes);
+    /// Counts a sendmail `reject=` line of a raw syslog input.
+    fn rejected_line(&mut self) {}
+    /// Notes that a raw syslog input is being read (so rejects are known).
+    fn saw_raw_input(&mut self) {}
+    /// Settles what waited for a size, once every input is read.
+    fn settle(&mut self, sizes: &Sizes);
+    /// Adds another thread's (settled) tally.
+    fn merge(&mut self, other: Self);
+}
+
+/// What `--metric` ranks by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Metric {
+    /// Records.
+    #[default]
+    Count,
+    /// Message bytes.
+    Bytes,
+}
+
+/// One line of a top-N answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Ranked {
+    /// The key.
+    pub key: String,
+    /// Records.
+    pub count: u64,
+    /// Bytes, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+}
+
+/// The `n` largest keys by `metric`, ties by key ascending; `bytes` only if `with_bytes`.
+pub fn rank(counts: &KeyCounts, metric: Metric, n: usize, with_bytes: bool) -> Vec<Ranked> {
+    let mut all: Vec<(&str, Counts)> = counts.iter().map(|(k, c)| (&**k, *c)).collect();
+    let measure = |c: &Counts| match metric {
+        Metric::Count => c.count,
+        Metric::Bytes => c.bytes,
+    };
+    let order = |a: &(&str, Counts), b: &(&str, Counts)| {
+        measure(&b.1).cmp(&measure(&a.1)).then_with(|| a.0.cmp(b.0))
+    };
+    if n < all.len() {
+        all.select_nth_unstable_by(n, order);
+        all.truncate(n);
+    }
+    all.sort_unstable_by(order);
+    all.into_iter()
+        .map(|(key, c)| Ranked {
+            key: key.to_owned(),
+            count: c.count,
+            bytes: with_bytes.then_some(c.bytes),
+        })
+        .collect()
+}
+
+/// `maillog top`: what is counted, how, and how many are answered.
+#[derive(Debug, Clone)]
+pub struct TopQuery {
+    /// What records are counted by.
+    pub key: Key,
+    /// The records counted.
+    pub kind: Kind,
+    /// What ranks.
+    pub metric: Metric,
+    /// Which records count.
+    pub filter: Filter,
+    /// How many keys are answered.
+    pub n: usize,
+}
+
+impl TopQuery {
+    /// Whether answers carry bytes: always for `from` records (their own size), for `to`
+    /// records when ranked by bytes (the join costs).
+    pub fn with_bytes(&self) -> bool {
+        self.kind == Kind::From || self.metric == Metric::Bytes
+    }
+}
+
+/// One thread's counts of a [`TopQuery`].
+#[derive(Debug)]
+pub struct TopTally<'q> {
+    query: &'q TopQuery,
+    counts: KeyCounts,
+    /// `to` records whose message size was not known when they were read.
+    waiting: Vec<(Box<str>, u64)>,
+}
+
+impl<'q> TopTally<'q> {
+    /// An empty tally of `query`.
+    pub fn new(query: &'q TopQuery) -> Self {
+        TopTally {
+            query,
+            counts: KeyCounts::default(),
+            waiting: Vec::new(),
+        }
+    }
+
+    /// The answer (of the merged, settled tally).
+    pub fn answer(&self) -> Vec<Ranked> {
+        let query = self.query;
+        rank(&self.counts, query.metric, query.n, query.with_bytes())
+    }
+
+    /// Counts by key (of the merged, settled tally).
+    pub fn counts(&self) -> &KeyCounts {
+        &self.counts
+    }
+}
+
+impl Tally for TopTally<'_> {
+    fn needs(&self) -> Needs {
+        let kind = self.query.kind;
+        Needs {
+            from: kind == Kind::From,
+            to: kind == Kind::To,
+            sizes: kind == Kind::To && self.query.metric == Metric::Bytes,
+        }
+    }
+
+    fn record<F: Fields>(&mut self, record: &F, sizes: &Sizes) {
+        let query = self.query;
+        if record.kind() != query.kind || !query.filter.accepts(record) {
+            return;
+        }
+        let Some(key) = query.key.value(record) else {
+            return;
+        };
+        let bytes = match query.kind {
+            Kind::From => size(record),
+            Kind::To if query.metric == Metric::Bytes => {
+                let message = Sizes::message_of(record);
+                sizes.get(message).unwrap_or_else(|| {
+                    self.waiting.push((key.as_ref().into(), message));
+                    0
+                })
+            }
+            Kind::To => 0,
+        };
+        add_counts(&mut self.counts, &key, Counts { count: 1, bytes });
+    }
+
+    fn settle(&mut self, sizes: &Sizes) {
+        for (key, message) in self.waiting.drain(..) {
+            let bytes = sizes.get(message).unwrap_or(0);
+            add_counts(&mut self.counts, &key, Counts { count: 0, bytes });
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        merge_counts(&mut self.counts, other.counts);
+    }
+}
