@@ -90,10 +90,7 @@ mod tests {
     /// Every field of the JSON the pipeline writes is what the view gives, and nothing more.
     #[test]
     fn the_view_of_a_parsed_record_is_its_json() {
-        let parser = Parser::new(
-            TimeContext::new(Zone::Utc, YearPolicy::Fixed(2011)),
-            &[],
-        );
+        let parser = Parser::new(TimeContext::new(Zone::Utc, YearPolicy::Fixed(2011)), &[]);
         let lines = [
             "Jul 12 20:53:00 mail5 sendmail[6229]: p6D0r0u1006229: from=<info@example.com>, size=57395, class=0, nrcpts=1, msgid=<W.1@example.com>, proto=ESMTP, daemon=MTA, relay=app03.example.com [10.1.2.3]",
             "Jul 12 20:53:00 mail2 sendmail[6406]: p6D0qwvm006395: to=<a@gmail.com>,<b@x.org>, delay=00:00:02, xdelay=00:00:02, mailer=esmtp, pri=120395, relay=gmail-smtp-in.l.google.com. [74.125.1.2], dsn=2.0.0, stat=Sent (OK 1310518380 pd12)",

@@ -86,7 +86,12 @@ impl Scanner {
                         at += 1;
                         break;
                     }
-                    _ => return Err(JsonError { at, expected: "',' or '}'" }),
+                    _ => {
+                        return Err(JsonError {
+                            at,
+                            expected: "',' or '}'",
+                        });
+                    }
                 }
             }
         }
@@ -147,7 +152,9 @@ impl JsonRecord<'_, '_> {
         if span.escaped {
             // Decode with the quotes around the raw string; `string` checked they are there.
             let quoted = self.line.get(span.start - 1..span.end + 1)?;
-            return serde_json::from_slice::<String>(quoted).ok().map(Cow::Owned);
+            return serde_json::from_slice::<String>(quoted)
+                .ok()
+                .map(Cow::Owned);
         }
         Some(String::from_utf8_lossy(raw))
     }
@@ -274,7 +281,11 @@ mod tests {
     fn values_are_read_as_serde_json_reads_them() {
         let line = r#"{"sendmailid":"p6D0r0u1006229","src":"","dest":"a\"b\\c\u00e9@x","size":"57395","n":12,"t":true,"z":null}"#;
         assert_eq!(
-            fields(line, &["sendmailid", "src", "dest", "size", "n", "t", "z", "no"]).unwrap(),
+            fields(
+                line,
+                &["sendmailid", "src", "dest", "size", "n", "t", "z", "no"]
+            )
+            .unwrap(),
             vec![
                 Some("p6D0r0u1006229".into()),
                 Some("".into()),
@@ -299,12 +310,21 @@ mod tests {
     fn the_kind_comes_from_the_name_the_kind_key_or_a_dest() {
         let mut scanner = Scanner::default();
         let kind = |scanner: &mut Scanner, line: &str, hint| {
-            scanner.scan(line.as_bytes(), hint).map(|r| r.kind()).unwrap()
+            scanner
+                .scan(line.as_bytes(), hint)
+                .map(|r| r.kind())
+                .unwrap()
         };
         assert_eq!(kind(&mut scanner, r#"{"dest":"a"}"#, None), Kind::To);
         assert_eq!(kind(&mut scanner, r#"{"src":"a"}"#, None), Kind::From);
-        assert_eq!(kind(&mut scanner, r#"{"kind":"from","dest":"a"}"#, None), Kind::From);
-        assert_eq!(kind(&mut scanner, r#"{"src":"a"}"#, Some(Kind::To)), Kind::To);
+        assert_eq!(
+            kind(&mut scanner, r#"{"kind":"from","dest":"a"}"#, None),
+            Kind::From
+        );
+        assert_eq!(
+            kind(&mut scanner, r#"{"src":"a"}"#, Some(Kind::To)),
+            Kind::To
+        );
     }
 
     #[test]
@@ -327,8 +347,19 @@ mod tests {
     #[test]
     fn no_input_panics() {
         let mut scanner = Scanner::default();
-        for line in ["{\"", "{\"a", "{\"a\"", "{\"a\":", "{\"a\":\"\\", "{,}", "{\"a\":\"b\",}", "\u{feff}{}"] {
-            let _ = scanner.scan(line.as_bytes(), None).map(|r| r.field("a").map(Cow::into_owned));
+        for line in [
+            "{\"",
+            "{\"a",
+            "{\"a\"",
+            "{\"a\":",
+            "{\"a\":\"\\",
+            "{,}",
+            "{\"a\":\"b\",}",
+            "\u{feff}{}",
+        ] {
+            let _ = scanner
+                .scan(line.as_bytes(), None)
+                .map(|r| r.field("a").map(Cow::into_owned));
         }
     }
 }

@@ -136,12 +136,14 @@ impl Status {
 
 /// The status of a record: by the class of its `dsn`, else by the start of its `stat`.
 pub fn status<F: Fields>(record: &F) -> Option<Status> {
-    let by_dsn = record.field("dsn").and_then(|dsn| match dsn.as_bytes().first() {
-        Some(b'2') => Some(Status::Sent),
-        Some(b'4') => Some(Status::Deferred),
-        Some(b'5') => Some(Status::Bounced),
-        _ => None,
-    });
+    let by_dsn = record
+        .field("dsn")
+        .and_then(|dsn| match dsn.as_bytes().first() {
+            Some(b'2') => Some(Status::Sent),
+            Some(b'4') => Some(Status::Deferred),
+            Some(b'5') => Some(Status::Bounced),
+            _ => None,
+        });
     if by_dsn.is_some() {
         return by_dsn;
     }

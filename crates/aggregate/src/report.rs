@@ -81,6 +81,8 @@ pub struct ReportTally<'q> {
     delivered: u64,
     deferred: u64,
     bounced: u64,
+    /// `to` records of another status, or none.
+    other: u64,
     bytes_delivered: u64,
     /// `reject=` lines, when a raw syslog input was read.
     rejected: Option<u64>,
@@ -109,6 +111,7 @@ impl<'q> ReportTally<'q> {
             delivered: 0,
             deferred: 0,
             bounced: 0,
+            other: 0,
             bytes_delivered: 0,
             rejected: None,
             hours: [Hour::default(); 24],
@@ -121,7 +124,7 @@ impl<'q> ReportTally<'q> {
         }
     }
 
-    fn from_record<F: Fields>(&mut self, record: &F, hour: Option<usize>) {
+    fn count_from<F: Fields>(&mut self, record: &F, hour: Option<usize>) {
         let bytes = size(record);
         self.received += 1;
         self.bytes_received += bytes;
@@ -140,24 +143,19 @@ impl<'q> ReportTally<'q> {
         }
     }
 
-    fn to_record<F: Fields>(&mut self, record: &F, hour: Option<usize>, sizes: &Sizes) {
+    fn count_to<F: Fields>(&mut self, record: &F, hour: Option<usize>, sizes: &Sizes) {
         let status = status(record);
         let sent = status == Some(Status::Sent);
         let slot = hour.map(|h| &mut self.hours[h]);
-        match status {
-            Some(Status::Sent) => {
-                self.delivered += 1;
-                slot.map(|h| h.delivered += 1);
-            }
-            Some(Status::Deferred) => {
-                self.deferred += 1;
-                slot.map(|h| h.deferred += 1);
-            }
-            Some(Status::Bounced) => {
-                self.bounced += 1;
-                slot.map(|h| h.bounced += 1);
-            }
-            _ => {}
+        let (total, in_hour) = match status {
+            Some(Status::Sent) => (&mut self.delivered, slot.map(|h| &mut h.delivered)),
+            Some(Status::Deferred) => (&mut self.deferred, slot.map(|h| &mut h.deferred)),
+            Some(Status::Bounced) => (&mut self.bounced, slot.map(|h| &mut h.bounced)),
+            _ => (&mut self.other, None),
+        };
+        *total += 1;
+        if let Some(in_hour) = in_hour {
+            *in_hour += 1;
         }
         let message = Sizes::message_of(record);
         let known = sizes.get(message);
@@ -272,8 +270,8 @@ impl Tally for ReportTally<'_> {
         }
         let hour = hour_of(record);
         match record.kind() {
-            Kind::From => self.from_record(record, hour),
-            Kind::To => self.to_record(record, hour, sizes),
+            Kind::From => self.count_from(record, hour),
+            Kind::To => self.count_to(record, hour, sizes),
         }
     }
 
@@ -306,6 +304,7 @@ impl Tally for ReportTally<'_> {
         self.delivered += other.delivered;
         self.deferred += other.deferred;
         self.bounced += other.bounced;
+        self.other += other.other;
         self.bytes_delivered += other.bytes_delivered;
         self.rejected = match (self.rejected, other.rejected) {
             (Some(a), Some(b)) => Some(a + b),

@@ -356,7 +356,11 @@ impl Worker {
         counts: &mut UnitCounts,
     ) -> io::Result<()> {
         let input = &shared.inputs[unit.input];
-        let (raw, reference, limit) = open(input, unit.range)?;
+        let Opened {
+            reader: raw,
+            reference,
+            limit,
+        } = open(input, unit.range)?;
         let counted = Counted {
             inner: raw,
             read: shared.read,
@@ -486,12 +490,17 @@ fn syslog_line<T: Tally>(
     }
 }
 
-/// Opens a unit: its reader, the reference instant of year-less stamps, and for a range the
-/// number of bytes in which its lines start.
-fn open(
-    input: &Input,
-    range: Option<(u64, u64)>,
-) -> io::Result<(Box<dyn Read + Send>, DateTime<Utc>, Option<u64>)> {
+/// An opened unit of work.
+struct Opened {
+    reader: Box<dyn Read + Send>,
+    /// The instant year-less stamps are read against.
+    reference: DateTime<Utc>,
+    /// For a range: the number of bytes in which its lines start.
+    limit: Option<u64>,
+}
+
+/// Opens a unit.
+fn open(input: &Input, range: Option<(u64, u64)>) -> io::Result<Opened> {
     match &input.origin {
         Origin::Path(path) => {
             let mut file = File::open(path)?;
@@ -501,10 +510,18 @@ fn open(
                 .unwrap_or_else(|_| SystemTime::now());
             let reference = DateTime::<Utc>::from(modified);
             let Some((start, end)) = range else {
-                return Ok((Box::new(file), reference, None));
+                return Ok(Opened {
+                    reader: Box::new(file),
+                    reference,
+                    limit: None,
+                });
             };
             if start == 0 {
-                return Ok((Box::new(file), reference, Some(end)));
+                return Ok(Opened {
+                    reader: Box::new(file),
+                    reference,
+                    limit: Some(end),
+                });
             }
             // A range owns the lines that start in it: skip the end of a line begun before.
             file.seek(SeekFrom::Start(start - 1))?;
@@ -513,16 +530,28 @@ fn open(
             let begin = start - 1 + skipped;
             let mut file = reader.into_inner();
             file.seek(SeekFrom::Start(begin))?;
-            Ok((Box::new(file), reference, Some(end.saturating_sub(begin))))
+            Ok(Opened {
+                reader: Box::new(file),
+                reference,
+                limit: Some(end.saturating_sub(begin)),
+            })
         }
-        Origin::Stdin => Ok((Box::new(io::stdin()), Utc::now(), None)),
+        Origin::Stdin => Ok(Opened {
+            reader: Box::new(io::stdin()),
+            reference: Utc::now(),
+            limit: None,
+        }),
         Origin::Stream(opener) => {
             let open = opener
                 .lock()
                 .map_err(|_| io::Error::other("a thread died opening it"))?
                 .take()
                 .ok_or_else(|| io::Error::other("opened twice"))?;
-            Ok((open()?, Utc::now(), None))
+            Ok(Opened {
+                reader: open()?,
+                reference: Utc::now(),
+                limit: None,
+            })
         }
     }
 }
@@ -574,7 +603,7 @@ impl LineBuffer {
                 Err(e) => return Err(e),
             };
             if n == 0 {
-                if filled > 0 && !limit.is_some_and(|limit| consumed >= limit) {
+                if filled > 0 && limit.is_none_or(|limit| consumed < limit) {
                     let text = &self.buf[..filled];
                     line(text.strip_suffix(b"\r").unwrap_or(text));
                 }

@@ -61,7 +61,8 @@ impl Sizes {
     /// The join key of a record: a hash of its `mailserver` and `sendmailid`. 64 bits: two
     /// messages of a day's archive collide with a probability far below one in a million.
     pub fn message_of<F: Fields>(record: &F) -> u64 {
-        let mut hasher = foldhash::fast::FixedState::with_seed(0x6d61_696c_6c6f_67).build_hasher();
+        let mut hasher =
+            foldhash::fast::FixedState::with_seed(0x006d_6169_6c6c_6f67).build_hasher();
         record.field("mailserver").hash(&mut hasher);
         record.field("sendmailid").hash(&mut hasher);
         hasher.finish()

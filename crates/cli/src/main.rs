@@ -12,6 +12,7 @@ mod logging;
 mod observe;
 mod parse_cmd;
 mod pipeline;
+mod query;
 mod run_cmd;
 
 use std::process::ExitCode;
@@ -34,6 +35,10 @@ enum Command {
     Run(run_cmd::RunArgs),
     /// Check the configuration (and, with --probe-archive, the archive) without running.
     Check(run_cmd::CheckArgs),
+    /// The top keys of the archive, raw logs or S3: senders, recipients, servers, relays, ….
+    Top(query::TopArgs),
+    /// A pflogsumm-style summary: totals, per hour, top senders/recipients, domains, relays.
+    Report(query::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +50,8 @@ fn main() -> ExitCode {
         Command::Parse(args) => parse_cmd::run(args),
         Command::Run(args) => run_cmd::run(args),
         Command::Check(args) => run_cmd::check(args),
+        Command::Top(args) => query::top(args),
+        Command::Report(args) => query::report(args),
     };
     match result {
         Ok(code) => code,

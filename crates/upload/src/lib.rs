@@ -9,6 +9,7 @@
 //! caller's step, after a put succeeded.
 
 pub mod local;
+pub mod read;
 pub mod s3;
 pub mod uploader;
 
@@ -16,6 +17,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use crate::local::LocalArchive;
+pub use crate::read::{ObjectReader, S3Reader};
 pub use crate::s3::{S3Archive, S3Options, UploadOptions};
 pub use crate::uploader::{Backoff, Done, Job, UploadStats, Uploader};
 

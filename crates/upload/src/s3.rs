@@ -385,6 +385,19 @@ impl S3Archive {
         Ok(keys)
     }
 
+    /// Asks for the object `key`: its body, to be streamed.
+    pub(crate) async fn body(&self, key: &str) -> Result<ByteStream, S3Failure> {
+        let object = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.object_key(key))
+            .send()
+            .await
+            .map_err(|e| classify(&e, &self.bucket))?;
+        Ok(object.body)
+    }
+
     /// Streams the object `key` into `out`; returns its length.
     pub(crate) async fn get(
         &self,

@@ -24,7 +24,10 @@ fn keys_are_normalized_as_queries_md_says() {
     assert_eq!(value("dest_domain", to).as_deref(), Some("example.com"));
     assert_eq!(value("dest_domain", r#"{"dest":"root"}"#), None);
     assert_eq!(value("dest_domain", r#"{"dest":"root@"}"#), None);
-    assert_eq!(value("dest_domain", r#"{"dest":"a@b@C"}"#).as_deref(), Some("c"));
+    assert_eq!(
+        value("dest_domain", r#"{"dest":"a@b@C"}"#).as_deref(),
+        Some("c")
+    );
     assert_eq!(value("status", to).as_deref(), Some("Sent"));
 }
 
@@ -49,10 +52,25 @@ fn status_goes_by_dsn_then_stat() {
 #[test]
 fn default_kinds_follow_the_key() {
     let kind = |k: &str| k.parse::<Key>().expect("key").default_kind();
-    for k in ["src", "src_domain", "mailserver", "relay", "mailer", "msgid"] {
+    for k in [
+        "src",
+        "src_domain",
+        "mailserver",
+        "relay",
+        "mailer",
+        "msgid",
+    ] {
         assert_eq!(kind(k), Kind::From, "{k}");
     }
-    for k in ["dest", "dest_domain", "status", "delay", "xdelay", "stat", "dsn"] {
+    for k in [
+        "dest",
+        "dest_domain",
+        "status",
+        "delay",
+        "xdelay",
+        "stat",
+        "dsn",
+    ] {
         assert_eq!(kind(k), Kind::To, "{k}");
     }
     assert!("a b".parse::<Key>().is_err());

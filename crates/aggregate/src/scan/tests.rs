@@ -59,7 +59,10 @@ fn brute_force(from: &[String], to: &[String]) -> BTreeMap<String, Counts> {
     let mut sizes = BTreeMap::new();
     for line in from {
         let r = value(line);
-        let id = (r.get("mailserver").map(|m| m.to_string()), r["sendmailid"].to_string());
+        let id = (
+            r.get("mailserver").map(|m| m.to_string()),
+            r["sendmailid"].to_string(),
+        );
         let size = r.get("size").and_then(|s| s.as_str()?.parse::<u64>().ok());
         sizes.insert(id, size.unwrap_or(0));
     }
@@ -70,7 +73,10 @@ fn brute_force(from: &[String], to: &[String]) -> BTreeMap<String, Counts> {
             continue;
         };
         let dest = if dest.is_empty() { "<>" } else { dest };
-        let id = (r.get("mailserver").map(|m| m.to_string()), r["sendmailid"].to_string());
+        let id = (
+            r.get("mailserver").map(|m| m.to_string()),
+            r["sendmailid"].to_string(),
+        );
         let entry = counts.entry(dest.to_owned()).or_default();
         entry.count += 1;
         entry.bytes += sizes.get(&id).copied().unwrap_or(0);
@@ -127,7 +133,11 @@ fn dest_bytes() -> TopQuery {
     }
 }
 
-fn run_top(inputs: &[Input], options: &ScanOptions, query: &TopQuery) -> (BTreeMap<String, Counts>, Vec<Problem>) {
+fn run_top(
+    inputs: &[Input],
+    options: &ScanOptions,
+    query: &TopQuery,
+) -> (BTreeMap<String, Counts>, Vec<Problem>) {
     let problems = Mutex::new(Vec::new());
     let read = AtomicU64::new(0);
     let outcome = scan(inputs, options, || TopTally::new(query), &read, &|p| {
@@ -155,7 +165,11 @@ fn archive_files_of_every_compression_give_the_brute_force_answer() {
     write_plain(&dir.path().join("to-2.json"), to_b);
     let expected = brute_force(&from, &to);
     for threads in [1, 3] {
-        let (counts, problems) = run_top(&inputs_in(dir.path()), &options(threads, 1 << 20), &dest_bytes());
+        let (counts, problems) = run_top(
+            &inputs_in(dir.path()),
+            &options(threads, 1 << 20),
+            &dest_bytes(),
+        );
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(counts, expected, "{threads} threads");
     }
@@ -169,7 +183,11 @@ fn raw_syslog_in_ranges_counts_what_the_archive_counts() {
     std::fs::write(dir.path().join("mail.log"), &text).expect("write");
     let expected = brute_force(&from, &to);
     for (threads, range) in [(1, 1 << 30), (4, 1000), (3, 4097)] {
-        let (counts, problems) = run_top(&inputs_in(dir.path()), &options(threads, range), &dest_bytes());
+        let (counts, problems) = run_top(
+            &inputs_in(dir.path()),
+            &options(threads, range),
+            &dest_bytes(),
+        );
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(counts, expected, "{threads} threads, ranges of {range}");
     }
@@ -194,13 +212,29 @@ fn broken_inputs_are_named_and_the_rest_counts() {
     };
     let (counts, problems) = run_top(&inputs_in(dir.path()), &options(2, 1 << 20), &query);
     assert_eq!(problems.len(), 2, "{problems:?}");
-    let bad_line = problems.iter().find(|p| p.input.ends_with("to-2.json")).expect("to-2");
-    assert_eq!(bad_line.message, "line 3: not a JSON record: expected a closing quote at byte 13");
-    let truncated = problems.iter().find(|p| p.input.ends_with("to-3.json.bz2")).expect("to-3");
-    assert!(truncated.message.contains("records are counted"), "{}", truncated.message);
+    let bad_line = problems
+        .iter()
+        .find(|p| p.input.ends_with("to-2.json"))
+        .expect("to-2");
+    assert_eq!(
+        bad_line.message,
+        "line 3: not a JSON record: expected a closing quote at byte 13"
+    );
+    let truncated = problems
+        .iter()
+        .find(|p| p.input.ends_with("to-3.json.bz2"))
+        .expect("to-3");
+    assert!(
+        truncated.message.contains("records are counted"),
+        "{}",
+        truncated.message
+    );
     let total: u64 = counts.values().map(|c| c.count).sum();
     let whole_files = 2 * to.len() as u64;
-    assert!(total > whole_files && total < 3 * to.len() as u64, "{total}");
+    assert!(
+        total > whole_files && total < 3 * to.len() as u64,
+        "{total}"
+    );
 }
 
 /// A count of `to` records never opens a `from` file; a report reads both and joins.
@@ -216,24 +250,35 @@ fn files_of_a_kind_the_query_does_not_need_are_not_opened() {
     };
     let inputs = inputs_in(dir.path());
     let read = AtomicU64::new(0);
-    let outcome = scan(&inputs, &options(2, 1 << 20), || TopTally::new(&query), &read, &|p| {
-        panic!("{p:?}")
-    });
+    let outcome = scan(
+        &inputs,
+        &options(2, 1 << 20),
+        || TopTally::new(&query),
+        &read,
+        &|p| panic!("{p:?}"),
+    );
     assert_eq!((outcome.inputs_read, outcome.inputs_skipped), (1, 1));
     write_plain(&dir.path().join("from-1.json"), &from);
     let report = ReportQuery {
         filter: Filter::default(),
         n: 5,
     };
-    let outcome = scan(&inputs_in(dir.path()), &options(2, 1 << 20), || ReportTally::new(&report), &read, &|p| {
-        panic!("{p:?}")
-    });
+    let outcome = scan(
+        &inputs_in(dir.path()),
+        &options(2, 1 << 20),
+        || ReportTally::new(&report),
+        &read,
+        &|p| panic!("{p:?}"),
+    );
     let answer = outcome.tally.answer();
     assert_eq!(answer.totals.received, from.len() as u64);
     assert_eq!(answer.totals.rejected, None);
     let expected = brute_force(&from, &to);
     let top = expected.values().map(|c| c.count).max().unwrap_or(0);
-    assert_eq!(answer.top_recipients_by_count.first().map(|r| r.count), Some(top));
+    assert_eq!(
+        answer.top_recipients_by_count.first().map(|r| r.count),
+        Some(top)
+    );
 }
 
 #[test]
@@ -244,7 +289,10 @@ fn lines_are_cut_whole_whatever_the_reads() {
     lines
         .each(&mut &text[..], None, |l| seen.push(l.to_vec()))
         .expect("in memory");
-    assert_eq!(seen, vec![b"a".to_vec(), b"bb".to_vec(), b"".to_vec(), b"ccc".to_vec()]);
+    assert_eq!(
+        seen,
+        vec![b"a".to_vec(), b"bb".to_vec(), b"".to_vec(), b"ccc".to_vec()]
+    );
     let mut seen = Vec::new();
     lines
         .each(&mut &text[..], Some(4), |l| seen.push(l.to_vec()))

@@ -1,0 +1,312 @@
+//! Writing answers: aligned tables for people, JSON and CSV for programs.
+//!
+//! The JSON forms are the ones `QUERIES.md` fixes (and the Spark job prints): `maillog top`
+//! prints one array of `{"key","count","bytes"}`, `maillog report` one object of sections. CSV
+//! is `key,count,bytes` for a top, and one long table `section,key,column,value` for a report,
+//! so that every number of it is a row. Tables right-align numbers and keep keys whole.
+//!
+//! It never computes anything.
+
+use std::io::{self, Write};
+
+use maillog_aggregate::report::Report;
+use maillog_aggregate::tally::Ranked;
+
+/// How an answer is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An aligned table for people.
+    Table,
+    /// JSON (the shapes of QUERIES.md).
+    Json,
+    /// CSV with a header line.
+    Csv,
+}
+
+/// Writes a top-N answer counted by `key`.
+pub fn top(out: &mut impl Write, format: Format, key: &str, rows: &[Ranked]) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, rows)?;
+            writeln!(out)
+        }
+        Format::Csv => {
+            writeln!(out, "key,count,bytes")?;
+            for row in rows {
+                let bytes = row.bytes.map(|b| b.to_string()).unwrap_or_default();
+                writeln!(out, "{},{},{bytes}", csv(&row.key), row.count)?;
+            }
+            Ok(())
+        }
+        Format::Table => table(out, key, rows),
+    }
+}
+
+fn table(out: &mut impl Write, key: &str, rows: &[Ranked]) -> io::Result<()> {
+    let with_bytes = rows.iter().any(|r| r.bytes.is_some());
+    let count_width = width(rows.iter().map(|r| r.count), "count");
+    let bytes_width = width(rows.iter().filter_map(|r| r.bytes), "bytes");
+    if with_bytes {
+        writeln!(
+            out,
+            "{:>count_width$}  {:>bytes_width$}  {key}",
+            "count", "bytes"
+        )?;
+    } else {
+        writeln!(out, "{:>count_width$}  {key}", "count")?;
+    }
+    for row in rows {
+        match row.bytes {
+            Some(bytes) if with_bytes => writeln!(
+                out,
+                "{:>count_width$}  {bytes:>bytes_width$}  {}",
+                row.count, row.key
+            )?,
+            _ if with_bytes => writeln!(
+                out,
+                "{:>count_width$}  {:>bytes_width$}  {}",
+                row.count, "", row.key
+            )?,
+            _ => writeln!(out, "{:>count_width$}  {}", row.count, row.key)?,
+        }
+    }
+    Ok(())
+}
+
+fn width(numbers: impl Iterator<Item = u64>, header: &str) -> usize {
+    numbers
+        .map(|n| n.to_string().len())
+        .max()
+        .unwrap_or(0)
+        .max(header.len())
+}
+
+/// A CSV field, quoted when it must be.
+fn csv(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+/// Writes a report.
+pub fn report(out: &mut impl Write, format: Format, report: &Report) -> io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)
+        }
+        Format::Csv => report_csv(out, report),
+        Format::Table => report_table(out, report),
+    }
+}
+
+fn heading(out: &mut impl Write, title: &str) -> io::Result<()> {
+    writeln!(out, "\n{title}\n{}", "-".repeat(title.len()))
+}
+
+fn report_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
+    let t = &r.totals;
+    writeln!(out, "Grand Totals\n------------")?;
+    let rejected = t
+        .rejected
+        .map_or_else(|| "n/a".to_owned(), |n| n.to_string());
+    for (value, what) in [
+        (t.received.to_string(), "received"),
+        (t.delivered.to_string(), "delivered"),
+        (t.deferred.to_string(), "deferred"),
+        (t.bounced.to_string(), "bounced"),
+        (rejected, "rejected"),
+        (t.bytes_received.to_string(), "bytes received"),
+        (t.bytes_delivered.to_string(), "bytes delivered"),
+        (t.senders.to_string(), "senders"),
+        (t.recipients.to_string(), "recipients"),
+    ] {
+        writeln!(out, "{value:>12}  {what}")?;
+    }
+    if t.rejected.is_none() {
+        writeln!(
+            out,
+            "(rejects are known from raw syslog only: reject= lines make no record)"
+        )?;
+    }
+    heading(out, "Per-Hour Traffic Summary")?;
+    writeln!(
+        out,
+        "{:<11} {:>10} {:>10} {:>10} {:>10}",
+        "time", "received", "delivered", "deferred", "bounced"
+    )?;
+    for h in &r.per_hour {
+        let next = h.hour.parse::<u32>().map_or(0, |n| n + 1);
+        writeln!(
+            out,
+            "{}00-{next:02}00   {:>10} {:>10} {:>10} {:>10}",
+            h.hour, h.received, h.delivered, h.deferred, h.bounced
+        )?;
+    }
+    heading(out, "Host/Domain Summary: Message Delivery")?;
+    writeln!(
+        out,
+        "{:>8} {:>12} {:>8} {:>8} {:>10} {:>10}  domain",
+        "sent", "bytes", "defers", "bounced", "avg delay", "max delay"
+    )?;
+    for d in &r.domains {
+        let avg = d.avg_delay.map_or_else(|| "-".to_owned(), duration);
+        let max = d
+            .max_delay
+            .map_or_else(|| "-".to_owned(), |m| duration(m as f64));
+        writeln!(
+            out,
+            "{:>8} {:>12} {:>8} {:>8} {avg:>10} {max:>10}  {}",
+            d.delivered, d.bytes, d.deferred, d.bounced, d.domain
+        )?;
+    }
+    for (title, key, rows) in [
+        (
+            "Host/Domain Summary: Messages Received",
+            "domain",
+            &r.received_domains,
+        ),
+        (
+            "Senders by message count",
+            "sender",
+            &r.top_senders_by_count,
+        ),
+        (
+            "Recipients by message count",
+            "recipient",
+            &r.top_recipients_by_count,
+        ),
+        ("Senders by message size", "sender", &r.top_senders_by_bytes),
+        (
+            "Recipients by message size",
+            "recipient",
+            &r.top_recipients_by_bytes,
+        ),
+        ("Relays that handed mail in", "relay", &r.top_relays),
+    ] {
+        heading(out, title)?;
+        table(out, key, rows)?;
+    }
+    Ok(())
+}
+
+/// Seconds as pflogsumm shows delays: `12.0 s`, `3.5 m`, `2.1 h`, `1.3 d`.
+fn duration(seconds: f64) -> String {
+    match seconds {
+        s if s < 60.0 => format!("{s:.1} s"),
+        s if s < 3_600.0 => format!("{:.1} m", s / 60.0),
+        s if s < 86_400.0 => format!("{:.1} h", s / 3_600.0),
+        s => format!("{:.1} d", s / 86_400.0),
+    }
+}
+
+fn report_csv(out: &mut impl Write, r: &Report) -> io::Result<()> {
+    writeln!(out, "section,key,column,value")?;
+    let t = &r.totals;
+    let rejected = t.rejected.map(|n| n.to_string()).unwrap_or_default();
+    for (column, value) in [
+        ("received", t.received.to_string()),
+        ("delivered", t.delivered.to_string()),
+        ("deferred", t.deferred.to_string()),
+        ("bounced", t.bounced.to_string()),
+        ("rejected", rejected),
+        ("bytes_received", t.bytes_received.to_string()),
+        ("bytes_delivered", t.bytes_delivered.to_string()),
+        ("senders", t.senders.to_string()),
+        ("recipients", t.recipients.to_string()),
+    ] {
+        writeln!(out, "totals,,{column},{value}")?;
+    }
+    for h in &r.per_hour {
+        for (column, value) in [
+            ("received", h.received),
+            ("delivered", h.delivered),
+            ("deferred", h.deferred),
+            ("bounced", h.bounced),
+        ] {
+            writeln!(out, "per_hour,{},{column},{value}", h.hour)?;
+        }
+    }
+    for d in &r.domains {
+        let key = csv(&d.domain);
+        for (column, value) in [
+            ("count", d.count.to_string()),
+            ("delivered", d.delivered.to_string()),
+            ("deferred", d.deferred.to_string()),
+            ("bounced", d.bounced.to_string()),
+            ("bytes", d.bytes.to_string()),
+            (
+                "avg_delay",
+                d.avg_delay.map(|a| a.to_string()).unwrap_or_default(),
+            ),
+            (
+                "max_delay",
+                d.max_delay.map(|m| m.to_string()).unwrap_or_default(),
+            ),
+        ] {
+            writeln!(out, "domains,{key},{column},{value}")?;
+        }
+    }
+    for (section, rows) in [
+        ("top_senders_by_count", &r.top_senders_by_count),
+        ("top_senders_by_bytes", &r.top_senders_by_bytes),
+        ("top_recipients_by_count", &r.top_recipients_by_count),
+        ("top_recipients_by_bytes", &r.top_recipients_by_bytes),
+        ("received_domains", &r.received_domains),
+        ("top_relays", &r.top_relays),
+    ] {
+        for row in rows {
+            let key = csv(&row.key);
+            writeln!(out, "{section},{key},count,{}", row.count)?;
+            if let Some(bytes) = row.bytes {
+                writeln!(out, "{section},{key},bytes,{bytes}")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows() -> Vec<Ranked> {
+        vec![
+            Ranked {
+                key: "a@x".into(),
+                count: 120,
+                bytes: Some(5),
+            },
+            Ranked {
+                key: "b,\"c\"".into(),
+                count: 7,
+                bytes: None,
+            },
+        ]
+    }
+
+    fn text(format: Format) -> String {
+        let mut out = Vec::new();
+        top(&mut out, format, "dest", &rows()).expect("in memory");
+        String::from_utf8(out).expect("UTF-8")
+    }
+
+    #[test]
+    fn tops_in_every_format() {
+        assert_eq!(
+            text(Format::Table),
+            "count  bytes  dest\n  120      5  a@x\n    7         b,\"c\"\n"
+        );
+        assert_eq!(
+            text(Format::Csv),
+            "key,count,bytes\na@x,120,5\n\"b,\"\"c\"\"\",7,\n"
+        );
+        let json: serde_json::Value = serde_json::from_str(&text(Format::Json)).expect("JSON");
+        assert_eq!(
+            json,
+            serde_json::json!([{"key": "a@x", "count": 120, "bytes": 5}, {"key": "b,\"c\"", "count": 7}])
+        );
+    }
+}

@@ -1,0 +1,117 @@
+//! Reading an S3 archive back, for `maillog top` and `maillog report`.
+//!
+//! [`S3Reader`] lists a bucket and opens objects as plain blocking [`Read`]ers, so that the
+//! query threads (ordinary threads, one input each) read S3 objects as they read files. Each
+//! open object is a GetObject whose body a task on the reader's own runtime pumps into a bounded
+//! channel: a slow reader stops the download instead of buffering the object, so memory per open
+//! object is at most [`CHUNKS_AHEAD`] network chunks. As many objects download at once as
+//! there are threads reading.
+//!
+//! It never writes to the archive.
+
+use std::io::{self, Read};
+
+use aws_sdk_s3::primitives::ByteStream;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+use crate::ArchiveError;
+use crate::s3::{S3Archive, S3Options};
+
+/// Network chunks buffered ahead of the reader of one object.
+pub const CHUNKS_AHEAD: usize = 8;
+
+/// A bucket, read.
+pub struct S3Reader {
+    runtime: Runtime,
+    archive: S3Archive,
+}
+
+impl S3Reader {
+    /// Connects to the bucket of `s3://bucket[/…]` (no request is made yet).
+    pub fn connect(url: &str, options: &S3Options) -> Result<S3Reader, ArchiveError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("maillog-s3-read")
+            .enable_all()
+            .build()
+            .map_err(|e| ArchiveError::Url {
+                url: url.to_owned(),
+                why: e.to_string(),
+            })?;
+        let bucket = url
+            .strip_prefix("s3://")
+            .map(|rest| rest.split('/').next().unwrap_or(rest))
+            .unwrap_or(url);
+        let archive = runtime.block_on(S3Archive::connect(&format!("s3://{bucket}"), options))?;
+        Ok(S3Reader { runtime, archive })
+    }
+
+    /// Every key that starts with `prefix`, with its size, in key order.
+    pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, ArchiveError> {
+        let mut keys = self
+            .runtime
+            .block_on(self.archive.list(prefix))
+            .map_err(|f| ArchiveError::Lookup {
+                archive: self.archive.url().to_owned(),
+                key: prefix.to_owned(),
+                why: f.message,
+            })?;
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// Opens the object `key`: the request is sent now, the body streams as it is read.
+    pub fn open(&self, key: &str) -> Result<ObjectReader, ArchiveError> {
+        let body: ByteStream =
+            self.runtime
+                .block_on(self.archive.body(key))
+                .map_err(|f| ArchiveError::Lookup {
+                    archive: self.archive.url().to_owned(),
+                    key: key.to_owned(),
+                    why: f.message,
+                })?;
+        let (chunks, receiver) = mpsc::channel(CHUNKS_AHEAD);
+        self.runtime.spawn(pump(body, chunks));
+        Ok(ObjectReader {
+            chunks: receiver,
+            current: bytes::Bytes::new(),
+        })
+    }
+}
+
+/// Moves an object's body into the channel until it ends, breaks, or the reader goes away.
+async fn pump(mut body: ByteStream, chunks: mpsc::Sender<Result<bytes::Bytes, String>>) {
+    loop {
+        let next = match body.try_next().await {
+            Ok(Some(bytes)) => Ok(bytes),
+            Ok(None) => return,
+            Err(e) => Err(format!("the download broke off: {e}")),
+        };
+        let failed = next.is_err();
+        if chunks.send(next).await.is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// An S3 object's body as a blocking reader. Not for use inside an async task.
+pub struct ObjectReader {
+    chunks: mpsc::Receiver<Result<bytes::Bytes, String>>,
+    current: bytes::Bytes,
+}
+
+impl Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.chunks.blocking_recv() {
+                Some(Ok(bytes)) => self.current = bytes,
+                Some(Err(message)) => return Err(io::Error::other(message)),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
