@@ -6,7 +6,8 @@
 //! and putting the same file twice is harmless. [`Uploader`] runs the puts: a bounded number
 //! at once, retrying what retrying can fix without limit in time, reporting the rest at once.
 //! The archive never deletes or changes the source: releasing it from the spool is the
-//! caller's step, after a put succeeded.
+//! caller's step, after a put succeeded. [`read`] lists and streams an S3 archive back, for
+//! the queries of `maillog top` and `maillog report`.
 
 pub mod local;
 pub mod read;
