@@ -22,8 +22,8 @@ pub trait Fields {
     /// `dsn`, …), or `None` when the record does not carry it.
     fn field(&self, name: &str) -> Option<Cow<'_, str>>;
 
-    /// When the event happened, in seconds since the Unix epoch (`ts`), when known.
-    fn unix_time(&self) -> Option<i64>;
+    /// When the event happened (`ts`), in microseconds since the Unix epoch, when known.
+    fn unix_micros(&self) -> Option<i64>;
 }
 
 impl Fields for Record<'_, '_> {
@@ -71,8 +71,17 @@ impl Fields for Record<'_, '_> {
             .map(Cow::Borrowed)
     }
 
-    fn unix_time(&self) -> Option<i64> {
-        Some(self.event.at.unix_seconds())
+    fn unix_micros(&self) -> Option<i64> {
+        let at = &self.event.at;
+        // The logged fraction (`.123456789`), to whole microseconds.
+        let digits = at.fraction.trim_start_matches('.').as_bytes();
+        let micros = (0..6).fold(0i64, |micros, i| {
+            let digit = digits
+                .get(i)
+                .map_or(0, |d| i64::from(d.wrapping_sub(b'0') % 10));
+            micros * 10 + digit
+        });
+        Some(at.unix_seconds() * 1_000_000 + micros)
     }
 }
 

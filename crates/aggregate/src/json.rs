@@ -169,11 +169,11 @@ impl Fields for JsonRecord<'_, '_> {
         self.text(self.find(name)?)
     }
 
-    fn unix_time(&self) -> Option<i64> {
+    fn unix_micros(&self) -> Option<i64> {
         let ts = self.field("ts")?;
         chrono::DateTime::parse_from_rfc3339(&ts)
             .ok()
-            .map(|t| t.timestamp())
+            .map(|t| t.timestamp_micros())
     }
 }
 

@@ -185,12 +185,22 @@ fn domain(address: Cow<'_, str>) -> Option<Cow<'_, str>> {
     })
 }
 
-/// The message size of a record (`size`), 0 when absent or not a decimal number.
+/// The message size of a record (`size`): 0 when absent, or not a decimal number (digits
+/// only) below 2^63.
 pub fn size<F: Fields>(record: &F) -> u64 {
     record
         .field("size")
-        .and_then(|s| s.parse::<u64>().ok())
+        .and_then(|s| decimal(&s))
+        .filter(|&n| i64::try_from(n).is_ok())
         .unwrap_or(0)
+}
+
+/// A number written in ASCII digits only (no sign, no blanks), as sendmail writes them.
+pub fn decimal(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
 }
 
 /// `--where FIELD=VALUE`: the record's value for the key FIELD equals VALUE.
@@ -222,9 +232,9 @@ impl FromStr for Where {
 pub struct Filter {
     /// All must hold.
     pub wheres: Vec<Where>,
-    /// Unix seconds, inclusive.
+    /// Microseconds since the Unix epoch, inclusive.
     pub since: Option<i64>,
-    /// Unix seconds, exclusive.
+    /// Microseconds since the Unix epoch, exclusive.
     pub until: Option<i64>,
 }
 
@@ -232,7 +242,7 @@ impl Filter {
     /// Whether `record` passes.
     pub fn accepts<F: Fields>(&self, record: &F) -> bool {
         if self.since.is_some() || self.until.is_some() {
-            let Some(time) = record.unix_time() else {
+            let Some(time) = record.unix_micros() else {
                 return false;
             };
             if self.since.is_some_and(|since| time < since)
@@ -248,19 +258,23 @@ impl Filter {
 }
 
 /// Parses `--since`/`--until`: RFC 3339, or `YYYY-MM-DD[THH:MM[:SS]]` (a space for the `T`
-/// also works) in UTC. Gives Unix seconds.
+/// also works) in UTC. Gives microseconds since the Unix epoch (records' `ts` may have
+/// fractions of a second).
 pub fn parse_instant(text: &str) -> Result<i64, String> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp());
+        return Ok(t.timestamp_micros());
     }
     let normalized = text.replacen(' ', "T", 1);
-    for format in ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(&normalized, format) {
-            return Ok(t.and_utc().timestamp());
+            return Ok(t.and_utc().timestamp_micros());
         }
     }
     if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(d.and_time(chrono::NaiveTime::MIN).and_utc().timestamp());
+        return Ok(d
+            .and_time(chrono::NaiveTime::MIN)
+            .and_utc()
+            .timestamp_micros());
     }
     Err(format!(
         "{text:?} is not a time: expected RFC 3339 (2011-07-13T00:00:00Z) or \
@@ -271,7 +285,7 @@ pub fn parse_instant(text: &str) -> Result<i64, String> {
 /// Seconds of a sendmail delay, `[D+]HH:MM:SS`.
 pub fn delay_seconds(delay: &str) -> Option<u64> {
     let (days, clock) = match delay.split_once('+') {
-        Some((days, clock)) => (days.parse::<u64>().ok()?, clock),
+        Some((days, clock)) => (decimal(days)?, clock),
         None => (0, delay),
     };
     let mut parts = clock.split(':');
@@ -279,12 +293,11 @@ pub fn delay_seconds(delay: &str) -> Option<u64> {
     if parts.next().is_some() {
         return None;
     }
-    let (h, m, s) = (
-        h.parse::<u64>().ok()?,
-        m.parse::<u64>().ok()?,
-        s.parse::<u64>().ok()?,
-    );
-    Some(days * 86_400 + h * 3_600 + m * 60 + s)
+    let (h, m, s) = (decimal(h)?, decimal(m)?, decimal(s)?);
+    days.checked_mul(86_400)?
+        .checked_add(h.checked_mul(3_600)?)?
+        .checked_add(m.checked_mul(60)?)?
+        .checked_add(s)
 }
 
 #[cfg(test)]

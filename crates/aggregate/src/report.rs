@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::fields::Fields;
 use crate::key::Dimension;
-use crate::query::{Filter, Key, Status, delay_seconds, size, status};
+use crate::query::{Filter, Key, Status, decimal, delay_seconds, size, status};
 use crate::tally::{
     Counts, KeyCounts, Metric, Needs, Ranked, Sizes, Tally, add_counts, merge_counts, rank,
 };
@@ -47,8 +47,8 @@ impl DomainStats {
         self.delivered += other.delivered;
         self.deferred += other.deferred;
         self.bounced += other.bounced;
-        self.bytes += other.bytes;
-        self.delay_sum += other.delay_sum;
+        self.bytes = self.bytes.saturating_add(other.bytes);
+        self.delay_sum = self.delay_sum.saturating_add(other.delay_sum);
         self.delays += other.delays;
         self.delay_max = self.delay_max.max(other.delay_max);
     }
@@ -127,7 +127,7 @@ impl<'q> ReportTally<'q> {
     fn count_from<F: Fields>(&mut self, record: &F, hour: Option<usize>) {
         let bytes = size(record);
         self.received += 1;
-        self.bytes_received += bytes;
+        self.bytes_received = self.bytes_received.saturating_add(bytes);
         if let Some(hour) = hour {
             self.hours[hour].received += 1;
         }
@@ -174,7 +174,7 @@ impl<'q> ReportTally<'q> {
             add_counts(&mut self.recipients, dest, Counts { count: 1, bytes });
         }
         if sent {
-            self.bytes_delivered += bytes;
+            self.bytes_delivered = self.bytes_delivered.saturating_add(bytes);
         }
         if let Some(domain) = &domain {
             let stats = self.domains.entry_ref(&**domain).or_default();
@@ -182,10 +182,10 @@ impl<'q> ReportTally<'q> {
             match status {
                 Some(Status::Sent) => {
                     stats.delivered += 1;
-                    stats.bytes += bytes;
+                    stats.bytes = stats.bytes.saturating_add(bytes);
                     let delay = record.field("delay");
                     if let Some(seconds) = delay.as_deref().and_then(delay_seconds) {
-                        stats.delay_sum += seconds;
+                        stats.delay_sum = stats.delay_sum.saturating_add(seconds);
                         stats.delays += 1;
                         stats.delay_max = stats.delay_max.max(seconds);
                     }
@@ -251,8 +251,8 @@ impl<'q> ReportTally<'q> {
 /// The hour of the day of a record's `time` (`hh:mm:ss` as logged).
 fn hour_of<F: Fields>(record: &F) -> Option<usize> {
     let time = record.field("time")?;
-    let hour: usize = time.get(..2)?.parse().ok()?;
-    (hour < 24).then_some(hour)
+    let hour = decimal(time.get(..2)?)?;
+    (hour < 24).then_some(hour as usize)
 }
 
 impl Tally for ReportTally<'_> {
@@ -290,9 +290,10 @@ impl Tally for ReportTally<'_> {
                 add_counts(&mut self.recipients, dest, Counts { count: 0, bytes });
             }
             if waiting.sent {
-                self.bytes_delivered += bytes;
+                self.bytes_delivered = self.bytes_delivered.saturating_add(bytes);
                 if let Some(domain) = &waiting.domain {
-                    self.domains.entry_ref(&**domain).or_default().bytes += bytes;
+                    let stats = self.domains.entry_ref(&**domain).or_default();
+                    stats.bytes = stats.bytes.saturating_add(bytes);
                 }
             }
         }
@@ -300,12 +301,12 @@ impl Tally for ReportTally<'_> {
 
     fn merge(&mut self, other: Self) {
         self.received += other.received;
-        self.bytes_received += other.bytes_received;
+        self.bytes_received = self.bytes_received.saturating_add(other.bytes_received);
         self.delivered += other.delivered;
         self.deferred += other.deferred;
         self.bounced += other.bounced;
         self.other += other.other;
-        self.bytes_delivered += other.bytes_delivered;
+        self.bytes_delivered = self.bytes_delivered.saturating_add(other.bytes_delivered);
         self.rejected = match (self.rejected, other.rejected) {
             (Some(a), Some(b)) => Some(a + b),
             (a, b) => a.or(b),

@@ -195,9 +195,14 @@ pub fn scan<T: Tally>(
                 })
             })
             .collect();
+        // A panic is a bug: passed on whole, never a silently smaller answer.
         workers
             .into_iter()
-            .filter_map(|worker| worker.join().ok())
+            .map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p))
+            })
             .collect()
     });
     let mut tally = tallies.pop().unwrap_or_else(&make);

@@ -28,14 +28,21 @@ pub struct Counts {
     pub bytes: u64,
 }
 
+impl Counts {
+    /// Adds `other`; sums stop at the largest number rather than wrap.
+    pub fn add(&mut self, other: Counts) {
+        self.count = self.count.saturating_add(other.count);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+    }
+}
+
 /// Counts by key.
 pub type KeyCounts = HashMap<String, Counts>;
 
 /// Adds `counts` of one key into `into`.
 pub(crate) fn add_counts(into: &mut KeyCounts, key: &str, counts: Counts) {
     let entry = into.entry_ref(key).or_default();
-    entry.count += counts.count;
-    entry.bytes += counts.bytes;
+    entry.add(counts);
 }
 
 /// Merges `from` into `into`.
@@ -45,9 +52,7 @@ pub(crate) fn merge_counts(into: &mut KeyCounts, from: KeyCounts) {
         return;
     }
     for (key, counts) in from {
-        let entry = into.entry(key).or_default();
-        entry.count += counts.count;
-        entry.bytes += counts.bytes;
+        into.entry(key).or_default().add(counts);
     }
 }
 
@@ -68,10 +73,14 @@ impl Sizes {
         hasher.finish()
     }
 
-    /// Notes the size of a `from` record.
+    /// Notes the size of a `from` record. Two `from` records of one message (a queue id
+    /// reused, a record repeated): the larger size counts, whichever is read first.
     pub fn note<F: Fields>(&self, record: &F) {
+        let size = size(record);
         self.by_message
-            .insert(Sizes::message_of(record), size(record));
+            .entry(Sizes::message_of(record))
+            .and_modify(|known| *known = (*known).max(size))
+            .or_insert(size);
     }
 
     /// The size of a message, when its `from` record was noted.
@@ -268,5 +277,46 @@ impl Tally for TopTally<'_> {
 
     fn merge(&mut self, other: Self) {
         merge_counts(&mut self.counts, other.counts);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::Scanner;
+
+    #[test]
+    fn the_larger_of_two_sizes_of_one_message_counts_in_any_order() {
+        let lines: [&[u8]; 2] = [
+            br#"{"sendmailid":"q1","mailserver":"m","size":"100"}"#,
+            br#"{"sendmailid":"q1","mailserver":"m","size":"300"}"#,
+        ];
+        for order in [[0, 1], [1, 0]] {
+            let sizes = Sizes::default();
+            let mut scanner = Scanner::default();
+            for i in order {
+                sizes.note(&scanner.scan(lines[i], Some(Kind::From)).expect("JSON"));
+            }
+            let to = scanner
+                .scan(br#"{"sendmailid":"q1","mailserver":"m","dest":"a"}"#, None)
+                .expect("JSON");
+            assert_eq!(sizes.get(Sizes::message_of(&to)), Some(300));
+        }
+    }
+
+    #[test]
+    fn sums_stop_at_the_largest_number() {
+        let mut counts = Counts {
+            count: 1,
+            bytes: u64::MAX - 1,
+        };
+        counts.add(Counts { count: 1, bytes: 5 });
+        assert_eq!(
+            counts,
+            Counts {
+                count: 2,
+                bytes: u64::MAX
+            }
+        );
     }
 }

@@ -136,3 +136,69 @@ fn keys_agree_with_the_live_dimensions() {
         }
     }
 }
+
+#[test]
+fn numbers_are_digits_only() {
+    let size_of = |line: &str| {
+        let mut scanner = Scanner::default();
+        size(&scanner.scan(line.as_bytes(), None).expect("JSON"))
+    };
+    assert_eq!(size_of(r#"{"size":"57395"}"#), 57_395);
+    for bad in [
+        "+5",
+        " 5",
+        "-5",
+        "5k",
+        "",
+        "9223372036854775808",
+        "18446744073709551616",
+    ] {
+        assert_eq!(size_of(&format!(r#"{{"size":"{bad}"}}"#)), 0, "{bad:?}");
+    }
+    assert_eq!(
+        size_of(r#"{"size":"9223372036854775807"}"#),
+        i64::MAX as u64
+    );
+    assert_eq!(delay_seconds("00:00:+5"), None);
+    assert_eq!(delay_seconds("+1+00:00:05"), None);
+    assert_eq!(delay_seconds("99999999999999999+00:00:00"), None);
+}
+
+#[test]
+fn time_ranges_compare_to_the_microsecond() {
+    let mut scanner = Scanner::default();
+    let record = scanner
+        .scan(br#"{"ts":"2026-01-01T07:00:00.25Z"}"#, None)
+        .expect("JSON");
+    let within = |since: &str, until: &str| {
+        Filter {
+            wheres: Vec::new(),
+            since: Some(parse_instant(since).expect("time")),
+            until: Some(parse_instant(until).expect("time")),
+        }
+        .accepts(&record)
+    };
+    assert!(within(
+        "2026-01-01T07:00:00.25Z",
+        "2026-01-01T07:00:00.250001Z"
+    ));
+    assert!(!within("2026-01-01T07:00:00.5Z", "2026-01-02"));
+    assert!(!within("2026-01-01", "2026-01-01 07:00:00.25"));
+    assert!(within("2026-01-01", "2026-01-01 07:00:00.26"));
+}
+
+/// A parsed record's time keeps the logged fraction, as its `ts` does.
+#[test]
+fn parsed_records_keep_their_fraction() {
+    let parser = Parser::new(TimeContext::new(Zone::Utc, YearPolicy::Fixed(2011)), &[]);
+    let line =
+        "2026-01-01T07:00:00.250000+00:00 mail5 sendmail[1]: p6D0r0u1006229: from=<a@b>, size=5";
+    let Parsed::Event(event) = parser.parse(line) else {
+        panic!("not a record");
+    };
+    let record = event.records().next().expect("a record");
+    assert_eq!(
+        record.unix_micros(),
+        Some(parse_instant("2026-01-01T07:00:00.25Z").expect("time"))
+    );
+}
