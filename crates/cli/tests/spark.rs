@@ -69,8 +69,9 @@ fn run_once(dir: &Path, log: &Path) {
     );
 }
 
-/// Rewrites `file` as two bzip2 streams (its first and second half of lines), same content.
-fn make_multistream(file: &Path) {
+/// Rewrites `file` as two bzip2 streams (its first and second half of lines), same content;
+/// gives its number of lines.
+fn make_multistream(file: &Path) -> usize {
     let mut text = String::new();
     bzip2::read::MultiBzDecoder::new(fs::File::open(file).unwrap())
         .read_to_string(&mut text)
@@ -90,13 +91,14 @@ fn make_multistream(file: &Path) {
         bytes.extend(encoder.finish().unwrap());
     }
     fs::write(file, bytes).unwrap();
+    lines.len()
 }
 
 fn args(words: &[&str]) -> Vec<String> {
     words.iter().map(|word| (*word).to_owned()).collect()
 }
 
-/// The queries, as maillog's arguments after the command name, paths left out.
+/// The queries, as maillog's arguments (paths left out).
 fn queries(dates: &[String]) -> Vec<Vec<String>> {
     let (first, second) = (&dates[0], &dates[1]);
     let mut queries: Vec<Vec<String>> = [
@@ -109,7 +111,7 @@ fn queries(dates: &[String]) -> Vec<Vec<String>> {
         "top --by dest --metric bytes -n 15",
         "top --by dest_domain",
         "top --by status",
-        "top --by mailer",
+        "top --by mailer", // `from` records by default, and they have no mailer: []
         "top --by mailer --kind to",
         "top --by dsn",
         "top --by dest_domain --where status=Deferred",
@@ -132,9 +134,9 @@ fn queries(dates: &[String]) -> Vec<Vec<String>> {
         &until,
     ]));
     queries.push(args(&["top", "--by", "dest_domain", "--since", second]));
-    for query in &mut queries {
-        query.extend(["--format".to_owned(), "json".to_owned()]);
-    }
+    queries.push(args(&[
+        "report", "-n", "5", "--since", &since, "--until", &until,
+    ]));
     queries
 }
 
@@ -201,15 +203,30 @@ fn spark_answers_what_maillog_answers() {
         .filter(|f| f.file_name().unwrap().to_string_lossy().starts_with("to-"))
         .max_by_key(|f| fs::metadata(f).unwrap().len())
         .unwrap();
-    make_multistream(&biggest_to);
+    let multistream_lines = make_multistream(&biggest_to);
 
-    let queries = queries(&dates);
-    let path = archive.to_string_lossy().into_owned();
+    // Each query with its path and `--format json`: the archive, and the multistream file alone.
+    let whole = archive.to_string_lossy().into_owned();
+    let mut queries: Vec<Vec<String>> = queries(&dates)
+        .into_iter()
+        .map(|query| [query, args(&["--format", "json", &whole])].concat())
+        .collect();
+    queries.push(args(&[
+        "top",
+        "--by",
+        "mailserver",
+        "--kind",
+        "to",
+        "-n",
+        "100",
+        "--format",
+        "json",
+        &biggest_to.to_string_lossy(),
+    ]));
     let mut expected = Vec::new();
     for query in &queries {
         let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
             .args(query)
-            .arg(&path)
             .output()
             .unwrap();
         assert!(
@@ -221,18 +238,15 @@ fn spark_answers_what_maillog_answers() {
         expected.push(serde_json::from_slice::<Value>(&out.stdout).unwrap());
     }
 
-    let batch: Vec<Vec<String>> = queries
-        .iter()
-        .map(|query| query.iter().cloned().chain([path.clone()]).collect())
-        .collect();
     let batch_file = dir.path().join("queries.json");
-    fs::write(&batch_file, serde_json::to_vec(&batch).unwrap()).unwrap();
+    fs::write(&batch_file, serde_json::to_vec(&queries).unwrap()).unwrap();
     let job = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/spark/maillog_top.py");
     let out = Command::new(&python)
         .arg(&job)
         .args(["batch", "--queries"])
         .arg(&batch_file)
         .env("PYSPARK_SUBMIT_ARGS", "--master local[2] pyspark-shell")
+        .env_remove("SPARK_HOME") // the venv's Spark, not another one
         .env("PYSPARK_PYTHON", &python)
         .output()
         .unwrap();
@@ -255,13 +269,25 @@ fn spark_answers_what_maillog_answers() {
         differ.join("\n")
     );
     // Not an empty comparison: the top-N answers have keys, the report counts mail.
-    assert!(
-        expected
-            .iter()
-            .all(|answer| answer != &Value::Array(vec![]))
-    );
+    for (query, answer) in queries.iter().zip(&expected) {
+        let empty = answer == &Value::Array(Vec::new());
+        let from_mailers = query[..3] == ["top", "--by", "mailer"] && query[3] != "--kind";
+        assert_eq!(empty, from_mailers, "{}: {answer}", query.join(" "));
+    }
     let report = &expected[queries.iter().position(|q| q[0] == "report").unwrap()];
     for total in ["received", "delivered", "deferred", "bounced"] {
         assert!(report["totals"][total].as_u64().unwrap() > 0, "{report}");
     }
+    // Both streams of the multistream file were read: every line is a `to` record of a server.
+    let per_server = expected.last().unwrap().as_array().unwrap();
+    let records: u64 = per_server
+        .iter()
+        .map(|e| e["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        records,
+        multistream_lines as u64,
+        "{}",
+        biggest_to.display()
+    );
 }

@@ -1,0 +1,632 @@
+"""maillog top / maillog report on Spark: the archive queries of crates/aggregate/QUERIES.md.
+
+This file owns the Spark implementation of the archive queries. QUERIES.md is their one
+definition; `maillog top` and `maillog report` (crates/aggregate) implement them again in Rust,
+and crates/cli/tests/spark.rs checks that both give the same answers on the same archive.
+Change both, or neither.
+
+Usage (the arguments mirror maillog's; the answer is one JSON document on stdout, the logs go
+to stderr):
+
+    maillog_top.py top --by KEY [--kind from|to] [-n N] [--metric count|bytes] [--since T]
+                   [--until T] [--where FIELD=VALUE]... [--format table|json] PATH...
+    maillog_top.py report [-n N] [--since T] [--until T] [--format json] PATH...
+    maillog_top.py batch --queries FILE.json
+
+KEY is src, src_domain, mailserver, relay, dest, dest_domain, status or any record field; T is
+RFC 3339 or YYYY-MM-DD[THH:MM[:SS]] in UTC. A PATH is a file (read as it is), a directory (its
+archive files, `*.json`/`*.ndjson` plain, `.bz2` or `.gz`, at any depth: the archive's
+`mail_logs/` or one date folder), or a Hadoop glob (`mail_logs/2026-01-*/to-*`); any scheme
+Spark reads (`s3a://`, `s3://` on EMR, `hdfs://`, `file://`, a local path). The kind of a record
+is its file name's (`from-…`, `to-…`, late parts `…part-001.json.bz2` included); in other files
+its "kind" field's (as `maillog parse` writes it), or else `to` with a `dest` and `from` without.
+A line that is not a JSON object is skipped and counted on stderr. Raw syslog is not read
+here, so the report's `rejected` is null. `batch` reads a JSON list of argument lists (each a
+`top` or `report` command line without the program name, paths included; FILE `-` is stdin) and
+prints the JSON list of their answers: one Spark session for all, and an archive read once
+(then cached) for every query that names the same paths.
+
+Local mode (pyspark from PyPI brings Spark; Java 17 suffices; scripts/install-spark makes a venv
+with it):
+
+    python contrib/spark/maillog_top.py top --by dest -n 20 archive/mail_logs     # local[*]
+    PYSPARK_SUBMIT_ARGS='--master local[2] pyspark-shell' python contrib/spark/maillog_top.py ...
+    spark-submit --master 'local[4]' contrib/spark/maillog_top.py report archive/mail_logs
+
+On EMR (Spark 3.x, S3 through EMRFS or s3a): on the primary node, with the answer on the
+terminal (client mode),
+
+    spark-submit maillog_top.py top --by dest_domain --since 2026-01-01 --until 2026-01-08 \
+        s3a://my-mail-archive/mail_logs/
+    spark-submit maillog_top.py report -n 25 's3a://my-mail-archive/mail_logs/2026-01-0*/'
+
+or as a step (`aws emr add-steps … Type=Spark,Args=[--deploy-mode,cluster,
+s3://my-bucket/jobs/maillog_top.py,top,--by,dest,s3://my-mail-archive/mail_logs/]`), where the
+answer is the driver's stdout in the step's logs. Outside EMR, s3a needs the hadoop-aws of
+Spark's Hadoop (pyspark 3.5: `--packages org.apache.hadoop:hadoop-aws:3.3.4`) and credentials
+the usual way (environment, profile, instance role).
+
+Multistream bzip2 (several streams concatenated, as maillog writes a window of more than one
+900 kB block): Spark reads `.bz2` with Hadoop's BZip2Codec, which reads every stream of a file,
+also where it splits a large file between tasks (checked with pyspark 3.5.5: 40 concatenated
+streams, 16 splits, every line once); crates/cli/tests/spark.rs runs this job on an archive
+holding a multistream file.
+
+Reading: each line is parsed as a JSON object into a map of string to string (`from_json`), so
+every field, known or not, is there by its name, and a record lacking a field has no value for
+it.
+"""
+
+import argparse
+import json
+import re
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.types import MapType, StringType
+
+# The kind each key counts by default (QUERIES.md, "Keys"); any other field: `from`.
+DEFAULT_KIND = {
+    "src": "from",
+    "src_domain": "from",
+    "mailserver": "from",
+    "relay": "from",
+    "dest": "to",
+    "dest_domain": "to",
+    "status": "to",
+    "delay": "to",
+    "xdelay": "to",
+    "stat": "to",
+    "dsn": "to",
+}
+
+UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+LOWER = "abcdefghijklmnopqrstuvwxyz"
+
+
+def log(message):
+    print(f"maillog_top: {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command lines
+
+
+class UsageError(Exception):
+    """A command line that cannot be run."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def where_arg(text):
+    field, sep, value = text.partition("=")
+    if not sep or not field:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
+    return (field, value)
+
+
+TIME_ARG = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})"
+    r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?"
+    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?"
+)
+
+
+def time_arg(text):
+    """RFC 3339, or YYYY-MM-DD[THH:MM[:SS]] in UTC, as an aware datetime."""
+    m = TIME_ARG.fullmatch(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"expected RFC 3339 or YYYY-MM-DD[THH:MM[:SS]]: {text!r}")
+    year, month, day, hour, minute, second, fraction, zulu, sign, oh, om = m.groups()
+    if (zulu or sign) and second is None:
+        raise argparse.ArgumentTypeError(f"an offset needs HH:MM:SS: {text!r}")
+    try:
+        offset = timedelta(hours=int(oh), minutes=int(om)) if sign else timedelta(0)
+        at = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((fraction or "0")[:6].ljust(6, "0")),
+            tzinfo=timezone(-offset if sign == "-" else offset),
+        )
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
+    return at.astimezone(timezone.utc)
+
+
+def positive_int(text):
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a count, got {text!r}")
+    return n
+
+
+def command_parser():
+    parser = Parser(prog="maillog_top.py", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    top = commands.add_parser("top", help="the first N keys of one dimension")
+    top.add_argument("--by", required=True, metavar="KEY")
+    top.add_argument("--kind", choices=["from", "to"])
+    top.add_argument("-n", "--limit", dest="n", type=positive_int, default=10)
+    top.add_argument("--metric", choices=["count", "bytes"], default="count")
+    top.add_argument("--since", type=time_arg)
+    top.add_argument("--until", type=time_arg)
+    top.add_argument("--where", type=where_arg, action="append", default=[], metavar="F=V")
+    top.add_argument("--format", choices=["json", "table"], default="table")
+    top.add_argument("paths", nargs="+", metavar="PATH")
+
+    report = commands.add_parser("report", help="pflogsumm-like summary")
+    report.add_argument("-n", "--limit", dest="n", type=positive_int, default=10)
+    report.add_argument("--since", type=time_arg)
+    report.add_argument("--until", type=time_arg)
+    report.add_argument("--format", choices=["json"], default="json")
+    report.add_argument("paths", nargs="+", metavar="PATH")
+
+    batch = commands.add_parser("batch", help="many queries in one Spark session")
+    batch.add_argument("--queries", required=True, metavar="FILE.json")
+    return parser
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+
+
+class Archive:
+    """The records under some paths: `kind` and `r` (the record as a map), and `bytes`."""
+
+    def __init__(self, spark, paths):
+        files = archive_files(spark, paths)
+        log(f"{', '.join(paths)}: {len(files)} files")
+        if not files:
+            raise UsageError(f"no archive files in {', '.join(paths)}")
+        lines = spark.read.text(files).select(F.input_file_name().alias("file"), "value")
+        name = F.regexp_extract("file", r"([^/]*)$", 1)
+        parsed = lines.select(
+            name.alias("name"),
+            F.from_json("value", MapType(StringType(), StringType())).alias("r"),
+        )
+        name = F.col("name")
+        by_name = F.when(name.startswith("from-"), "from").when(name.startswith("to-"), "to")
+        by_key = F.when(F.col("r")["kind"].isin("from", "to"), F.col("r")["kind"])
+        by_dest = F.when(F.col("r")["dest"].isNotNull(), "to").otherwise("from")
+        kinded = parsed.select(
+            F.coalesce(by_name, by_key, by_dest).alias("kind"),
+            "r",
+            F.col("r").isNull().alias("bad"),
+        ).cache()
+        counts = {
+            (row["kind"], row["bad"]): row["count"]
+            for row in kinded.groupBy("kind", "bad").count().collect()
+        }
+        skipped = sum(c for (_, bad), c in counts.items() if bad)
+        log(
+            f"{', '.join(paths)}: {counts.get(('from', False), 0)} from and "
+            f"{counts.get(('to', False), 0)} to records"
+            + (f"; {skipped} lines skipped (not a JSON object)" if skipped else "")
+        )
+        self.records = kinded.filter(~F.col("bad")).drop("bad")
+        self._with_bytes = None
+
+    def with_bytes(self):
+        """The records with `bytes`: a from record's size, a to record's joined from size."""
+        if self._with_bytes is None:
+            r = F.col("r")
+            size = size_number(r["size"])
+            froms = self.records.filter(F.col("kind") == "from")
+            # One size per (sendmailid, mailserver); several from records under one pair (a
+            # queue id reused on a server) have the largest.
+            sizes = (
+                froms.select(
+                    r["sendmailid"].alias("j_id"),
+                    r["mailserver"].alias("j_server"),
+                    size.alias("j_size"),
+                )
+                .groupBy("j_id", "j_server")
+                .agg(F.max("j_size").alias("j_size"))
+            )
+            tos = self.records.filter(F.col("kind") == "to")
+            joined = tos.join(
+                sizes,
+                r["sendmailid"].eqNullSafe(F.col("j_id"))
+                & r["mailserver"].eqNullSafe(F.col("j_server")),
+                "left",
+            ).select("kind", "r", F.coalesce("j_size", F.lit(0)).alias("bytes"))
+            self._with_bytes = (
+                froms.select("kind", "r", size.alias("bytes")).unionByName(joined).cache()
+            )
+        return self._with_bytes
+
+
+def is_archive_name(name):
+    """An archive file's name (or other tools' NDJSON): *.json, *.ndjson, plain, .bz2 or .gz."""
+    for suffix in (".bz2", ".gz"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    return not name.startswith(".") and name.endswith((".json", ".ndjson"))
+
+
+def archive_files(spark, paths):
+    """The files PATHs name: a file as it is; a directory's archive files, recursively; a glob's
+    matches, each of them so. Through Hadoop's FileSystem, so any scheme Spark reads works."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    files = []
+    for path in paths:
+        hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+        fs = hadoop_path.getFileSystem(conf)
+        matches = fs.globStatus(hadoop_path)
+        if not matches:
+            raise UsageError(f"{path}: no such file or directory")
+        for status in matches:
+            if not status.isDirectory():
+                files.append(status.getPath().toString())
+                continue
+            found = []
+            listing = fs.listFiles(status.getPath(), True)
+            while listing.hasNext():
+                file = listing.next().getPath()
+                if is_archive_name(file.getName()):
+                    found.append(file.toString())
+            files.extend(sorted(found))
+    return files
+
+
+def size_number(column):
+    """A size as a number; 0 when absent, not a decimal number, or beyond a long (2^63 - 1)."""
+    number = F.when(column.rlike(r"\A[0-9]+\z"), column.cast("long"))
+    return F.coalesce(number, F.lit(0).cast("long"))
+
+
+def ascii_lower(column):
+    return F.translate(column, UPPER, LOWER)
+
+
+def address(column):
+    """`src`/`dest`: the empty address as `<>`."""
+    return F.when(column == "", F.lit("<>")).otherwise(column)
+
+
+def domain(column):
+    """The text after the last `@`, ASCII-lowercased; none without `@` or nothing after it."""
+    after = F.substring_index(column, "@", -1)
+    return F.when(column.contains("@") & (after != ""), ascii_lower(after))
+
+
+def status(r):
+    """Sent/Deferred/Bounced by the first character of dsn; else by stat; none without both."""
+    dsn, stat = r["dsn"], r["stat"]
+    first = F.substring(dsn, 1, 1)
+    return (
+        F.when(first == "2", "Sent")
+        .when(first == "4", "Deferred")
+        .when(first == "5", "Bounced")
+        .when(stat.startswith("Sent"), "Sent")
+        .when(stat.startswith("Deferred"), "Deferred")
+        .when(ascii_lower(F.substring(stat, 1, 6)) == "queued", "Queued")
+        .when(stat.isNotNull(), "Other")
+    )
+
+
+def key_value(key):
+    """The value a record has for KEY (a column; null where it has none)."""
+    r = F.col("r")
+    if key in ("src", "dest"):
+        return address(r[key])
+    if key in ("src_domain", "dest_domain"):
+        return domain(r[key[: -len("_domain")]])
+    if key == "status":
+        return status(r)
+    return r[key]
+
+
+def delay_seconds(column):
+    """`[D+]HH:MM:SS` in seconds; null for anything else."""
+    pattern = r"\A(?:([0-9]+)\+)?([0-9]+):([0-9]+):([0-9]+)\z"
+
+    def part(i):
+        return F.regexp_extract(column, pattern, i)
+
+    days = F.when(part(1) == "", F.lit(0)).otherwise(part(1).cast("long"))
+    seconds = (
+        days * 86400
+        + part(2).cast("long") * 3600
+        + part(3).cast("long") * 60
+        + part(4).cast("long")
+    )
+    return F.when(column.rlike(pattern), seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# Queries
+
+
+def top(
+    archive, by, kind=None, n=10, metric="count", since=None, until=None, where=(), bytes_=False
+):
+    """`maillog top`: [{"key", "count", "bytes"?}], first N by the metric, ties by key.
+
+    `bytes` is in the answer for `from` records, with the bytes metric, or when `bytes_` asks.
+    """
+    kind = kind or DEFAULT_KIND.get(by, "from")
+    with_bytes = kind == "from" or metric == "bytes" or bytes_
+    records = archive.with_bytes() if with_bytes else archive.records
+    records = records.filter(F.col("kind") == kind)
+    for field, value in where:
+        records = records.filter(key_value(field) == value)
+    records = in_range(records, since, until)
+    keyed = records.select(
+        key_value(by).alias("key"),
+        (F.col("bytes") if with_bytes else F.lit(0).cast("long")).alias("bytes"),
+    ).filter(F.col("key").isNotNull())
+    rows = (
+        keyed.groupBy("key")
+        .agg(F.count(F.lit(1)).alias("count"), F.sum("bytes").alias("bytes"))
+        .orderBy(F.col(metric).desc(), F.col("key").asc())
+        .limit(n)
+        .collect()
+    )
+    answer = []
+    for row in rows:
+        entry = {"key": row["key"], "count": row["count"]}
+        if with_bytes:
+            entry["bytes"] = row["bytes"]
+        answer.append(entry)
+    return answer
+
+
+def in_range(records, since, until):
+    """`--since`/`--until`: records whose `ts` is at or after `since` and before `until`; none
+    without a `ts` when either is given."""
+    if since is None and until is None:
+        return records
+    ts = F.col("r")["ts"].cast("timestamp")
+    records = records.filter(ts.isNotNull())
+    if since is not None:
+        records = records.filter(ts >= spark_instant(since))
+    if until is not None:
+        records = records.filter(ts < spark_instant(until))
+    return records
+
+
+def spark_instant(at):
+    """An aware datetime as a Spark timestamp literal (microseconds, exact)."""
+    return F.lit(at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")).cast("timestamp")
+
+
+def report(archive, n=10, since=None, until=None):
+    """`maillog report`: totals, per hour, the top lists and the recipient domains."""
+    # The size join looks at every from record, in the range or not.
+    records = in_range(archive.with_bytes(), since, until)
+    ranged = {"since": since, "until": until}
+    r = F.col("r")
+    is_from = F.col("kind") == "from"
+    is_to = F.col("kind") == "to"
+    st = F.when(is_to, status(r))
+
+    def counted(condition):
+        return F.sum(F.when(condition, 1).otherwise(0))
+
+    totals = records.select(
+        counted(is_from).alias("received"),
+        counted(st == "Sent").alias("delivered"),
+        counted(st == "Deferred").alias("deferred"),
+        counted(st == "Bounced").alias("bounced"),
+        F.sum(F.when(is_from, F.col("bytes")).otherwise(0)).alias("bytes_received"),
+        F.sum(F.when(st == "Sent", F.col("bytes")).otherwise(0)).alias("bytes_delivered"),
+        F.countDistinct(F.when(is_from, address(r["src"]))).alias("senders"),
+        F.countDistinct(F.when(is_to, address(r["dest"]))).alias("recipients"),
+    ).collect()[0]
+
+    hours = {
+        f"{h:02d}": {"received": 0, "delivered": 0, "deferred": 0, "bounced": 0} for h in range(24)
+    }
+    per_hour = (
+        records.select(
+            F.substring(r["time"], 1, 2).alias("hour"), is_from.alias("f"), st.alias("st")
+        )
+        .groupBy("hour")
+        .agg(
+            counted(F.col("f")).alias("received"),
+            counted(F.col("st") == "Sent").alias("delivered"),
+            counted(F.col("st") == "Deferred").alias("deferred"),
+            counted(F.col("st") == "Bounced").alias("bounced"),
+        )
+        .collect()
+    )
+    for row in per_hour:
+        if row["hour"] in hours:
+            hours[row["hour"]] = {
+                k: row[k] for k in ("received", "delivered", "deferred", "bounced")
+            }
+
+    sent = F.col("st") == "Sent"
+    domains = (
+        records.filter(is_to)
+        .select(
+            domain(r["dest"]).alias("domain"), status(r).alias("st"), "bytes", r["delay"].alias("d")
+        )
+        .filter(F.col("domain").isNotNull())
+        .select("domain", "st", "bytes", F.when(sent, delay_seconds(F.col("d"))).alias("delay"))
+        .groupBy("domain")
+        .agg(
+            F.count(F.lit(1)).alias("count"),
+            counted(sent).alias("delivered"),
+            counted(F.col("st") == "Deferred").alias("deferred"),
+            counted(F.col("st") == "Bounced").alias("bounced"),
+            F.sum(F.when(sent, F.col("bytes")).otherwise(0)).alias("bytes"),
+            F.avg("delay").alias("avg_delay"),
+            F.max("delay").alias("max_delay"),
+        )
+        .orderBy(F.col("count").desc(), F.col("domain").asc())
+        .limit(n)
+        .collect()
+    )
+
+    return {
+        "totals": {
+            "received": totals["received"],
+            "delivered": totals["delivered"],
+            "deferred": totals["deferred"],
+            "bounced": totals["bounced"],
+            "rejected": None,  # raw syslog is not read here: every input is an archive
+            "bytes_received": totals["bytes_received"],
+            "bytes_delivered": totals["bytes_delivered"],
+            "senders": totals["senders"],
+            "recipients": totals["recipients"],
+        },
+        "per_hour": [{"hour": h, **hours[h]} for h in sorted(hours)],
+        "top_senders_by_count": top(archive, "src", n=n, **ranged),
+        "top_senders_by_bytes": top(archive, "src", n=n, metric="bytes", **ranged),
+        "top_recipients_by_count": top(archive, "dest", n=n, bytes_=True, **ranged),
+        "top_recipients_by_bytes": top(archive, "dest", n=n, metric="bytes", **ranged),
+        "domains": [
+            {
+                "domain": row["domain"],
+                "count": row["count"],
+                "delivered": row["delivered"],
+                "deferred": row["deferred"],
+                "bounced": row["bounced"],
+                "bytes": row["bytes"],
+                "avg_delay": row["avg_delay"],
+                "max_delay": row["max_delay"],
+            }
+            for row in domains
+        ],
+        "received_domains": top(archive, "src_domain", n=n, **ranged),
+        "top_relays": top(archive, "relay", n=n, **ranged),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def table(answer, key):
+    """A top-N answer as maillog prints it: count and bytes right-aligned, then the key."""
+    numbers = ["count"] + (["bytes"] if any("bytes" in entry for entry in answer) else [])
+    widths = [max([len(n)] + [len(str(entry.get(n, ""))) for entry in answer]) for n in numbers]
+
+    def line(cells, last):
+        return "  ".join([c.rjust(w) for c, w in zip(cells, widths, strict=True)] + [last])
+
+    rows = [line([str(entry.get(n, "")) for n in numbers], entry["key"]) for entry in answer]
+    return "\n".join([line(numbers, key)] + rows)
+
+
+class Runner:
+    """Runs parsed command lines in one Spark session, reading each set of paths once."""
+
+    def __init__(self, spark):
+        self.spark = spark
+        self.archives = {}
+
+    def archive(self, paths):
+        key = tuple(paths)
+        if key not in self.archives:
+            self.archives[key] = Archive(self.spark, key)
+        return self.archives[key]
+
+    def run(self, args):
+        archive = self.archive(args.paths)
+        if args.command == "top":
+            return top(
+                archive,
+                args.by,
+                kind=args.kind,
+                n=args.n,
+                metric=args.metric,
+                since=args.since,
+                until=args.until,
+                where=args.where,
+            )
+        return report(archive, n=args.n, since=args.since, until=args.until)
+
+
+def spark_session():
+    # The master is spark-submit's (or PYSPARK_SUBMIT_ARGS'); without one, local[*].
+    spark = (
+        SparkSession.builder.appName("maillog_top")
+        .config("spark.sql.session.timeZone", "UTC")
+        # A record's map keeps the last of a repeated key, as the archive's readers do.
+        .config("spark.sql.mapKeyDedupPolicy", "LAST_WIN")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        # Adaptive execution may coalesce the shuffle partitions of the cached, joined records.
+        .config("spark.sql.optimizer.canChangeCachedPlanOutputPartitioning", "true")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("WARN")
+    if spark.sparkContext.master.startswith("local"):
+        # One machine: a few shuffle partitions, not Spark's 200 (a task each, mostly empty).
+        spark.conf.set(
+            "spark.sql.shuffle.partitions", str(2 * spark.sparkContext.defaultParallelism)
+        )
+    return spark
+
+
+def main(argv):
+    parser = command_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command == "batch":
+            queries = read_batch(parser, args.queries)
+        else:
+            queries = [(argv, args)]
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return 2
+
+    spark = spark_session()
+    try:
+        runner = Runner(spark)
+        answers = []
+        for i, (words, query) in enumerate(queries):
+            started = time.monotonic()
+            answers.append(runner.run(query))
+            seconds = time.monotonic() - started
+            log(f"query {i + 1}/{len(queries)} ({seconds:.1f} s): {' '.join(words)}")
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return 2
+    finally:
+        spark.stop()
+
+    if args.command == "batch":
+        print(json.dumps(answers))
+    elif args.command == "top" and args.format == "table":
+        print(table(answers[0], args.by))
+    else:
+        print(json.dumps(answers[0]))
+    return 0
+
+
+def read_batch(parser, source):
+    """The queries of a batch file (`-`: stdin), as (arguments, parsed) pairs."""
+    try:
+        text = sys.stdin.read() if source == "-" else open(source).read()
+        queries = json.loads(text)
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{source}: {e}") from None
+    if not isinstance(queries, list) or not all(
+        isinstance(q, list) and all(isinstance(a, str) for a in q) for q in queries
+    ):
+        raise UsageError(f"{source}: expected a JSON list of argument lists")
+    parsed = [(q, parser.parse_args(q)) for q in queries]
+    if any(args.command == "batch" for _, args in parsed):
+        raise UsageError(f"{source}: a batch cannot hold a batch")
+    return parsed
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
