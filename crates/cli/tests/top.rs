@@ -110,7 +110,7 @@ fn every_input_kind_gives_the_archive_s_answer() {
         };
         let expected = answer(dir.path(), &args(&["archive"]), None);
         assert!(
-            expected.as_array().unwrap().len() > 2,
+            !expected.as_array().unwrap().is_empty(),
             "{top:?}: {expected}"
         );
         for (inputs, stdin) in [

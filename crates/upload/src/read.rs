@@ -10,6 +10,7 @@
 //! It never writes to the archive.
 
 use std::io::{self, Read};
+use std::sync::Arc;
 
 use aws_sdk_s3::primitives::ByteStream;
 use tokio::runtime::Runtime;
@@ -21,8 +22,13 @@ use crate::s3::{S3Archive, S3Options};
 /// Network chunks buffered ahead of the reader of one object.
 pub const CHUNKS_AHEAD: usize = 8;
 
-/// A bucket, read.
+/// A bucket, read. Cloning is cheap; the runtime lives while a clone or an open object does.
+#[derive(Clone)]
 pub struct S3Reader {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     runtime: Runtime,
     archive: S3Archive,
 }
@@ -44,52 +50,66 @@ impl S3Reader {
             .map(|rest| rest.split('/').next().unwrap_or(rest))
             .unwrap_or(url);
         let archive = runtime.block_on(S3Archive::connect(&format!("s3://{bucket}"), options))?;
-        Ok(S3Reader { runtime, archive })
+        Ok(S3Reader {
+            inner: Arc::new(Inner { runtime, archive }),
+        })
     }
 
     /// Every key that starts with `prefix`, with its size, in key order.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, ArchiveError> {
-        let mut keys = self
-            .runtime
-            .block_on(self.archive.list(prefix))
-            .map_err(|f| ArchiveError::Lookup {
-                archive: self.archive.url().to_owned(),
-                key: prefix.to_owned(),
-                why: f.message,
-            })?;
+        let Inner { runtime, archive } = &*self.inner;
+        let mut keys =
+            runtime
+                .block_on(archive.list(prefix))
+                .map_err(|f| ArchiveError::Lookup {
+                    archive: archive.url().to_owned(),
+                    key: prefix.to_owned(),
+                    why: f.message,
+                })?;
         keys.sort();
         Ok(keys)
     }
 
     /// Opens the object `key`: the request is sent now, the body streams as it is read.
     pub fn open(&self, key: &str) -> Result<ObjectReader, ArchiveError> {
+        let Inner { runtime, archive } = &*self.inner;
         let body: ByteStream =
-            self.runtime
-                .block_on(self.archive.body(key))
+            runtime
+                .block_on(archive.body(key))
                 .map_err(|f| ArchiveError::Lookup {
-                    archive: self.archive.url().to_owned(),
+                    archive: archive.url().to_owned(),
                     key: key.to_owned(),
                     why: f.message,
                 })?;
         let (chunks, receiver) = mpsc::channel(CHUNKS_AHEAD);
-        self.runtime.spawn(pump(body, chunks));
+        runtime.spawn(pump(body, chunks));
         Ok(ObjectReader {
             chunks: receiver,
             current: bytes::Bytes::new(),
+            ended: false,
+            _runtime: Arc::clone(&self.inner),
         })
     }
 }
 
+/// What the pump hands the reader.
+enum Piece {
+    Data(bytes::Bytes),
+    /// The body is complete. Without it, a closed channel means the download was cut off.
+    End,
+    Failed(String),
+}
+
 /// Moves an object's body into the channel until it ends, breaks, or the reader goes away.
-async fn pump(mut body: ByteStream, chunks: mpsc::Sender<Result<bytes::Bytes, String>>) {
+async fn pump(mut body: ByteStream, chunks: mpsc::Sender<Piece>) {
     loop {
-        let next = match body.try_next().await {
-            Ok(Some(bytes)) => Ok(bytes),
-            Ok(None) => return,
-            Err(e) => Err(format!("the download broke off: {e}")),
+        let piece = match body.try_next().await {
+            Ok(Some(bytes)) => Piece::Data(bytes),
+            Ok(None) => Piece::End,
+            Err(e) => Piece::Failed(format!("the download broke off: {e}")),
         };
-        let failed = next.is_err();
-        if chunks.send(next).await.is_err() || failed {
+        let last = !matches!(piece, Piece::Data(_));
+        if chunks.send(piece).await.is_err() || last {
             return;
         }
     }
@@ -97,17 +117,24 @@ async fn pump(mut body: ByteStream, chunks: mpsc::Sender<Result<bytes::Bytes, St
 
 /// An S3 object's body as a blocking reader. Not for use inside an async task.
 pub struct ObjectReader {
-    chunks: mpsc::Receiver<Result<bytes::Bytes, String>>,
+    chunks: mpsc::Receiver<Piece>,
     current: bytes::Bytes,
+    ended: bool,
+    /// The runtime the pump runs on stays up while the object is read.
+    _runtime: Arc<Inner>,
 }
 
 impl Read for ObjectReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.chunks.blocking_recv() {
-                Some(Ok(bytes)) => self.current = bytes,
-                Some(Err(message)) => return Err(io::Error::other(message)),
-                None => return Ok(0),
+                Some(Piece::Data(bytes)) => self.current = bytes,
+                Some(Piece::End) => self.ended = true,
+                Some(Piece::Failed(message)) => return Err(io::Error::other(message)),
+                None => return Err(io::Error::other("the download was cut off")),
             }
         }
         let n = buf.len().min(self.current.len());

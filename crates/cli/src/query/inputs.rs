@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use globset::GlobBuilder;
 use maillog_aggregate::scan::{Input, Problem};
@@ -43,7 +42,7 @@ pub fn resolve(args: &[String], s3: &S3Options) -> Resolved {
         problems: Vec::new(),
         remote: false,
     };
-    let mut buckets: HashMap<String, Arc<S3Reader>> = HashMap::new();
+    let mut buckets: HashMap<String, S3Reader> = HashMap::new();
     let mut stdin_taken = false;
     for arg in args {
         let problem = |message: String| Problem {
@@ -102,19 +101,18 @@ fn local_inputs(path: &Path) -> Result<Vec<Input>, String> {
 fn s3_inputs(
     rest: &str,
     s3: &S3Options,
-    buckets: &mut HashMap<String, Arc<S3Reader>>,
+    buckets: &mut HashMap<String, S3Reader>,
 ) -> Result<Vec<Input>, String> {
     let (bucket, pattern) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
         return Err("no bucket after s3://".to_owned());
     }
     let reader = match buckets.get(bucket) {
-        Some(reader) => Arc::clone(reader),
+        Some(reader) => reader.clone(),
         None => {
-            let reader = S3Reader::connect(&format!("s3://{bucket}"), s3)
-                .map(Arc::new)
-                .map_err(|e| e.to_string())?;
-            buckets.insert(bucket.to_owned(), Arc::clone(&reader));
+            let reader =
+                S3Reader::connect(&format!("s3://{bucket}"), s3).map_err(|e| e.to_string())?;
+            buckets.insert(bucket.to_owned(), reader.clone());
             reader
         }
     };
@@ -154,7 +152,7 @@ fn s3_inputs(
     Ok(keys
         .into_iter()
         .map(|(key, len)| {
-            let reader = Arc::clone(&reader);
+            let reader = reader.clone();
             let name = format!("s3://{bucket}/{key}");
             Input::stream(
                 name,
