@@ -156,6 +156,10 @@ struct Shared<'a> {
     report: &'a (dyn Fn(Problem) + Sync),
     problems: AtomicUsize,
     records: AtomicU64,
+    /// For raw syslog: the text every line of a needed record holds, when only one kind is
+    /// needed (`: to=` or `: from=`, which the parser requires right after the queue id), so
+    /// that the other lines are never parsed.
+    needle: Option<memchr::memmem::Finder<'static>>,
 }
 
 /// Reads every input on `options.threads` threads into tallies made by `make`, merges them,
@@ -179,6 +183,11 @@ pub fn scan<T: Tally>(
         report,
         problems: AtomicUsize::new(0),
         records: AtomicU64::new(0),
+        needle: match (needs.reads(Kind::From), needs.reads(Kind::To)) {
+            (false, true) => Some(memchr::memmem::Finder::new(b": to=")),
+            (true, false) => Some(memchr::memmem::Finder::new(b": from=")),
+            _ => None,
+        },
     };
     let next = AtomicUsize::new(0);
     let threads = options.threads.clamp(1, units.len().max(1));
@@ -475,6 +484,11 @@ fn syslog_line<T: Tally>(
     tally: &mut T,
     counts: &mut UnitCounts,
 ) {
+    if let Some(needle) = &shared.needle
+        && needle.find(line).is_none()
+    {
+        return;
+    }
     let text = decode(line);
     match parser.parse(&text.text) {
         Parsed::Event(event) => {
