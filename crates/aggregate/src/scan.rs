@@ -575,63 +575,8 @@ fn open(input: &Input, range: Option<(u64, u64)>) -> io::Result<Opened> {
     }
 }
 
-/// Cuts a stream into lines without copying them, in one growing buffer per thread.
-#[derive(Default)]
-struct LineBuffer {
-    buf: Vec<u8>,
-}
-
-impl LineBuffer {
-    const CHUNK: usize = 1 << 20;
-
-    /// Calls `line` for each line of `reader` (without `\n` and `\r`), the last one even without
-    /// a line end. With `limit`, stops before a line that starts at or after byte `limit`.
-    fn each(
-        &mut self,
-        reader: &mut dyn Read,
-        limit: Option<u64>,
-        mut line: impl FnMut(&[u8]),
-    ) -> io::Result<()> {
-        if self.buf.len() < Self::CHUNK {
-            self.buf.resize(Self::CHUNK, 0);
-        }
-        let (mut start, mut filled) = (0usize, 0usize);
-        let mut consumed: u64 = 0; // bytes of the stream before `buf[start]`
-        loop {
-            while let Some(at) = memchr::memchr(b'\n', &self.buf[start..filled]) {
-                if limit.is_some_and(|limit| consumed >= limit) {
-                    return Ok(());
-                }
-                let text = &self.buf[start..start + at];
-                line(text.strip_suffix(b"\r").unwrap_or(text));
-                start += at + 1;
-                consumed += at as u64 + 1;
-            }
-            if start > 0 {
-                self.buf.copy_within(start..filled, 0);
-                filled -= start;
-                start = 0;
-            }
-            if filled == self.buf.len() {
-                let longer = self.buf.len() * 2;
-                self.buf.resize(longer, 0);
-            }
-            let n = match reader.read(&mut self.buf[filled..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                if filled > 0 && limit.is_none_or(|limit| consumed < limit) {
-                    let text = &self.buf[..filled];
-                    line(text.strip_suffix(b"\r").unwrap_or(text));
-                }
-                return Ok(());
-            }
-            filled += n;
-        }
-    }
-}
-
+mod lines;
 #[cfg(test)]
 mod tests;
+
+use lines::LineBuffer;

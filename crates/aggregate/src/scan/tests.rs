@@ -280,22 +280,3 @@ fn files_of_a_kind_the_query_does_not_need_are_not_opened() {
         Some(top)
     );
 }
-
-#[test]
-fn lines_are_cut_whole_whatever_the_reads() {
-    let text = b"a\r\nbb\n\nccc";
-    let mut lines = LineBuffer::default();
-    let mut seen = Vec::new();
-    lines
-        .each(&mut &text[..], None, |l| seen.push(l.to_vec()))
-        .expect("in memory");
-    assert_eq!(
-        seen,
-        vec![b"a".to_vec(), b"bb".to_vec(), b"".to_vec(), b"ccc".to_vec()]
-    );
-    let mut seen = Vec::new();
-    lines
-        .each(&mut &text[..], Some(4), |l| seen.push(l.to_vec()))
-        .expect("in memory");
-    assert_eq!(seen, vec![b"a".to_vec(), b"bb".to_vec()]);
-}
