@@ -5,8 +5,10 @@ definition; `maillog top` and `maillog report` (crates/aggregate) implement them
 and crates/cli/tests/spark.rs checks that both give the same answers on the same archive.
 Change both, or neither.
 
-Usage (the arguments mirror maillog's; the answer is one JSON document on stdout, the logs go
-to stderr):
+Usage (the arguments mirror maillog's; the answer is one JSON document on stdout, the job's
+own log lines go to stderr, which `spark-submit` in local client mode may fold into its stdout:
+the answer is then the last line that starts with `[` or `{`, or use `--format json` with
+`python maillog_top.py`, whose streams stay apart):
 
     maillog_top.py top --by KEY [--kind from|to] [-n N] [--metric count|bytes] [--since T]
                    [--until T] [--where FIELD=VALUE]... [--format table|json] PATH...
