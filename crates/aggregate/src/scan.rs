@@ -451,13 +451,7 @@ fn json_line<T: Tally>(
         return;
     }
     match scanner.scan(line, input.kind) {
-        Ok(record) => {
-            counts.records += 1;
-            if shared.needs.sizes && record.kind() == Kind::From {
-                shared.sizes.note(&record);
-            }
-            tally.record(&record, &shared.sizes);
-        }
+        Ok(record) => count(shared, &record, tally, counts),
         Err(error) => {
             counts.bad_lines += 1;
             if counts.bad_lines <= BAD_LINES_SHOWN {
@@ -474,6 +468,20 @@ fn json_line<T: Tally>(
             }
         }
     }
+}
+
+/// Counts one record, noting its size first when it is a `from` record the join needs.
+fn count<F: Fields, T: Tally>(
+    shared: &Shared<'_>,
+    record: &F,
+    tally: &mut T,
+    counts: &mut UnitCounts,
+) {
+    counts.records += 1;
+    if shared.needs.sizes && record.kind() == Kind::From {
+        shared.sizes.note(record);
+    }
+    tally.record(record, &shared.sizes);
 }
 
 /// Counts the records of one raw syslog line, and `reject=` lines.
@@ -493,11 +501,7 @@ fn syslog_line<T: Tally>(
     match parser.parse(&text.text) {
         Parsed::Event(event) => {
             for record in event.records() {
-                counts.records += 1;
-                if shared.needs.sizes && record.kind() == Kind::From {
-                    shared.sizes.note(&record);
-                }
-                tally.record(&record, &shared.sizes);
+                count(shared, &record, tally, counts);
             }
         }
         Parsed::NonRecord(NonRecord::SendmailOther) => {

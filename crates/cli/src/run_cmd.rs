@@ -1,17 +1,17 @@
 //! `maillog run`: settings from `pipeline.toml` and the flags, then the pipeline.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 use maillog_batch::{BatchConfig, window::KEY_PLACEHOLDERS};
-use maillog_parse::{FieldsMode, Zone};
+use maillog_parse::FieldsMode;
 use maillog_tail::{StartAt, WatchMode};
 use maillog_upload::{Archive, Backoff, S3Options, UploadOptions};
 
-use crate::config::{self, ConfigFile, Loaded, Source};
+use crate::config::{self, Loaded};
 use crate::lifecycle::Signals;
 use crate::pipeline::{self, HealthLimits, LogSettings, Service, ServiceSettings, Settings};
 
@@ -123,14 +123,9 @@ fn settings_of(args: RunArgs) -> Result<Settings> {
 }
 
 fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
-    let Loaded { file, source } = match &args.config {
-        Some(path) => config::load(path)?,
-        None if Path::new("pipeline.toml").is_file() => config::load(Path::new("pipeline.toml"))?,
-        None => Loaded {
-            file: ConfigFile::default(),
-            source: Source::defaults(),
-        },
-    };
+    let loaded = config::load_or_default(args.config.as_deref())?;
+    let zone = loaded.zone()?;
+    let Loaded { file, source } = loaded;
 
     let inputs = if args.inputs.is_empty() {
         file.inputs
@@ -212,12 +207,6 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
                 .collect(),
         },
         static_credentials: None,
-    };
-    let zone: Zone = match &file.time_zone {
-        Some(text) => text
-            .parse()
-            .map_err(|e| source.invalid("time_zone", format!("{text:?}: {e}")))?,
-        None => Zone::Utc,
     };
     let key_template = file
         .key_template

@@ -71,6 +71,23 @@ pub enum Archive {
     S3(S3Archive),
 }
 
+/// A multi-threaded runtime of `threads` workers named `name`, for the archive at `url`.
+pub(crate) fn runtime(
+    url: &str,
+    threads: usize,
+    name: &str,
+) -> Result<tokio::runtime::Runtime, ArchiveError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .map_err(|e| ArchiveError::Url {
+            url: url.to_owned(),
+            why: e.to_string(),
+        })
+}
+
 impl Archive {
     /// A local archive from a URL: `file:///abs/dir`, `file://relative/dir`, or a plain path.
     /// `s3://` URLs need [`Archive::connect`].

@@ -36,15 +36,7 @@ struct Inner {
 impl S3Reader {
     /// Connects to the bucket of `s3://bucket[/…]` (no request is made yet).
     pub fn connect(url: &str, options: &S3Options) -> Result<S3Reader, ArchiveError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("maillog-s3-read")
-            .enable_all()
-            .build()
-            .map_err(|e| ArchiveError::Url {
-                url: url.to_owned(),
-                why: e.to_string(),
-            })?;
+        let runtime = crate::runtime(url, 2, "maillog-s3-read")?;
         let bucket = url
             .strip_prefix("s3://")
             .map(|rest| rest.split('/').next().unwrap_or(rest))

@@ -404,15 +404,7 @@ impl S3Archive {
         key: &str,
         out: &mut (dyn std::io::Write + Send),
     ) -> Result<u64, S3Failure> {
-        let object = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(self.object_key(key))
-            .send()
-            .await
-            .map_err(|e| classify(&e, &self.bucket))?;
-        let mut body = object.body;
+        let mut body = self.body(key).await?;
         let mut length = 0;
         while let Some(bytes) = body.try_next().await.map_err(|e| S3Failure {
             message: format!("the download broke off: {e}"),

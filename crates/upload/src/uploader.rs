@@ -115,15 +115,7 @@ impl Uploader {
         concurrency: usize,
         backoff: Backoff,
     ) -> Result<Uploader, ArchiveError> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("maillog-upload")
-            .enable_all()
-            .build()
-            .map_err(|e| ArchiveError::Url {
-                url: url.to_owned(),
-                why: e.to_string(),
-            })?;
+        let runtime = crate::runtime(url, 1, "maillog-upload")?;
         let archive = Arc::new(runtime.block_on(Archive::connect(url, s3))?);
         let (jobs, queue) = mpsc::channel(4096);
         let (report, done) = channel();

@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 pub use source::Source;
 
 mod source;
+use maillog_parse::Zone;
 use serde::Deserialize;
 
 /// The file as written.
@@ -205,6 +206,31 @@ pub struct Bzip2Section {
 pub struct Loaded {
     pub file: ConfigFile,
     pub source: Source,
+}
+
+/// The config `maillog` runs with: `path`, else `./pipeline.toml` when there is one, else the
+/// defaults.
+pub fn load_or_default(path: Option<&Path>) -> Result<Loaded> {
+    match path {
+        Some(path) => load(path),
+        None if Path::new("pipeline.toml").is_file() => load(Path::new("pipeline.toml")),
+        None => Ok(Loaded {
+            file: ConfigFile::default(),
+            source: Source::defaults(),
+        }),
+    }
+}
+
+impl Loaded {
+    /// `time_zone`, UTC when absent; an error names the key.
+    pub fn zone(&self) -> Result<Zone> {
+        match &self.file.time_zone {
+            Some(text) => text
+                .parse()
+                .map_err(|e| self.source.invalid("time_zone", format!("{text:?}: {e}"))),
+            None => Ok(Zone::Utc),
+        }
+    }
 }
 
 /// Reads a config file; relative paths become relative to its directory. Errors name the

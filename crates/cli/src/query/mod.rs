@@ -11,7 +11,7 @@ mod progress;
 mod render;
 
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::sync::atomic::AtomicU64;
@@ -22,10 +22,10 @@ use maillog_aggregate::query::{Filter, Key, Where, parse_instant};
 use maillog_aggregate::report::{ReportQuery, ReportTally};
 use maillog_aggregate::scan::{self, Input, Outcome, Problem, ScanOptions};
 use maillog_aggregate::tally::{Metric, Tally, TopQuery, TopTally};
-use maillog_parse::{Kind, Parser, TimeContext, YearPolicy, Zone};
+use maillog_parse::{Kind, Parser, TimeContext, YearPolicy};
 use maillog_upload::S3Options;
 
-use crate::config::{self, ConfigFile, Loaded, Source};
+use crate::config;
 use render::Format;
 
 /// What every query takes: inputs, time range, output, how to read.
@@ -196,20 +196,9 @@ struct Settings {
 }
 
 fn settings(scope: &Scope) -> Result<Settings> {
-    let Loaded { file, source } = match &scope.config {
-        Some(path) => config::load(path)?,
-        None if Path::new("pipeline.toml").is_file() => config::load(Path::new("pipeline.toml"))?,
-        None => Loaded {
-            file: ConfigFile::default(),
-            source: Source::defaults(),
-        },
-    };
-    let zone: Zone = match &file.time_zone {
-        Some(text) => text
-            .parse()
-            .map_err(|e| source.invalid("time_zone", format!("{text:?}: {e}")))?,
-        None => Zone::Utc,
-    };
+    let loaded = config::load_or_default(scope.config.as_deref())?;
+    let zone = loaded.zone()?;
+    let file = loaded.file;
     let parser = Parser::new(
         TimeContext::new(zone, YearPolicy::Reference(chrono::Utc::now())),
         &file.sendmail_programs,
