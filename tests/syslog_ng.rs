@@ -173,7 +173,8 @@ fn run(mode: &str, total: u64) -> (HashMap<u64, usize>, Vec<u64>) {
     (consumer.seqs(), seqs_on_disk(dir.path()))
 }
 
-/// The sequence numbers in every file syslog-ng and logrotate left (mail.log, mail.log.N).
+/// The sequence numbers of the whole lines in every file syslog-ng and logrotate left
+/// (mail.log, mail.log.N).
 fn seqs_on_disk(dir: &Path) -> Vec<u64> {
     let mut seqs = Vec::new();
     for entry in fs::read_dir(dir).unwrap() {
@@ -183,7 +184,8 @@ fn seqs_on_disk(dir: &Path) -> Vec<u64> {
             continue;
         }
         let text = String::from_utf8_lossy(&fs::read(&path).unwrap()).into_owned();
-        for line in text.lines() {
+        // Only whole lines: syslog-ng may be in the middle of writing the last one.
+        for line in text.split_inclusive('\n').filter(|l| l.ends_with('\n')) {
             if let Some(s) = line.split("seq=").nth(1).and_then(|s| s.split(',').next()) {
                 seqs.push(s.parse().unwrap());
             }
