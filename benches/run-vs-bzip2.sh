@@ -33,7 +33,7 @@ parts=$(best "$runs" sh -c "for p in '$work'/part.*; do bzip2 -9 -c \"\$p\" >/de
 
 run_once() {
   rm -rf "$work/spool" "$work/archive"
-  /usr/bin/time -f "%M" -o "$work/rss" "$maillog" run --once --input "$log" \
+  /usr/bin/time -f "%M" -o "$work/rss" "$maillog" run --once=all --input "$log" \
     --spool "$work/spool" --archive "file://$work/archive" 2> "$work/run.err"
 }
 run=""; rss=""

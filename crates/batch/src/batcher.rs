@@ -5,15 +5,29 @@
 //! window is sealed once the watermark passes its end plus the allowed lateness. A record whose
 //! window has already been sealed opens a further part of it; a late part is sealed once the
 //! watermark has moved the lateness past its opening. Nothing is dropped.
-
-use std::path::Path;
+//!
+//! # Time that cannot be trusted
+//! Event times come from the network, and a server's clock (or a forged datagram) can lie. A
+//! record stamped more than [`BatchConfig::max_skew`] past the wall clock is archived in its
+//! window like any other, but does not move the watermark, and the watermark itself is never
+//! ahead of the wall clock by more than the skew — also when a persisted one was, or when the
+//! wall clock jumps back. Windows the watermark cannot close are sealed by bounds instead: a
+//! window open longer than [`BatchConfig::max_open_age`] of wall time, and, past
+//! [`BatchConfig::max_open_windows`], the windows farthest from the watermark.
+//!
+//! # Which part a window opens
+//! A window that is not open starts at the first part the [`Ledger`] does not know as archived
+//! and the spool does not hold. The reading thread never asks the archive: where the ledger
+//! does not know (beyond its horizon, a lost spool), the archive's conditional write refuses a
+//! taken name and [`Batcher::retarget`] moves the file to a further part.
 
 use maillog_parse::{Event, FieldsMode, Kind, Zone};
 use serde::{Deserialize, Serialize};
 
 use crate::compress::Compressor;
+use crate::ledger::Ledger;
 use crate::spool::{Recovery, SealedFile, Spool, SpoolError, SpoolState};
-use crate::window::{WindowId, window_start};
+use crate::window::{WINDOW_SECONDS, WindowId, window_start};
 
 /// How records are batched.
 #[derive(Clone, Debug)]
@@ -28,6 +42,17 @@ pub struct BatchConfig {
     pub level: u32,
     /// Compressing threads (default: one per core).
     pub threads: usize,
+    /// Seconds an event may be stamped past the wall clock and still move the watermark
+    /// (default 300).
+    pub max_skew: i64,
+    /// Seconds of wall time a window may stay open before it is sealed whatever the watermark
+    /// says (default 900).
+    pub max_open_age: i64,
+    /// Open windows at most; past it, the ones farthest from the watermark are sealed
+    /// (default 64).
+    pub max_open_windows: usize,
+    /// Seconds of windows the ledger of archived names remembers (default 7 days).
+    pub ledger_horizon: i64,
 }
 
 impl BatchConfig {
@@ -40,6 +65,10 @@ impl BatchConfig {
             fields: FieldsMode::All,
             level: 9,
             threads,
+            max_skew: 300,
+            max_open_age: 900,
+            max_open_windows: 64,
+            ledger_horizon: 7 * 86400,
         }
     }
 }
@@ -67,17 +96,17 @@ pub struct BatchStats {
     pub windows_sealed: u64,
     /// Of those, further parts of windows sealed before.
     pub late_parts: u64,
+    /// Records stamped beyond the wall clock plus the skew (they did not move the watermark).
+    pub ahead_of_clock: u64,
+    /// Windows sealed by a bound (open too long, too many open) rather than by the watermark.
+    pub sealed_by_bound: u64,
+    /// Sealed files archived as a further part because the archive held their name.
+    pub retargeted: u64,
     /// JSON bytes in.
     pub bytes_in: u64,
     /// Compressed bytes out (sealed files).
     pub bytes_out: u64,
 }
-
-/// Whether a file of a window is already in the archive (asked when a window opens).
-/// Asked only for windows whose time has passed (a window not yet due was never sealed, so no
-/// part of it can be in the archive); an error stops the batcher rather than risk overwriting
-/// an archived part.
-pub type ArchiveHas = Box<dyn Fn(&WindowId) -> Result<bool, String> + Send>;
 
 /// Routes records to windows in the spool.
 pub struct Batcher {
@@ -86,17 +115,22 @@ pub struct Batcher {
     watermark: i64,
     year_reference: Option<i64>,
     stats: BatchStats,
-    archive_has: ArchiveHas,
+    ledger: Ledger,
+    /// The wall clock (unix seconds) as the caller last told it ([`Batcher::tick`]).
+    now: i64,
+    /// When each open window was opened, by the wall clock.
+    opened_wall: std::collections::HashMap<WindowId, i64>,
     json: Vec<u8>,
 }
 
 impl Batcher {
-    /// Opens the spool in `dir`, resuming from `state` (the last committed one).
+    /// Opens the spool in `dir`, resuming from `state` (the last committed one); `now` is the
+    /// wall clock (unix seconds).
     pub fn open(
         dir: &std::path::Path,
         config: BatchConfig,
         state: Option<BatchState>,
-        archive_has: ArchiveHas,
+        now: i64,
     ) -> Result<(Batcher, Recovery), SpoolError> {
         let compressor = Compressor::new(config.threads, config.level)
             .map_err(|e| SpoolError::new("start compressors", dir, e))?;
@@ -105,16 +139,42 @@ impl Batcher {
             None => (i64::MIN, None, None),
         };
         let (spool, recovery) = Spool::open(dir, config.zone, spool_state, compressor)?;
-        let batcher = Batcher {
+        let ledger = Ledger::open(dir, now.saturating_sub(config.ledger_horizon))?;
+        // A window resumed from the spool counts its open age from this start: its opening
+        // time by the wall clock is not kept, and a clock that lied then must not seal it now.
+        let opened_wall = spool.open_windows().map(|(id, _)| (id, now)).collect();
+        let mut batcher = Batcher {
             config,
             spool,
             watermark,
             year_reference,
             stats: BatchStats::default(),
-            archive_has,
+            ledger,
+            now,
+            opened_wall,
             json: Vec::with_capacity(4096),
         };
+        batcher.tick(now);
         Ok((batcher, recovery))
+    }
+
+    /// The wall clock now (unix seconds). Neither the watermark nor the year reference is
+    /// ever ahead of it by more than the skew: a persisted one that was (one bad record before
+    /// the fix, a clock that jumped back since) is pulled back.
+    pub fn tick(&mut self, now: i64) {
+        self.now = now;
+        let limit = now.saturating_add(self.config.max_skew);
+        if self.watermark > limit {
+            tracing::warn!(
+                watermark = self.watermark,
+                now,
+                "the watermark was ahead of the wall clock: pulled back"
+            );
+            self.watermark = limit;
+        }
+        if self.year_reference.is_some_and(|r| r > limit) {
+            self.year_reference = Some(now);
+        }
     }
 
     /// The counters so far.
@@ -152,7 +212,11 @@ impl Batcher {
                 Kind::To => self.stats.to_records += 1,
             }
         }
-        self.watermark = self.watermark.max(at);
+        if at <= self.now.saturating_add(self.config.max_skew) {
+            self.watermark = self.watermark.max(at);
+        } else {
+            self.stats.ahead_of_clock += event.record_count() as u64;
+        }
         Ok(())
     }
 
@@ -172,56 +236,72 @@ impl Batcher {
         let mut id = WindowId {
             kind,
             start,
-            part: 0,
+            part: self.ledger.next_part(kind, start),
         };
-        let sealed_before = id.end().saturating_add(self.config.lateness) <= self.watermark;
-        loop {
-            let in_spool = self.spool.has_name(&id.file_name(&zone));
-            let archived = !in_spool
-                && sealed_before
-                && (self.archive_has)(&id).map_err(|e| {
-                    SpoolError::new(
-                        "look up a window in the archive",
-                        Path::new(&id.file_name(&zone)),
-                        std::io::Error::other(e),
-                    )
-                })?;
-            if !in_spool && !archived {
-                break;
-            }
+        while self.spool.has_name(&id.file_name(&zone)) || self.archived_as_by_spool(&id) {
             id.part += 1;
         }
         if id.part > 0 {
             tracing::info!(window = %id.file_name(&zone), "a record for a sealed window: further part");
         }
         self.spool.open_window(id, self.watermark)?;
+        self.opened_wall.insert(id, self.now);
         Ok(id)
+    }
+
+    /// Whether a sealed file waiting in the spool is to be archived under `id`'s name.
+    fn archived_as_by_spool(&self, id: &WindowId) -> bool {
+        self.spool.sealed().iter().any(|s| s.archive_id() == *id)
     }
 
     /// The inputs are caught up and quiet: the wall clock (unix seconds) moves the watermark.
     pub fn idle(&mut self, now: i64) {
+        self.tick(now);
         self.watermark = self.watermark.max(now);
     }
 
-    /// Starts sealing the windows whose time has come (all of them with `everything`). Call
-    /// before [`Self::sync`], which finishes the seals whose compression is done.
+    /// Starts sealing the windows whose time has come (all of them with `everything`): by the
+    /// watermark, or by the bounds on open age and open windows. Call before [`Self::sync`],
+    /// which finishes the seals whose compression is done.
     pub fn seal_due(&mut self, everything: bool) {
         let lateness = self.config.lateness;
         let watermark = self.watermark;
-        let due: Vec<WindowId> = self
-            .spool
-            .open_windows()
-            .filter(|(id, opened_at)| {
-                let closes = if id.part == 0 {
-                    id.end()
-                } else {
-                    id.end().max(*opened_at)
-                };
-                everything || closes.saturating_add(lateness) <= watermark
-            })
-            .map(|(id, _)| id)
-            .collect();
-        for id in due {
+        let mut due = Vec::new();
+        let mut by_bound = Vec::new();
+        let mut open = Vec::new();
+        for (id, opened_at) in self.spool.open_windows() {
+            let closes = if id.part == 0 {
+                id.end()
+            } else {
+                id.end().max(opened_at.min(watermark))
+            };
+            let opened_wall = self.opened_wall.get(&id).copied().unwrap_or(self.now);
+            // A wall clock that jumped back makes the age negative: counted from now on.
+            let age = self.now.saturating_sub(opened_wall.min(self.now));
+            if everything || closes.saturating_add(lateness) <= watermark {
+                due.push(id);
+            } else if age >= self.config.max_open_age {
+                by_bound.push(id);
+            } else {
+                open.push(id);
+            }
+        }
+        if open.len() > self.config.max_open_windows {
+            // The farthest from the watermark first: outliers go, the live windows stay.
+            let distance = |id: &WindowId| (id.start + WINDOW_SECONDS / 2).abs_diff(watermark);
+            open.sort_by_key(|id| std::cmp::Reverse(distance(id)));
+            let extra = open.len() - self.config.max_open_windows;
+            by_bound.extend(open.drain(..extra));
+        }
+        if !by_bound.is_empty() {
+            tracing::info!(
+                windows = by_bound.len(),
+                "windows sealed by the open-age or open-count bound"
+            );
+        }
+        self.stats.sealed_by_bound += by_bound.len() as u64;
+        for id in due.into_iter().chain(by_bound) {
+            self.opened_wall.remove(&id);
             self.spool.seal(&id);
         }
     }
@@ -259,9 +339,40 @@ impl Batcher {
         self.spool.sealed_path(name)
     }
 
-    /// The archive has a sealed file: it leaves the spool with the next commit.
+    /// The archive has a sealed file: it is remembered in the ledger, and leaves the spool
+    /// with the next commit.
     pub fn release(&mut self, name: &str) -> Result<(), SpoolError> {
+        if let Some(file) = self.spool.sealed().iter().find(|s| s.name == name) {
+            let id = file.archive_id();
+            self.ledger.taken(&id)?;
+        }
         self.spool.release(name)
+    }
+
+    /// The archive holds the name a sealed file was to be archived as, with other bytes: the
+    /// name is remembered as taken and the file is archived as the next free part. Returns
+    /// the part it goes to now.
+    pub fn retarget(&mut self, name: &str) -> Result<Option<WindowId>, SpoolError> {
+        let Some(file) = self.spool.sealed().iter().find(|s| s.name == name).cloned() else {
+            return Ok(None);
+        };
+        let taken = file.archive_id();
+        self.ledger.taken(&taken)?;
+        let zone = self.config.zone;
+        let mut id = WindowId {
+            part: taken.part + 1,
+            ..taken
+        };
+        id.part = id.part.max(self.ledger.next_part(id.kind, id.start));
+        while self.spool.has_name(&id.file_name(&zone))
+            || self.spool.open_windows().any(|(open, _)| open == id)
+            || self.archived_as_by_spool(&id)
+        {
+            id.part += 1;
+        }
+        self.spool.retarget(name, id.part);
+        self.stats.retargeted += 1;
+        Ok(Some(id))
     }
 
     /// Keeps archived files in the spool's `uploaded/` for this long (none: delete them).
@@ -274,3 +385,5 @@ impl Batcher {
         self.spool.sealed_bytes()
     }
 }
+#[cfg(test)]
+mod tests;

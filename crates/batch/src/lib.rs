@@ -38,9 +38,10 @@
 
 pub mod batcher;
 pub mod compress;
+pub mod ledger;
 pub mod spool;
 pub mod window;
 
-pub use batcher::{ArchiveHas, BatchConfig, BatchState, BatchStats, Batcher};
+pub use batcher::{BatchConfig, BatchState, BatchStats, Batcher};
 pub use spool::{Recovery, SealedFile, SpoolError, SpoolState};
 pub use window::{WINDOW_SECONDS, WindowId, render_key, window_start};

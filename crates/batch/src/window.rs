@@ -4,6 +4,16 @@
 //! named by its start, as the contract says: `{kind}-{YYYY-MM-DD-HH-MM}.json.bz2`. Records that
 //! arrive after a window was sealed go into further parts, `….part-001.json.bz2` and on, whose
 //! names sort after the first. This module is pure arithmetic on names and times.
+//!
+//! # The hour that repeats
+//! Two different windows never share a name. Where a zone falls back (Europe/Berlin at 03:00
+//! CEST on the last Sunday of October), the local times of one hour pass twice; the windows of
+//! the first pass keep the plain name, the windows of the second pass carry their UTC offset
+//! after an underscore: `from-2025-10-26-02-30.json.bz2` (02:30 CEST, 00:30 UTC), then
+//! `from-2025-10-26-02-30_+0100.json.bz2` (02:30 CET, 01:30 UTC), whose further parts are
+//! `…_+0100.part-001.json.bz2`. The date and hour placeholders of a key are the local ones
+//! either way. Zones with a fixed offset, UTC among them, never repeat an hour and never get
+//! the suffix.
 
 use std::fmt;
 
@@ -38,12 +48,20 @@ impl WindowId {
         utc.naive_utc() + Duration::seconds(i64::from(zone.offset_at(utc)))
     }
 
-    /// `from-2026-11-25-10-05.json.bz2`, `from-2026-11-25-10-05.part-001.json.bz2`.
+    /// `from-2026-11-25-10-05.json.bz2`, `from-2026-11-25-10-05.part-001.json.bz2`; in the
+    /// second pass of an hour that repeats, `from-2025-10-26-02-30_+0100.json.bz2`.
     pub fn file_name(&self, zone: &Zone) -> String {
         let stamp = self.local_start(zone).format("%Y-%m-%d-%H-%M");
+        let repeat = match repeated_offset(self.start, zone) {
+            Some(offset) => format_offset(offset),
+            None => String::new(),
+        };
         match self.part {
-            0 => format!("{}-{stamp}.json.bz2", self.kind.as_str()),
-            n => format!("{}-{stamp}.part-{n:03}.json.bz2", self.kind.as_str()),
+            0 => format!("{}-{stamp}{repeat}.json.bz2", self.kind.as_str()),
+            n => format!(
+                "{}-{stamp}{repeat}.part-{n:03}.json.bz2",
+                self.kind.as_str()
+            ),
         }
     }
 }
@@ -62,6 +80,30 @@ pub fn window_start(unix: i64, zone: &Zone) -> i64 {
     let offset = i64::from(zone.offset_at(utc));
     let local = unix + offset;
     local - local.rem_euclid(WINDOW_SECONDS) - offset
+}
+
+/// How far back a fall-back transition is looked for: longer than any zone's repeated span.
+const REPEAT_LOOKBACK: i64 = 3 * 3600;
+
+/// The UTC offset of `start` when its local time already passed once, earlier, under a larger
+/// offset (the second pass of an hour that repeats); `None` otherwise.
+fn repeated_offset(start: i64, zone: &Zone) -> Option<i32> {
+    let offset_at = |unix: i64| {
+        let utc = DateTime::<Utc>::from_timestamp(unix, 0).unwrap_or_default();
+        zone.offset_at(utc)
+    };
+    let now = offset_at(start);
+    let before = offset_at(start - REPEAT_LOOKBACK);
+    let gained = i64::from(before) - i64::from(now);
+    // The same local time `gained` seconds earlier in UTC, under the larger offset.
+    (gained > 0 && offset_at(start - gained) == before).then_some(now)
+}
+
+/// `_+0100`, `_-0330`.
+fn format_offset(offset: i32) -> String {
+    let sign = if offset < 0 { '-' } else { '+' };
+    let minutes = offset.unsigned_abs() / 60;
+    format!("_{sign}{:02}{:02}", minutes / 60, minutes % 60)
 }
 
 /// Renders an archive key from a template: `{date}` (`YYYY-MM-DD` of the window's start),
@@ -134,6 +176,74 @@ mod tests {
             window_start(unix("2026-11-25T10:07:00Z"), &odd),
             unix("2026-11-25T10:03:00Z")
         );
+    }
+
+    /// Every window of the day a zone falls back, and the days around it: no two share a name.
+    fn assert_unique_names(zone: &str, day: &str) {
+        let zone: Zone = zone.parse().unwrap();
+        let first = unix(&format!("{day}T00:00:00Z")) - 86400;
+        let mut names = Vec::new();
+        for i in 0..(3 * 86400 / WINDOW_SECONDS) {
+            let at = first + i * WINDOW_SECONDS;
+            let id = WindowId {
+                kind: Kind::To,
+                start: window_start(at, &zone),
+                part: 0,
+            };
+            names.push((id.start, id.file_name(&zone)));
+        }
+        names.dedup();
+        let mut by_name = names.clone();
+        by_name.sort_by(|a, b| a.1.cmp(&b.1));
+        by_name.dedup_by(|a, b| a.1 == b.1);
+        assert_eq!(by_name.len(), names.len(), "no name is used twice");
+    }
+
+    #[test]
+    fn the_hour_that_repeats_gets_names_of_its_own() {
+        assert_unique_names("Europe/Berlin", "2025-10-26");
+        assert_unique_names("America/New_York", "2025-11-02");
+        assert_unique_names("Australia/Lord_Howe", "2026-04-05"); // falls back 30 minutes
+        let berlin: Zone = "Europe/Berlin".parse().unwrap();
+        let name = |utc: &str| {
+            let start = window_start(unix(utc), &berlin);
+            let id = WindowId {
+                kind: Kind::From,
+                start,
+                part: 0,
+            };
+            (
+                id.file_name(&berlin),
+                WindowId { part: 1, ..id }.file_name(&berlin),
+            )
+        };
+        assert_eq!(
+            name("2025-10-26T00:30:00Z").0,
+            "from-2025-10-26-02-30.json.bz2"
+        );
+        assert_eq!(
+            name("2025-10-26T01:30:00Z"),
+            (
+                "from-2025-10-26-02-30_+0100.json.bz2".to_owned(),
+                "from-2025-10-26-02-30_+0100.part-001.json.bz2".to_owned()
+            )
+        );
+        // After the repeated hour, and in spring (an hour skipped, none repeated): plain names.
+        assert_eq!(
+            name("2025-10-26T02:05:00Z").0,
+            "from-2025-10-26-03-05.json.bz2"
+        );
+        assert_eq!(
+            name("2025-03-30T01:05:00Z").0,
+            "from-2025-03-30-03-05.json.bz2"
+        );
+        let ny: Zone = "America/New_York".parse().unwrap();
+        let id = WindowId {
+            kind: Kind::To,
+            start: window_start(unix("2025-11-02T06:10:00Z"), &ny),
+            part: 0,
+        };
+        assert_eq!(id.file_name(&ny), "to-2025-11-02-01-10_-0500.json.bz2");
     }
 
     #[test]

@@ -70,8 +70,14 @@ impl Archiving {
             match done.result {
                 Ok(()) => {
                     crate::pipeline::crash_point("after-archive");
-                    batcher.release(&done.name)?;
-                    self.archived += 1;
+                    match batcher.release(&done.name) {
+                        Ok(()) => self.archived += 1,
+                        // Kept and offered again: the archive answers "same bytes" next time.
+                        Err(e) if e.is_disk_full() => {
+                            tracing::warn!("{e}: the archived file stays in the spool for now");
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                     crate::pipeline::crash_point("after-release");
                 }
                 Err(e) => {
@@ -95,7 +101,7 @@ impl Archiving {
             let job = Job {
                 name: file.name.clone(),
                 path: batcher.sealed_path(&file.name),
-                key: self.key(&file.id),
+                key: self.key(&file.archive_id()),
             };
             if self.uploader.submit(job) {
                 self.refused.remove(&file.name);

@@ -30,9 +30,21 @@ pub struct RunArgs {
     /// The spool directory (checkpoint, open windows, sealed files).
     #[arg(long, value_name = "DIR")]
     spool: Option<PathBuf>,
-    /// Read every input to its end, seal and archive every window, and exit.
-    #[arg(long)]
-    once: bool,
+    /// Read every input to its end, archive what is due, and exit: `--once` (or `--once=due`)
+    /// seals the windows whose time has come and leaves the others, and an unterminated last
+    /// line, in the spool for the next run (a job every few minutes); `--once=all` seals
+    /// everything and takes a last line without a newline as a line (a backfill).
+    #[arg(long, value_name = "WHAT", num_args = 0..=1, require_equals = true, default_missing_value = "due")]
+    once: Option<Once>,
+}
+
+/// What `--once` seals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Once {
+    /// The windows that are due; the rest waits in the spool for the next run.
+    Due,
+    /// Every window, and a last line without its newline (a backfill of finished files).
+    All,
 }
 
 /// Arguments of `maillog check`.
@@ -57,7 +69,7 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
         inputs: Vec::new(),
         archive: args.archive,
         spool: None,
-        once: true,
+        once: Some(Once::Due),
     };
     let settings = settings(run, false)?;
     println!("inputs: {:?}", settings.inputs);
@@ -242,6 +254,28 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
     if let Some(lateness) = file.window.lateness_seconds {
         batch.lateness = i64::from(lateness);
     }
+    if let Some(skew) = file.window.max_skew_seconds {
+        batch.max_skew = i64::from(skew);
+    }
+    if let Some(age) = file.window.max_open_seconds {
+        let least = batch.lateness + maillog_batch::WINDOW_SECONDS;
+        if i64::from(age) < least {
+            return Err(source.invalid(
+                "window.max_open_seconds",
+                format!("{age}: at least a window and its lateness ({least})"),
+            ));
+        }
+        batch.max_open_age = i64::from(age);
+    }
+    if let Some(windows) = file.window.max_open_windows {
+        if windows < 4 {
+            return Err(source.invalid(
+                "window.max_open_windows",
+                format!("{windows}: at least 4 (two kinds, the window and the one before)"),
+            ));
+        }
+        batch.max_open_windows = windows as usize;
+    }
     if let Some(level) = file.bzip2.level {
         if !(1..=9).contains(&level) {
             return Err(source.invalid("bzip2.level", format!("{level}: expected 1 to 9")));
@@ -362,7 +396,8 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         poll_interval: Duration::from_millis(poll_interval),
         batch,
         commit_every: Duration::from_secs_f64(commit_every),
-        once: args.once,
+        once: args.once.is_some(),
+        seal_all: args.once == Some(Once::All),
         backoff,
         service: ServiceSettings {
             shutdown,

@@ -88,7 +88,7 @@ fn maillog(config: &Path, once: bool, crash_at: Option<&str>) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_maillog"));
     cmd.arg("run").arg("--config").arg(config);
     if once {
-        cmd.arg("--once");
+        cmd.arg("--once=all"); // the drain: every window, whatever the clock says
     }
     if let Some(point) = crash_at {
         cmd.env("MAILLOG_CRASH_AT", point);

@@ -156,7 +156,7 @@ fn maillog_run(config: &Path, args: &[&str]) -> Command {
 
 /// `maillog run --once`: seals and archives everything; fails the test if it fails.
 fn run_once(config: &Path) {
-    let once = maillog_run(config, &["--once"]).output().unwrap();
+    let once = maillog_run(config, &["--once=all"]).output().unwrap();
     assert!(
         once.status.success(),
         "{}",

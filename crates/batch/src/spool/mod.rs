@@ -131,6 +131,20 @@ pub struct SealedFile {
     pub records: u64,
     /// Its size.
     pub bytes: u64,
+    /// The part it is archived as, when the archive held its own part's name with other bytes
+    /// (`None`: its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive_part: Option<u32>,
+}
+
+impl SealedFile {
+    /// The window file it is archived as: its own, or a further part.
+    pub fn archive_id(&self) -> WindowId {
+        WindowId {
+            part: self.archive_part.unwrap_or(self.id.part),
+            ..self.id
+        }
+    }
 }
 
 /// The spool's durable state: committed with the tailer positions.
@@ -195,8 +209,11 @@ pub struct Spool {
     windows: BTreeMap<WindowId, OpenWindow>,
     sealed: Vec<SealedFile>,
     compressor: Compressor,
-    /// Raw files to delete once the state that no longer needs them is committed.
+    /// Raw files the state being built no longer needs.
     obsolete: Vec<PathBuf>,
+    /// Raw files the last committed state no longer needs — but the one before it, the
+    /// checkpoint's previous generation, may: deleted after the next commit.
+    obsolete_committed: Vec<PathBuf>,
     /// Keep archived files this long in `uploaded/` (none: delete them).
     keep_uploaded: Option<std::time::Duration>,
 }
@@ -370,6 +387,7 @@ impl Spool {
             name: w.name,
             records: w.records,
             bytes: w.bz2_len,
+            archive_part: None,
         };
         self.sealed.push(sealed.clone());
         Ok(Some(sealed))
@@ -397,9 +415,13 @@ impl Spool {
         }
     }
 
-    /// After the state was committed: raw files it no longer needs are deleted.
+    /// After the state was committed: raw files that neither it nor the generation before it
+    /// needs are deleted. (The checkpoint falls back to the previous generation when the
+    /// newest is damaged; that generation must still find every file it names.)
     pub fn committed(&mut self) {
-        for path in self.obsolete.drain(..) {
+        let now_obsolete = std::mem::take(&mut self.obsolete);
+        let deletable = std::mem::replace(&mut self.obsolete_committed, now_obsolete);
+        for path in deletable {
             if let Err(e) = fs::remove_file(&path)
                 && e.kind() != io::ErrorKind::NotFound
             {
@@ -431,6 +453,14 @@ impl Spool {
         }
         self.sealed.retain(|s| s.name != name);
         Ok(())
+    }
+
+    /// The archive holds the sealed file's name with other bytes: it is archived as `part`
+    /// instead (from the next commit on; until then a restart finds the name taken again).
+    pub fn retarget(&mut self, name: &str, part: u32) {
+        if let Some(file) = self.sealed.iter_mut().find(|s| s.name == name) {
+            file.archive_part = Some(part);
+        }
     }
 
     /// Keeps archived files in `uploaded/` for `keep` after their upload (none: delete them).

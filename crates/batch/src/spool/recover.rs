@@ -34,6 +34,7 @@ impl Spool {
             sealed: Vec::new(),
             compressor,
             obsolete: Vec::new(),
+            obsolete_committed: Vec::new(),
             keep_uploaded: None,
         };
         let mut recovery = Recovery::default();

@@ -190,6 +190,13 @@ pub struct WindowSection {
     pub lateness_seconds: Option<u32>,
     /// Seconds between commits of the spool and the positions (default 1).
     pub commit_seconds: Option<f64>,
+    /// Seconds an event may be stamped past the wall clock and still move the watermark
+    /// (default 300).
+    pub max_skew_seconds: Option<u32>,
+    /// Seconds of wall time a window may stay open at most (default 900).
+    pub max_open_seconds: Option<u32>,
+    /// Windows open at most (default 64).
+    pub max_open_windows: Option<u32>,
 }
 
 /// `[bzip2]`.

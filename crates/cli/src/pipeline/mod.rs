@@ -12,6 +12,7 @@
 //! `crate::observe` as chunks are taken and gauges at each commit. This module never blocks
 //! on the HTTP side: it only adds to counters and takes the live top-N's lock per event.
 
+mod disk_full;
 mod service;
 
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
-use maillog_batch::{ArchiveHas, BatchConfig, BatchState, BatchStats, Batcher, render_key};
+use maillog_batch::{BatchConfig, BatchState, BatchStats, Batcher};
 use maillog_parse::{Kind, NonRecord, ParseStats, Parsed, Parser, TimeContext, YearPolicy, decode};
 use maillog_tail::{
     Ack, Checkpointer, Chunk, StartAt, Tail, TailConfig, TailHandle, TailStats, WatchMode,
@@ -60,7 +61,12 @@ pub struct Settings {
     pub poll_interval: Duration,
     pub batch: BatchConfig,
     pub commit_every: Duration,
+    /// Read the inputs to their end and exit (`--once`), rather than follow them.
     pub once: bool,
+    /// With `once`: seal every window and take an unterminated last line as a line
+    /// (`--once=all`, a backfill), rather than seal only what is due and leave the rest for
+    /// the next run (`--once`, `--once=due`).
+    pub seal_all: bool,
     pub backoff: Backoff,
     pub service: ServiceSettings,
 }
@@ -131,6 +137,8 @@ struct Pipeline {
     archiving: Archiving,
     /// Modification times of inputs (the year reference of a backfill).
     mtimes: HashMap<Arc<Path>, i64>,
+    /// Records ahead of the clock already warned about.
+    outliers_reported: u64,
 }
 
 /// Runs until the inputs are read (`--once`), a stop signal, or forever.
@@ -180,28 +188,16 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         settings.host.clone(),
         observed.metrics.upload_seconds.clone(),
     );
-    let archive_has: ArchiveHas = {
-        let (uploader, template) = (Arc::clone(&uploader), settings.key_template.clone());
-        let (zone, host) = (settings.batch.zone, settings.host.clone());
-        let signals = service.signals.clone();
-        Box::new(move |id| {
-            uploader
-                .has_unless(&render_key(&template, id, &zone, &host), &|| {
-                    signals.stop_requested()
-                })
-                .map_err(|e| e.to_string())
-        })
-    };
     let windows = settings.spool.join("windows");
     let (mut batcher, recovery) =
-        Batcher::open(&windows, settings.batch.clone(), state, archive_has)?;
+        Batcher::open(&windows, settings.batch.clone(), state, unix_now())?;
     batcher.set_keep_uploaded(settings.keep_uploaded);
     if recovery.resumed > 0 || !recovery.discarded.is_empty() {
         tracing::info!(resumed = recovery.resumed, discarded = ?recovery.discarded,
             "spool resumed from the last commit");
     }
     for file in &recovery.missing_sealed {
-        if !uploader.has(&archiving.key(&file.id))? {
+        if !uploader.has(&archiving.key(&file.archive_id()))? {
             bail!(
                 "the spool lost the sealed file {} (not in {} either)",
                 file.name,
@@ -245,6 +241,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         acks: Vec::new(),
         archiving,
         mtimes: HashMap::new(),
+        outliers_reported: 0,
     };
     pipeline.run()?;
     let tail_stats = pipeline.tail_stats.to_string();
@@ -260,6 +257,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
 fn tail_config(settings: &Settings) -> TailConfig {
     let mut config = TailConfig::new(settings.inputs.clone(), settings.state.clone());
     config.follow = !settings.once;
+    // MERGE: config.finish_partial_lines = settings.once && settings.seal_all;
     config.start_at = settings.start_at;
     config.watch = settings.watch;
     config.poll_interval = settings.poll_interval;
@@ -299,12 +297,13 @@ impl Pipeline {
                 Err(_) => {}
             }
             if last_commit.elapsed() >= self.settings.commit_every {
-                self.commit_when_possible(false)?;
+                self.commit_when_possible(Seal::Due)?;
                 last_commit = Instant::now();
                 self.wait_below_ceiling()?;
             }
             if last_report.elapsed() >= Duration::from_secs(60) {
                 last_report = Instant::now();
+                self.report_time_outliers();
                 let waiting = self.batcher.sealed();
                 if !waiting.is_empty() {
                     let bytes: u64 = waiting.iter().map(|s| s.bytes).sum();
@@ -322,14 +321,37 @@ impl Pipeline {
         if self.service.signals.stop_requested() {
             return self.shut_down();
         }
-        self.commit_when_possible(true)?;
+        // Every input is read to its end: the wall clock says what is due (`--once=all`
+        // seals everything, a backfill).
+        self.batcher.idle(unix_now());
+        let end = if self.settings.seal_all {
+            Seal::All
+        } else {
+            Seal::DueNow
+        };
+        self.commit_when_possible(end)?;
         let archived = self.archiving.finish(&mut self.batcher);
-        self.commit_when_possible(true)?; // the released files leave the state
+        self.commit_when_possible(end)?; // the released files leave the state
+        self.report_time_outliers();
         archived
+    }
+
+    /// Records stamped beyond the wall clock plus the skew, said at most once a minute.
+    fn report_time_outliers(&mut self) {
+        let ahead = self.batcher.stats().ahead_of_clock;
+        if ahead > self.outliers_reported {
+            tracing::warn!(
+                records = ahead - self.outliers_reported,
+                skew_seconds = self.settings.batch.max_skew,
+                "records stamped ahead of the wall clock: archived in their windows, but they do not move the watermark (a server's clock, or a forged message?)"
+            );
+            self.outliers_reported = ahead;
+        }
     }
 
     /// Parses a chunk's lines and routes their records.
     fn take(&mut self, chunk: &Chunk) -> Result<()> {
+        self.batcher.tick(unix_now());
         if self.settings.year.is_none() {
             let reference = if self.settings.once {
                 self.mtime(&chunk.path)
@@ -349,7 +371,7 @@ impl Pipeline {
             self.stats.count(&parsed, decoded.lossy);
             match &parsed {
                 Parsed::Event(event) => {
-                    self.batcher.add(event)?;
+                    self.add_when_possible(event)?;
                     self.newest = self.newest.max(event.at.unix_seconds());
                     counts.records[event.kind as usize] += event.record_count() as u64;
                     // Locked per event, never across `add` (which may wait for the archive):
@@ -398,46 +420,17 @@ impl Pipeline {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_secs(1));
-            self.commit_when_possible(false)?;
+            self.commit_when_possible(Seal::Due)?;
         }
         tracing::info!("the archive caught up: reading on");
         Ok(())
     }
 
-    /// [`Self::commit`]; while the spool's disk is full, reading stops (the tailer waits on its
-    /// full channel) and the commit is tried again every few seconds: nothing is lost.
-    fn commit_when_possible(&mut self, everything: bool) -> Result<()> {
-        let mut said = false;
-        loop {
-            match self.commit(everything) {
-                Err(e) if is_disk_full(&e) => {
-                    if !said {
-                        tracing::error!(
-                            "{e:#}: the spool's disk is full; reading stopped until there is room"
-                        );
-                        said = true;
-                    }
-                    if self.service.signals.stop_requested() {
-                        return Err(e.context("stopping while the spool's disk is full"));
-                    }
-                    std::thread::sleep(Duration::from_secs(2));
-                }
-                Err(e) => return Err(e),
-                Ok(()) => {
-                    if said {
-                        tracing::info!("the spool has room again: reading on");
-                    }
-                    return Ok(());
-                }
-            }
-        }
-    }
-
-    /// Seals what is due (everything at the end of `--once`), makes the spool durable, commits
-    /// it with the positions, then archives sealed files.
-    fn commit(&mut self, everything: bool) -> Result<()> {
-        self.batcher.seal_due(everything);
-        let (state, sealed) = self.batcher.sync(everything)?;
+    /// Seals what is due (see [`Seal`]), makes the spool durable, commits it with the
+    /// positions, then archives sealed files.
+    fn commit(&mut self, seal: Seal) -> Result<()> {
+        self.batcher.seal_due(seal == Seal::All);
+        let (state, sealed) = self.batcher.sync(seal != Seal::Due)?;
         if !sealed.is_empty() {
             crash_point("after-seal");
         }
@@ -449,6 +442,18 @@ impl Pipeline {
         self.publish(open);
         self.archiving.step(&mut self.batcher)
     }
+}
+
+/// What a commit seals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Seal {
+    /// The windows that are due; a seal whose compression is not done yet waits for the next
+    /// commit (the service, every second).
+    Due,
+    /// The windows that are due, waiting for their compression (the end of `--once`).
+    DueNow,
+    /// Every window, waiting for the compression (the end of `--once=all`).
+    All,
 }
 
 /// What one chunk added to the counters (published once per chunk, not per line).
@@ -495,20 +500,6 @@ pub fn crash_point(name: &str) {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         }
     }
-}
-
-/// Whether an error is the spool's (or checkpoint's) file system being full.
-fn is_disk_full(error: &anyhow::Error) -> bool {
-    error.chain().any(|cause| {
-        cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
-            matches!(
-                e.kind(),
-                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
-            )
-        }) || cause
-            .downcast_ref::<maillog_batch::SpoolError>()
-            .is_some_and(|e| e.is_disk_full())
-    })
 }
 
 /// Whether the process runs as root (the owner of `/proc/self` is its effective user).

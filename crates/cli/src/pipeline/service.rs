@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 
-use super::{Pipeline, Settings, tail_config, unix_now};
+use super::{Pipeline, Seal, Settings, tail_config, unix_now};
 use crate::observe::now_ms;
 
 impl Pipeline {
@@ -24,9 +24,9 @@ impl Pipeline {
             self.settings.service.shutdown
         );
         self.stop_tailer()?;
-        self.commit_when_possible(false)?;
+        self.commit_when_possible(Seal::Due)?;
         let waiting = self.archiving.drain(&mut self.batcher, deadline)?;
-        self.commit_when_possible(false)?; // the released files leave the state
+        self.commit_when_possible(Seal::Due)?; // the released files leave the state
         let open = self.batcher.stats();
         tracing::info!(
             sealed_waiting = waiting,
@@ -115,7 +115,7 @@ impl Pipeline {
     /// Restarts the tailer on new inputs: what was taken is committed first, what was handed
     /// out but not taken is read again by the new tailer from the committed positions.
     fn follow_new_inputs(&mut self, inputs: Vec<std::path::PathBuf>) -> Result<()> {
-        self.commit_when_possible(false)?;
+        self.commit_when_possible(Seal::Due)?;
         self.stop_tailer()?;
         let old_inputs = std::mem::replace(&mut self.settings.inputs, inputs);
         let tail = match maillog_tail::spawn(tail_config(&self.settings)) {

@@ -1,0 +1,176 @@
+//! The ledger: which names the archive already holds, remembered in the spool, so that a window
+//! opened again — a record arriving after its window was archived, a second `--once` run —
+//! starts at the next free part without asking the archive from the reading thread.
+//!
+//! One file, `archived.log`, one line per archived name: `{kind} {start} {part}`. A line is
+//! appended and fsynced when the archive confirmed a put (or refused one because the name was
+//! taken by other bytes): the ledger may know a name the spool's committed state does not yet,
+//! never the reverse. Names older than the horizon are dropped when the ledger is opened; for
+//! those, and after a lost spool, the archive itself decides: its conditional write refuses a
+//! taken name and the file goes to a further part (`crate::batcher::Batcher::retarget`).
+//!
+//! It never deletes or renames anything but its own file, and a torn last line (a crash in the
+//! middle of an append) is ignored: the name it held is found taken again at the archive.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use maillog_parse::Kind;
+
+use crate::spool::{SpoolError, create_dir};
+use crate::window::WindowId;
+
+/// The ledger's file in the spool.
+const FILE_NAME: &str = "archived.log";
+
+/// Names the archive holds, per window: the highest part known to be taken.
+pub struct Ledger {
+    path: PathBuf,
+    file: File,
+    taken: HashMap<(Kind, i64), u32>,
+}
+
+impl Ledger {
+    /// Opens (or creates) the ledger in `dir`, forgetting windows that started before
+    /// `forget_before` (unix seconds).
+    pub fn open(dir: &Path, forget_before: i64) -> Result<Ledger, SpoolError> {
+        let at = |action, path: &Path, e| SpoolError::new(action, path, e);
+        create_dir(dir).map_err(|e| at("create", dir, e))?;
+        let path = dir.join(FILE_NAME);
+        let text = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(at("read", &path, e)),
+        };
+        let mut taken = HashMap::new();
+        let mut lines = 0usize;
+        // Only whole lines: a torn last one is dropped by the rewrite below.
+        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            lines += 1;
+            if let Some(id) = parse_line(line)
+                && id.start >= forget_before
+            {
+                let part = taken.entry((id.kind, id.start)).or_insert(id.part);
+                *part = (*part).max(id.part);
+            }
+        }
+        let torn = !text.is_empty() && !text.ends_with(b"\n");
+        if lines != taken.len() || torn {
+            rewrite(&path, &taken).map_err(|e| at("rewrite", &path, e))?;
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o640)
+            .open(&path)
+            .map_err(|e| at("open", &path, e))?;
+        Ok(Ledger { path, file, taken })
+    }
+
+    /// The first part of a window that the archive is not known to hold.
+    pub fn next_part(&self, kind: Kind, start: i64) -> u32 {
+        self.taken
+            .get(&(kind, start))
+            .map_or(0, |part| part.saturating_add(1))
+    }
+
+    /// The archive holds this name now: remembered durably before the call returns.
+    pub fn taken(&mut self, id: &WindowId) -> Result<(), SpoolError> {
+        let known = self.taken.get(&(id.kind, id.start)).copied();
+        if known.is_some_and(|part| part >= id.part) {
+            return Ok(());
+        }
+        let line = format!("{} {} {}\n", id.kind.as_str(), id.start, id.part);
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|()| self.file.sync_data())
+            .map_err(|e| SpoolError::new("append", &self.path, e))?;
+        self.taken.insert((id.kind, id.start), id.part);
+        Ok(())
+    }
+}
+
+fn parse_line(line: &[u8]) -> Option<WindowId> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut words = text.split(' ');
+    let kind = match words.next()? {
+        "from" => Kind::From,
+        "to" => Kind::To,
+        _ => return None,
+    };
+    let start = words.next()?.parse().ok()?;
+    let part = words.next()?.parse().ok()?;
+    words
+        .next()
+        .is_none()
+        .then_some(WindowId { kind, start, part })
+}
+
+/// Writes the ledger anew (temp file, fsync, rename): one line per window.
+fn rewrite(path: &Path, taken: &HashMap<(Kind, i64), u32>) -> io::Result<()> {
+    let tmp = path.with_extension("log.tmp");
+    let mut entries: Vec<_> = taken.iter().collect();
+    entries.sort();
+    let mut text = String::new();
+    for ((kind, start), part) in entries {
+        text.push_str(&format!("{} {start} {part}\n", kind.as_str()));
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o640)
+        .open(&tmp)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn id(kind: Kind, start: i64, part: u32) -> WindowId {
+        WindowId { kind, start, part }
+    }
+
+    #[test]
+    fn remembers_taken_names_across_opens_and_forgets_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut ledger = Ledger::open(dir.path(), 0).unwrap();
+        assert_eq!(ledger.next_part(Kind::From, 600), 0);
+        ledger.taken(&id(Kind::From, 600, 0)).unwrap();
+        ledger.taken(&id(Kind::From, 600, 2)).unwrap();
+        ledger.taken(&id(Kind::From, 600, 1)).unwrap(); // lower: nothing new
+        ledger.taken(&id(Kind::To, 300, 0)).unwrap();
+        assert_eq!(ledger.next_part(Kind::From, 600), 3);
+        assert_eq!(ledger.next_part(Kind::To, 600), 0);
+        drop(ledger);
+        // A torn last line, as a crash in the middle of an append leaves it.
+        let mut file = OpenOptions::new()
+            .append(true)
+            .open(dir.path().join(FILE_NAME))
+            .unwrap();
+        file.write_all(b"to 900 ").unwrap();
+        let ledger = Ledger::open(dir.path(), 0).unwrap();
+        assert_eq!(ledger.next_part(Kind::From, 600), 3);
+        assert_eq!(ledger.next_part(Kind::To, 300), 1);
+        assert_eq!(ledger.next_part(Kind::To, 900), 0);
+        let text = fs::read_to_string(dir.path().join(FILE_NAME)).unwrap();
+        assert_eq!(
+            text, "from 600 2\nto 300 0\n",
+            "rewritten: one line a window"
+        );
+        let ledger = Ledger::open(dir.path(), 400).unwrap();
+        assert_eq!(ledger.next_part(Kind::To, 300), 0, "beyond the horizon");
+        assert_eq!(ledger.next_part(Kind::From, 600), 3);
+    }
+}
