@@ -30,4 +30,4 @@ pub mod scan;
 pub mod tally;
 
 pub use key::Dimension;
-pub use live::{LiveTop, LiveWindow, TopAnswer, TopEntry};
+pub use live::{LiveTop, LiveWindow, PendingRecord, TopAnswer, TopEntry};

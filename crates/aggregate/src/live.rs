@@ -54,6 +54,29 @@
 //! fixed hash would let them be chosen to collide.
 
 mod counter;
+/// A record's keys and event time, owned (see [`LiveTop::pending`]).
+#[derive(Clone, Debug)]
+pub struct PendingRecord {
+    at: i64,
+    keys: Vec<(Dimension, String)>,
+}
+
+/// Counts `key` of `dimension` at `at` in every ring that has a bucket for it.
+fn count(
+    rings: &mut [Ring],
+    scratch: &mut Scratch,
+    max_keys: usize,
+    at: i64,
+    dimension: Dimension,
+    key: &str,
+) {
+    for ring in rings.iter_mut() {
+        if let Some(bucket) = ring.bucket_mut(at) {
+            bucket.counters[dimension.index()].add(key, max_keys, scratch);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -237,14 +260,38 @@ impl LiveTop {
             if dimension.kind() != record.kind() {
                 continue;
             }
-            let Some(key) = dimension.key_in(record, key_buf) else {
-                continue;
-            };
-            for ring in rings.iter_mut() {
-                if let Some(bucket) = ring.bucket_mut(at) {
-                    bucket.counters[dimension.index()].add(key, *max_keys, scratch);
-                }
+            if let Some(key) = dimension.key_in(record, key_buf) {
+                count(rings, scratch, *max_keys, at, dimension, key);
             }
+        }
+    }
+
+    /// A record's keys, owned, to be counted later with [`LiveTop::add_pending`] (while the
+    /// live top-N is busy answering, its writer does not wait).
+    pub fn pending(record: &Record<'_, '_>) -> PendingRecord {
+        let mut buf = String::new();
+        let keys = Dimension::ALL
+            .into_iter()
+            .filter(|d| d.kind() == record.kind())
+            .filter_map(|d| Some((d, d.key_in(record, &mut buf)?.to_owned())))
+            .collect();
+        PendingRecord {
+            at: record.event.at.unix_seconds(),
+            keys,
+        }
+    }
+
+    /// Counts a record kept by [`LiveTop::pending`], as [`LiveTop::add`] would have.
+    pub fn add_pending(&mut self, record: &PendingRecord) {
+        self.advance(record.at);
+        let LiveTop {
+            max_keys,
+            rings,
+            scratch,
+            ..
+        } = self;
+        for (dimension, key) in &record.keys {
+            count(rings, scratch, *max_keys, record.at, *dimension, key);
         }
     }
 

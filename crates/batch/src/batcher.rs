@@ -51,7 +51,8 @@ pub struct BatchConfig {
     /// Open windows at most; past it, the ones farthest from the watermark are sealed
     /// (default 64).
     pub max_open_windows: usize,
-    /// Seconds of windows the ledger of archived names remembers (default 7 days).
+    /// Seconds of windows, back from the newest it knows, the ledger of archived names
+    /// remembers (default 7 days).
     pub ledger_horizon: i64,
 }
 
@@ -139,7 +140,7 @@ impl Batcher {
             None => (i64::MIN, None, None),
         };
         let (spool, recovery) = Spool::open(dir, config.zone, spool_state, compressor)?;
-        let ledger = Ledger::open(dir, now.saturating_sub(config.ledger_horizon))?;
+        let ledger = Ledger::open(dir, config.ledger_horizon)?;
         // A window resumed from the spool counts its open age from this start: its opening
         // time by the wall clock is not kept, and a clock that lied then must not seal it now.
         let opened_wall = spool.open_windows().map(|(id, _)| (id, now)).collect();

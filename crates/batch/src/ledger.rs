@@ -5,8 +5,10 @@
 //! One file, `archived.log`, one line per archived name: `{kind} {start} {part}`. A line is
 //! appended and fsynced when the archive confirmed a put (or refused one because the name was
 //! taken by other bytes): the ledger may know a name the spool's committed state does not yet,
-//! never the reverse. Names older than the horizon are dropped when the ledger is opened; for
-//! those, and after a lost spool, the archive itself decides: its conditional write refuses a
+//! never the reverse. Windows more than the horizon older than the newest window it knows are
+//! dropped when the ledger is opened (relative to its own content, not the wall clock, so that
+//! a backfill of old logs keeps what it archived); for those, and after a lost spool, the
+//! archive itself decides: its conditional write refuses a
 //! taken name and the file goes to a further part (`crate::batcher::Batcher::retarget`).
 //!
 //! It never deletes or renames anything but its own file, and a torn last line (a crash in the
@@ -34,9 +36,9 @@ pub struct Ledger {
 }
 
 impl Ledger {
-    /// Opens (or creates) the ledger in `dir`, forgetting windows that started before
-    /// `forget_before` (unix seconds).
-    pub fn open(dir: &Path, forget_before: i64) -> Result<Ledger, SpoolError> {
+    /// Opens (or creates) the ledger in `dir`, forgetting windows that started more than
+    /// `horizon` seconds before the newest one it knows.
+    pub fn open(dir: &Path, horizon: i64) -> Result<Ledger, SpoolError> {
         let at = |action, path: &Path, e| SpoolError::new(action, path, e);
         create_dir(dir).map_err(|e| at("create", dir, e))?;
         let path = dir.join(FILE_NAME);
@@ -45,17 +47,23 @@ impl Ledger {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(at("read", &path, e)),
         };
-        let mut taken = HashMap::new();
+        let mut taken: HashMap<(Kind, i64), u32> = HashMap::new();
         let mut lines = 0usize;
         // Only whole lines: a torn last one is dropped by the rewrite below.
-        for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+        let whole = match text.iter().rposition(|b| *b == b'\n') {
+            Some(end) => &text[..=end],
+            None => &[][..],
+        };
+        for line in whole.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
             lines += 1;
-            if let Some(id) = parse_line(line)
-                && id.start >= forget_before
-            {
+            if let Some(id) = parse_line(line) {
                 let part = taken.entry((id.kind, id.start)).or_insert(id.part);
                 *part = (*part).max(id.part);
             }
+        }
+        if let Some(newest) = taken.keys().map(|(_, start)| *start).max() {
+            let forget_before = newest.saturating_sub(horizon);
+            taken.retain(|(_, start), _| *start >= forget_before);
         }
         let torn = !text.is_empty() && !text.ends_with(b"\n");
         if lines != taken.len() || torn {
@@ -145,7 +153,7 @@ mod tests {
     #[test]
     fn remembers_taken_names_across_opens_and_forgets_old_ones() {
         let dir = tempfile::tempdir().unwrap();
-        let mut ledger = Ledger::open(dir.path(), 0).unwrap();
+        let mut ledger = Ledger::open(dir.path(), 1000).unwrap();
         assert_eq!(ledger.next_part(Kind::From, 600), 0);
         ledger.taken(&id(Kind::From, 600, 0)).unwrap();
         ledger.taken(&id(Kind::From, 600, 2)).unwrap();
@@ -160,7 +168,7 @@ mod tests {
             .open(dir.path().join(FILE_NAME))
             .unwrap();
         file.write_all(b"to 900 ").unwrap();
-        let ledger = Ledger::open(dir.path(), 0).unwrap();
+        let ledger = Ledger::open(dir.path(), 1000).unwrap();
         assert_eq!(ledger.next_part(Kind::From, 600), 3);
         assert_eq!(ledger.next_part(Kind::To, 300), 1);
         assert_eq!(ledger.next_part(Kind::To, 900), 0);
@@ -169,7 +177,7 @@ mod tests {
             text, "from 600 2\nto 300 0\n",
             "rewritten: one line a window"
         );
-        let ledger = Ledger::open(dir.path(), 400).unwrap();
+        let ledger = Ledger::open(dir.path(), 200).unwrap();
         assert_eq!(ledger.next_part(Kind::To, 300), 0, "beyond the horizon");
         assert_eq!(ledger.next_part(Kind::From, 600), 3);
     }

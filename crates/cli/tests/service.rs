@@ -506,8 +506,20 @@ fn sighup_rereads_the_config_and_a_second_sigterm_exits_at_once() {
             *expected.entry(record).or_default() += n;
         }
     }
+    let missing: Vec<_> = expected
+        .iter()
+        .filter(|(r, n)| archive.get(*r) != Some(n))
+        .map(|(r, n)| (r.clone(), *n, archive.get(r).copied().unwrap_or(0)))
+        .take(3)
+        .collect();
+    let extra = archive
+        .keys()
+        .filter(|r| !expected.contains_key(*r))
+        .count();
     assert!(
         archive == expected,
-        "the archive differs from the inputs' records"
+        "the archive differs from the inputs' records: {} archived, {} expected, {extra} extra; first differences: {missing:?}",
+        archive.len(),
+        expected.len()
     );
 }

@@ -10,9 +10,10 @@
 //! As a service (`service`): the spool is locked for one instance; signals are looked at
 //! between two chunks (a stop commits and returns, SIGHUP re-reads the config); counters go to
 //! `crate::observe` as chunks are taken and gauges at each commit. This module never blocks
-//! on the HTTP side: it only adds to counters and takes the live top-N's lock per event.
+//! on the HTTP side: it only adds to counters and tries the live top-N's lock (`live_feed`).
 
 mod disk_full;
+mod live_feed;
 mod service;
 
 use std::collections::HashMap;
@@ -139,6 +140,7 @@ struct Pipeline {
     mtimes: HashMap<Arc<Path>, i64>,
     /// Records ahead of the clock already warned about.
     outliers_reported: u64,
+    live_feed: live_feed::LiveFeed,
 }
 
 /// Runs until the inputs are read (`--once`), a stop signal, or forever.
@@ -242,6 +244,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         archiving,
         mtimes: HashMap::new(),
         outliers_reported: 0,
+        live_feed: live_feed::LiveFeed::default(),
     };
     pipeline.run()?;
     let tail_stats = pipeline.tail_stats.to_string();
@@ -374,13 +377,9 @@ impl Pipeline {
                     self.add_when_possible(event)?;
                     self.newest = self.newest.max(event.at.unix_seconds());
                     counts.records[event.kind as usize] += event.record_count() as u64;
-                    // Locked per event, never across `add` (which may wait for the archive):
-                    // `/metrics` and `/top` must answer while the pipeline waits.
-                    if let Some(mut live) = self.observed.live.as_ref().and_then(|l| l.lock().ok())
-                    {
-                        for record in event.records() {
-                            live.add(&record);
-                        }
+                    if let Some(live) = self.observed.live.as_ref() {
+                        let latest = unix_now().saturating_add(self.settings.batch.max_skew);
+                        self.live_feed.add(live, event, latest);
                     }
                 }
                 Parsed::NonRecord(class) => counts.non_records[*class as usize] += 1,
