@@ -117,6 +117,8 @@ pub struct Batcher {
     year_reference: Option<i64>,
     stats: BatchStats,
     ledger: Ledger,
+    /// Archived names the ledger could not take yet (a full disk).
+    ledger_pending: Vec<WindowId>,
     /// The wall clock (unix seconds) as the caller last told it ([`Batcher::tick`]).
     now: i64,
     /// When each open window was opened, by the wall clock.
@@ -151,6 +153,7 @@ impl Batcher {
             year_reference,
             stats: BatchStats::default(),
             ledger,
+            ledger_pending: Vec::new(),
             now,
             opened_wall,
             json: Vec::with_capacity(4096),
@@ -245,6 +248,8 @@ impl Batcher {
         if id.part > 0 {
             tracing::info!(window = %id.file_name(&zone), "a record for a sealed window: further part");
         }
+        // Room for it first: the window a record is about to go into is never the one sealed.
+        self.bound_open_windows(self.config.max_open_windows.saturating_sub(1));
         self.spool.open_window(id, self.watermark)?;
         self.opened_wall.insert(id, self.now);
         Ok(id)
@@ -262,14 +267,14 @@ impl Batcher {
     }
 
     /// Starts sealing the windows whose time has come (all of them with `everything`): by the
-    /// watermark, or by the bounds on open age and open windows. Call before [`Self::sync`],
-    /// which finishes the seals whose compression is done.
+    /// watermark, or by the bounds on open age and open windows. Cheap (it only looks at the
+    /// open windows and hands last blocks to the compressors): call it as often as records
+    /// come; [`Self::sync`] finishes the seals whose compression is done.
     pub fn seal_due(&mut self, everything: bool) {
         let lateness = self.config.lateness;
         let watermark = self.watermark;
         let mut due = Vec::new();
         let mut by_bound = Vec::new();
-        let mut open = Vec::new();
         for (id, opened_at) in self.spool.open_windows() {
             let closes = if id.part == 0 {
                 id.end()
@@ -283,25 +288,35 @@ impl Batcher {
                 due.push(id);
             } else if age >= self.config.max_open_age {
                 by_bound.push(id);
-            } else {
-                open.push(id);
             }
         }
-        if open.len() > self.config.max_open_windows {
-            // The farthest from the watermark first: outliers go, the live windows stay.
-            let distance = |id: &WindowId| (id.start + WINDOW_SECONDS / 2).abs_diff(watermark);
-            open.sort_by_key(|id| std::cmp::Reverse(distance(id)));
-            let extra = open.len() - self.config.max_open_windows;
-            by_bound.extend(open.drain(..extra));
-        }
-        if !by_bound.is_empty() {
-            tracing::info!(
-                windows = by_bound.len(),
-                "windows sealed by the open-age or open-count bound"
-            );
-        }
+        self.seal(due);
         self.stats.sealed_by_bound += by_bound.len() as u64;
-        for id in due.into_iter().chain(by_bound) {
+        self.seal(by_bound);
+        self.bound_open_windows(self.config.max_open_windows);
+    }
+
+    /// Past `keep` open windows ([`BatchConfig::max_open_windows`]), the windows farthest
+    /// from the watermark are sealed: outliers go, the live windows stay.
+    fn bound_open_windows(&mut self, keep: usize) {
+        let mut open: Vec<WindowId> = self.spool.open_windows().map(|(id, _)| id).collect();
+        if open.len() <= keep {
+            return;
+        }
+        let watermark = self.watermark;
+        let distance = |id: &WindowId| (id.start + WINDOW_SECONDS / 2).abs_diff(watermark);
+        open.sort_by_key(|id| std::cmp::Reverse(distance(id)));
+        open.truncate(open.len() - keep);
+        tracing::debug!(
+            windows = open.len(),
+            "more windows open than allowed: the farthest sealed"
+        );
+        self.stats.sealed_by_bound += open.len() as u64;
+        self.seal(open);
+    }
+
+    fn seal(&mut self, windows: Vec<WindowId>) {
+        for id in windows {
             self.opened_wall.remove(&id);
             self.spool.seal(&id);
         }
@@ -340,14 +355,37 @@ impl Batcher {
         self.spool.sealed_path(name)
     }
 
-    /// The archive has a sealed file: it is remembered in the ledger, and leaves the spool
-    /// with the next commit.
+    /// The archive has a sealed file: it leaves the spool (and the next committed state), and
+    /// its name is remembered in the ledger. The file goes first: on a full disk that is the
+    /// room the ledger's line needs; a line that cannot be written yet is tried again at the
+    /// next release (until then the archive's conditional write guards the name).
     pub fn release(&mut self, name: &str) -> Result<(), SpoolError> {
-        if let Some(file) = self.spool.sealed().iter().find(|s| s.name == name) {
-            let id = file.archive_id();
-            self.ledger.taken(&id)?;
+        let id = self
+            .spool
+            .sealed()
+            .iter()
+            .find(|s| s.name == name)
+            .map(SealedFile::archive_id);
+        self.spool.release(name)?;
+        self.ledger_pending.extend(id);
+        self.write_ledger()
+    }
+
+    /// Writes the names waiting for the ledger.
+    fn write_ledger(&mut self) -> Result<(), SpoolError> {
+        while let Some(id) = self.ledger_pending.first() {
+            match self.ledger.taken(id) {
+                Ok(()) => {
+                    self.ledger_pending.remove(0);
+                }
+                Err(e) if e.is_disk_full() => {
+                    tracing::debug!("{e}: the ledger's line waits for room");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            }
         }
-        self.spool.release(name)
+        Ok(())
     }
 
     /// The archive holds the name a sealed file was to be archived as, with other bytes: the

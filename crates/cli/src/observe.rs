@@ -40,6 +40,9 @@ pub struct Metrics {
     pub windows_open: Gauge,
     pub windows_sealed: Counter,
     pub late_parts: Counter,
+    pub records_ahead_of_clock: Counter,
+    pub windows_sealed_by_bound: Counter,
+    pub archive_name_taken: Counter,
     pub upload_seconds: UploadLatency,
     pub seconds_behind: Gauge,
     spool_bytes: Gauge,
@@ -113,6 +116,21 @@ impl Observed {
             "late_parts",
             "Window files sealed as further parts of a window sealed before (late records)",
             m.late_parts.clone(),
+        );
+        registry.register(
+            "records_ahead_of_clock",
+            "Records stamped past the wall clock plus the skew: archived, but they did not move the watermark",
+            m.records_ahead_of_clock.clone(),
+        );
+        registry.register(
+            "windows_sealed_by_bound",
+            "Windows sealed because they were open too long or too many were open, not by the watermark",
+            m.windows_sealed_by_bound.clone(),
+        );
+        registry.register(
+            "archive_name_taken",
+            "Sealed files archived as a further part because the archive held their name with other bytes",
+            m.archive_name_taken.clone(),
         );
         registry.register(
             "spool_bytes",

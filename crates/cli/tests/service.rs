@@ -12,13 +12,13 @@
 mod common;
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use common::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
+use common::{ACCESS_KEY, S3Server, SECRET_KEY, free_port, get, have_s3s_fs, metric};
 use maillog_testkit::records::archived_records;
 use maillog_testkit::syslog::{SyslogNg, have_programs};
 
@@ -112,33 +112,6 @@ fn untimed(records: HashMap<String, usize>) -> HashMap<String, usize> {
         *out.entry(format!("{kind} {value}")).or_default() += n;
     }
     out
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A GET on the service's HTTP endpoint: status and body.
-fn get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
-    (status, body)
-}
-
-/// A metric's value summed over its label sets (`name{` or `name `).
-fn metric(text: &str, name: &str) -> u64 {
-    text.lines()
-        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
-        .sum()
 }
 
 /// `maillog run [ARGS] --config CONFIG` with the test server's credentials.

@@ -387,6 +387,9 @@ impl Pipeline {
         }
         counts.publish(&self.observed.metrics, &chunk.path);
         self.acks.push(chunk.ack);
+        // Windows the chunk made due start sealing now, not at the next commit: a backfill
+        // reads many windows a second, and each open one holds a block in memory.
+        self.batcher.seal_due(false);
         Ok(())
     }
 

@@ -149,6 +149,12 @@ impl Pipeline {
             .inc_by(stats.windows_sealed.saturating_sub(m.windows_sealed.get()));
         m.late_parts
             .inc_by(stats.late_parts.saturating_sub(m.late_parts.get()));
+        let ahead = &m.records_ahead_of_clock;
+        ahead.inc_by(stats.ahead_of_clock.saturating_sub(ahead.get()));
+        let by_bound = &m.windows_sealed_by_bound;
+        by_bound.inc_by(stats.sealed_by_bound.saturating_sub(by_bound.get()));
+        let taken = &m.archive_name_taken;
+        taken.inc_by(stats.retargeted.saturating_sub(taken.get()));
         if self.newest > i64::MIN {
             m.seconds_behind.set((unix_now() - self.newest).max(0));
         }
