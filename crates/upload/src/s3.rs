@@ -245,6 +245,11 @@ impl S3Archive {
             );
         }
         let prefix = prefix.trim_matches('/');
+        if !prefix.is_empty()
+            && let Err(e) = validate_key(prefix)
+        {
+            return Err(bad(&format!("the key prefix {prefix:?}: {e}")));
+        }
         let prefix = if prefix.is_empty() {
             String::new()
         } else {
@@ -456,5 +461,29 @@ impl S3Archive {
             Err(SdkError::ServiceError(e)) if e.err().is_not_found() => Ok(false),
             Err(e) => Err(classify(&e, &self.bucket)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_prefix_that_can_never_be_written_is_refused_at_once() {
+        let options = S3Options {
+            region: Some("us-east-1".into()),
+            static_credentials: Some(("k".into(), "s".into())),
+            ..S3Options::default()
+        };
+        let e = S3Archive::connect("s3://bucket/logs//x/", &options)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("empty segment"), "{e}");
+        let archive = S3Archive::connect("s3://bucket/logs/x/", &options)
+            .await
+            .unwrap();
+        assert_eq!(archive.object_key("a/b"), "logs/x/a/b");
+        assert!(archive.conditional_writes(), "on by default");
     }
 }
