@@ -295,6 +295,8 @@ impl Uploader {
                 .await
                 .map_err(|(step, why)| fail(step, why));
                 if steps.is_empty() {
+                    // The put failed, yet the object may have arrived (its answer lost).
+                    let _ = self.archive.delete(&key).await;
                     return probed.map(|()| steps);
                 }
                 // The object was put: it goes, whatever failed since.
@@ -329,8 +331,11 @@ async fn probe_steps(
         PutError::Failed(f) => f.message,
     };
     match archive.put(file, key).await.map_err(put_error) {
-        Ok(Outcome::Stored) => {}
-        Ok(outcome) => return Err(("put", format!("the new key was taken ({outcome:?})"))),
+        // Already there: this very put, its first answer lost.
+        Ok(Outcome::Stored | Outcome::AlreadyThere) => {}
+        Ok(Outcome::Conflict) => {
+            return Err(("put", "the new key holds other bytes already".into()));
+        }
         Err(why) => return Err(("put", why)),
     }
     steps.push(format!(
