@@ -219,6 +219,10 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
                 .collect(),
         },
         static_credentials: None,
+        conditional_writes: file.s3.conditional_writes.unwrap_or(true),
+        // Set by the pipeline (its spool), never by `check`: its probe must not abort a
+        // running service's uploads.
+        state_dir: None,
     };
     let key_template = file
         .key_template

@@ -205,7 +205,9 @@ fn check_probes_the_archive_for_real() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(
-        stdout.contains("read it back: same bytes") && stdout.contains("archive probe: OK"),
+        stdout.contains("read it back: same bytes")
+            && stdout.contains("conditional writes: honoured")
+            && stdout.contains("archive probe: OK"),
         "{stdout}"
     );
     assert!(

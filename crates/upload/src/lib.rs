@@ -3,13 +3,19 @@
 //! One interface, [`Archive`], with a backend per URL scheme: a local directory (`file://…`,
 //! the embedded default that stands in for S3; [`local`]) and S3 or an S3-compatible store
 //! (`s3://bucket/prefix`; [`s3`]). Either way a key holds the whole verified file or nothing,
-//! and putting the same file twice is harmless. [`Uploader`] runs the puts: a bounded number
+//! and the archive is append-only: a key once written is never replaced. Putting the same
+//! bytes again is harmless (a crash between the put and the spool's release does that); other
+//! bytes under a taken key are refused as [`ArchiveError::Conflict`], the archived object
+//! unchanged. A key that can never be written ([`validate_key`]) is refused before any put.
+//! [`Uploader`] runs the puts: a bounded number
 //! at once, retrying what retrying can fix without limit in time, reporting the rest at once.
 //! The archive never deletes or changes the source: releasing it from the spool is the
 //! caller's step, after a put succeeded. [`read`] lists and streams an S3 archive back, for
 //! the queries of `maillog top` and `maillog report`.
 
+pub mod key;
 pub mod local;
+mod pending;
 pub mod read;
 pub mod s3;
 pub mod uploader;
@@ -17,6 +23,7 @@ pub mod uploader;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use crate::key::{KeyError, MAX_KEY_BYTES, validate_key};
 pub use crate::local::LocalArchive;
 pub use crate::read::{ObjectReader, S3Reader};
 pub use crate::s3::{S3Archive, S3Options, UploadOptions};
@@ -43,6 +50,27 @@ pub enum ArchiveError {
         /// Why.
         why: String,
     },
+    /// The key holds other bytes than the file: the archive is append-only, the object stays
+    /// as it is. Never retried: the caller puts the records under another key.
+    #[error(
+        "archive {archive}: {key} is already archived with other bytes; the archive is append-only, it stays as it is"
+    )]
+    Conflict {
+        /// The archive.
+        archive: String,
+        /// The key.
+        key: String,
+    },
+    /// The key can never be written (refused before any request).
+    #[error("archive {archive}: cannot put {key:?}: {source}")]
+    Key {
+        /// The archive.
+        archive: String,
+        /// The key.
+        key: String,
+        /// What is wrong with it.
+        source: KeyError,
+    },
     /// Asking whether a key exists failed.
     #[error("archive {archive}: cannot look up {key}: {why}")]
     Lookup {
@@ -60,6 +88,32 @@ pub enum ArchiveError {
 pub(crate) struct Failure {
     pub message: String,
     pub retryable: bool,
+}
+
+/// What a put found and did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    /// The key was free: it holds the file now.
+    Stored,
+    /// The key held the same bytes already (a put repeated after a crash).
+    AlreadyThere,
+    /// The key holds other bytes; they stay.
+    Conflict,
+}
+
+/// Why a put did not happen.
+#[derive(Debug)]
+pub(crate) enum PutError {
+    /// The key can never be written.
+    Key(KeyError),
+    /// Anything else, retryable or not.
+    Failed(Failure),
+}
+
+impl From<Failure> for PutError {
+    fn from(f: Failure) -> Self {
+        PutError::Failed(f)
+    }
 }
 
 /// Where sealed files go.
@@ -127,25 +181,24 @@ impl Archive {
         }
     }
 
-    /// Copies `file` in under `key`, verified. Idempotent.
-    pub(crate) async fn put(&self, file: &Path, key: &str) -> Result<(), Failure> {
+    /// Copies `file` in under `key`, verified, unless the key is taken (then it compares).
+    pub(crate) async fn put(&self, file: &Path, key: &str) -> Result<Outcome, PutError> {
+        validate_key(key).map_err(PutError::Key)?;
         match self {
             Archive::Local(local) => {
                 let (local, file, key) = (local.clone(), file.to_owned(), key.to_owned());
                 let copied = tokio::task::spawn_blocking(move || local.put(&file, &key)).await;
                 match copied {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(io_failure(&e)),
+                    Ok(Ok(outcome)) => Ok(outcome),
+                    Ok(Err(e)) => Err(io_failure(&e).into()),
                     Err(e) => Err(Failure {
                         message: e.to_string(),
                         retryable: false,
-                    }),
+                    }
+                    .into()),
                 }
             }
-            Archive::S3(s3) => s3.put(file, key).await.map_err(|f| Failure {
-                message: f.message,
-                retryable: f.retryable,
-            }),
+            Archive::S3(s3) => s3.put(file, key).await,
         }
     }
 
@@ -153,10 +206,7 @@ impl Archive {
     pub(crate) async fn has(&self, key: &str) -> Result<bool, Failure> {
         match self {
             Archive::Local(local) => Ok(local.root().join(key).is_file()),
-            Archive::S3(s3) => s3.has(key).await.map_err(|f| Failure {
-                message: f.message,
-                retryable: f.retryable,
-            }),
+            Archive::S3(s3) => s3.has(key).await,
         }
     }
 }
@@ -166,7 +216,7 @@ impl Archive {
     pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, Failure> {
         let mut keys = match self {
             Archive::Local(local) => local.list(prefix).map_err(|e| io_failure(&e))?,
-            Archive::S3(s3) => s3.list(prefix).await.map_err(Failure::from)?,
+            Archive::S3(s3) => s3.list(prefix).await?,
         };
         keys.sort();
         Ok(keys)
@@ -184,7 +234,7 @@ impl Archive {
                     std::fs::File::open(local.root().join(key)).map_err(|e| io_failure(&e))?;
                 io::copy(&mut file, out).map_err(|e| io_failure(&e))
             }
-            Archive::S3(s3) => s3.get(key, out).await.map_err(Failure::from),
+            Archive::S3(s3) => s3.get(key, out).await,
         }
     }
 
@@ -194,16 +244,7 @@ impl Archive {
             Archive::Local(local) => {
                 std::fs::remove_file(local.root().join(key)).map_err(|e| io_failure(&e))
             }
-            Archive::S3(s3) => s3.delete(key).await.map_err(Failure::from),
-        }
-    }
-}
-
-impl From<s3::S3Failure> for Failure {
-    fn from(f: s3::S3Failure) -> Self {
-        Failure {
-            message: f.message,
-            retryable: f.retryable,
+            Archive::S3(s3) => s3.delete(key).await,
         }
     }
 }

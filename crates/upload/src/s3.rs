@@ -5,25 +5,41 @@
 //! S3-compatible stores an endpoint URL and path-style addressing are settings. Every object is
 //! sent with a Content-MD5 the server verifies (and the SDK's CRC32 where it sends one). Errors
 //! are classified: what retrying can fix (throttling, 5xx, time-outs, lost connections) and what
-//! it cannot (credentials, access, a missing bucket), the latter with a hint at what to check.
+//! it cannot (credentials, access, a missing bucket), the latter with a hint at what to check
+//! ([`classify`]).
+//!
+//! Append-only: every write is conditional (`If-None-Match: *` on PutObject and on
+//! CompleteMultipartUpload), so a taken key is refused by the store itself; the object is then
+//! read back and compared with the file ([`compare`]): same bytes is a put repeated after a
+//! crash, other bytes a conflict. For a store that ignores the condition
+//! ([`S3Options::conditional_writes`] false) the key is looked up before each write instead,
+//! which a second writer of the same key at the same instant could slip past. Multipart
+//! uploads are recorded while in flight ([`multipart`]) so that one a kill cut off is aborted at
+//! the next start. It never deletes or overwrites an archived object (the archive probe's own
+//! object aside).
 
-use std::path::Path;
+mod classify;
+mod compare;
+mod multipart;
+
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_s3::Client;
-use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::SdkError;
 use aws_sdk_s3::primitives::{ByteStream, Length};
-use aws_sdk_s3::types::{
-    CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
-};
+use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
 use base64::Engine;
 use md5::{Digest, Md5};
 
-use crate::ArchiveError;
+pub(crate) use self::classify::classify;
+use self::classify::key_taken;
+use crate::pending::Pending;
+use crate::{ArchiveError, Failure, Outcome, PutError, validate_key};
 
 /// How to reach the store (besides the credentials, which come from the AWS chain).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct S3Options {
     /// The region; default: the AWS chain's, else `us-east-1`.
     pub region: Option<String>,
@@ -41,6 +57,30 @@ pub struct S3Options {
     /// Fixed credentials (access key, secret) instead of the AWS chain: for embedding and
     /// tests. `pipeline.toml` has no way to set them.
     pub static_credentials: Option<(String, String)>,
+    /// Writes carry `If-None-Match: *`, so that the store refuses a taken key (default true;
+    /// AWS S3 and most compatible stores honour it). False for a store that ignores it: each
+    /// put then looks the key up first.
+    pub conditional_writes: bool,
+    /// Where multipart uploads in flight are recorded (one small file each), so that
+    /// [`crate::Uploader::start`] aborts the ones a kill cut off. `None`: not recorded (for a
+    /// one-off like `maillog check`, which must not abort a running service's uploads).
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        S3Options {
+            region: None,
+            endpoint: None,
+            path_style: false,
+            profile: None,
+            checksum_when_required: false,
+            upload: UploadOptions::default(),
+            static_credentials: None,
+            conditional_writes: true,
+            state_dir: None,
+        }
+    }
 }
 
 /// How objects are written.
@@ -116,12 +156,8 @@ async fn content_md5(file: &Path, offset: u64, length: u64) -> std::io::Result<S
 }
 
 /// A body streamed from `length` bytes of `file` at `offset`, and its Content-MD5.
-async fn file_body(
-    file: &Path,
-    offset: u64,
-    length: u64,
-) -> Result<(ByteStream, String), S3Failure> {
-    let unreadable = |e: &dyn std::fmt::Display| S3Failure {
+async fn file_body(file: &Path, offset: u64, length: u64) -> Result<(ByteStream, String), Failure> {
+    let unreadable = |e: &dyn std::fmt::Display| Failure {
         message: format!("cannot read {}: {e}", file.display()),
         retryable: false,
     };
@@ -148,13 +184,24 @@ pub struct S3Archive {
     url: String,
     /// The bucket answered once: no need to ask again.
     bucket_seen: Arc<AtomicBool>,
+    /// Writes carry `If-None-Match: *`.
+    conditional: bool,
+    /// Where multipart uploads in flight are recorded.
+    pending: Option<Arc<Pending>>,
 }
 
-/// Why a put or a head failed, and whether trying again may help.
-#[derive(Debug)]
-pub(crate) struct S3Failure {
-    pub message: String,
-    pub retryable: bool,
+/// Why a write did not happen.
+enum Refused {
+    /// The store says the key is taken.
+    Taken,
+    /// Anything else.
+    Failed(Failure),
+}
+
+impl From<Failure> for Refused {
+    fn from(f: Failure) -> Self {
+        Refused::Failed(f)
+    }
 }
 
 impl S3Archive {
@@ -198,6 +245,11 @@ impl S3Archive {
             );
         }
         let prefix = prefix.trim_matches('/');
+        if !prefix.is_empty()
+            && let Err(e) = validate_key(prefix)
+        {
+            return Err(bad(&format!("the key prefix {prefix:?}: {e}")));
+        }
         let prefix = if prefix.is_empty() {
             String::new()
         } else {
@@ -210,6 +262,11 @@ impl S3Archive {
             prefix,
             url: url.trim_end_matches('/').to_owned(),
             bucket_seen: Arc::default(),
+            conditional: options.conditional_writes,
+            pending: options
+                .state_dir
+                .clone()
+                .map(|dir| Arc::new(Pending::new(dir))),
         })
     }
 
@@ -218,13 +275,18 @@ impl S3Archive {
         &self.url
     }
 
+    /// Whether writes carry `If-None-Match: *`.
+    pub fn conditional_writes(&self) -> bool {
+        self.conditional
+    }
+
     fn object_key(&self, key: &str) -> String {
         format!("{}{key}", self.prefix)
     }
 
     /// Asks for the bucket (once): some S3-compatible stores would create a missing bucket on
     /// the first put, and a misspelt bucket must be an error, not a new bucket.
-    async fn check_bucket(&self) -> Result<(), S3Failure> {
+    async fn check_bucket(&self) -> Result<(), Failure> {
         if self.bucket_seen.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -238,133 +300,86 @@ impl S3Archive {
         Ok(())
     }
 
-    /// Uploads `file` as `key`, with a Content-MD5 the server checks.
-    pub(crate) async fn put(&self, file: &Path, key: &str) -> Result<(), S3Failure> {
+    /// Uploads `file` as `key`, with a Content-MD5 the server checks, unless the key is taken:
+    /// then the object is compared with the file and stays as it is.
+    pub(crate) async fn put(&self, file: &Path, key: &str) -> Result<Outcome, PutError> {
+        let object_key = self.object_key(key);
+        validate_key(&object_key).map_err(PutError::Key)?;
         self.check_bucket().await?;
         let size = tokio::fs::metadata(file)
             .await
-            .map_err(|e| S3Failure {
+            .map_err(|e| Failure {
                 message: format!("cannot read {}: {e}", file.display()),
                 retryable: false,
             })?
             .len();
-        if size > self.upload.multipart_threshold {
-            return self.put_multipart(file, size, key).await;
+        let multipart = size > self.upload.multipart_threshold;
+        // Looking first is the only guard where conditions are off; before a multipart upload
+        // it also spares sending every part of a file that is already there.
+        if (multipart || !self.conditional)
+            && let Some(outcome) = self.compare(file, size, &object_key).await?
+        {
+            return Ok(outcome);
         }
+        let written = if multipart {
+            self.put_multipart(file, size, &object_key).await
+        } else {
+            self.put_single(file, size, &object_key).await
+        };
+        match written {
+            Ok(()) => Ok(Outcome::Stored),
+            // A store may answer 412 before it has read the body and close the connection
+            // while the body is still on its way (s3s-fs does): the client sees the connection
+            // break, not the answer. Or the object arrived and the answer was lost. Either way
+            // a look tells; retrying the same put would break the same way.
+            Err(Refused::Failed(f)) if f.retryable && self.conditional && !multipart => {
+                match self.compare(file, size, &object_key).await {
+                    Ok(Some(outcome)) => Ok(outcome),
+                    Ok(None) | Err(_) => Err(f.into()),
+                }
+            }
+            Err(Refused::Failed(f)) => Err(f.into()),
+            Err(Refused::Taken) => match self.compare(file, size, &object_key).await? {
+                Some(outcome) => Ok(outcome),
+                None => Err(Failure {
+                    message: format!(
+                        "the store refused {object_key} as taken, yet it is not there (a \
+                         concurrent write?); trying again"
+                    ),
+                    retryable: true,
+                }
+                .into()),
+            },
+        }
+    }
+
+    /// One PutObject.
+    async fn put_single(&self, file: &Path, size: u64, object_key: &str) -> Result<(), Refused> {
         let (body, md5) = file_body(file, 0, size).await?;
         let u = &self.upload;
-        self.client
+        let sent = self
+            .client
             .put_object()
             .bucket(&self.bucket)
-            .key(self.object_key(key))
+            .key(object_key)
             .content_md5(md5)
+            .set_if_none_match(self.conditional.then(|| "*".to_owned()))
             .set_storage_class(u.storage_class.as_deref().map(StorageClass::from))
             .set_server_side_encryption(u.sse.as_deref().map(ServerSideEncryption::from))
             .set_ssekms_key_id(u.sse_kms_key_id.clone())
             .set_tagging(u.tagging())
             .body(body)
             .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify(&e, &self.bucket))
-    }
-
-    /// A big file in parts (each but the last at least 5 MiB, each with its Content-MD5). A
-    /// failed upload is aborted so that no parts are left behind.
-    async fn put_multipart(&self, file: &Path, size: u64, key: &str) -> Result<(), S3Failure> {
-        let (bucket, key, u) = (&self.bucket, self.object_key(key), &self.upload);
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(bucket)
-            .key(&key)
-            .set_storage_class(u.storage_class.as_deref().map(StorageClass::from))
-            .set_server_side_encryption(u.sse.as_deref().map(ServerSideEncryption::from))
-            .set_ssekms_key_id(u.sse_kms_key_id.clone())
-            .set_tagging(u.tagging())
-            .send()
-            .await
-            .map_err(|e| classify(&e, bucket))?;
-        let Some(upload_id) = created.upload_id() else {
-            return Err(S3Failure {
-                message: "no upload id in the answer".into(),
-                retryable: true,
-            });
-        };
-        let mut parts = Vec::new();
-        let part_size = u.part_size.max(5 << 20);
-        let starts = (0..size).step_by(usize::try_from(part_size).unwrap_or(usize::MAX));
-        for (i, start) in starts.enumerate() {
-            let number = i32::try_from(i + 1).unwrap_or(i32::MAX);
-            let (body, md5) = match file_body(file, start, part_size.min(size - start)).await {
-                Ok(part) => part,
-                Err(e) => {
-                    self.abort(&key, upload_id).await;
-                    return Err(e);
-                }
-            };
-            let sent = self
-                .client
-                .upload_part()
-                .bucket(bucket)
-                .key(&key)
-                .upload_id(upload_id)
-                .part_number(number)
-                .content_md5(md5)
-                .body(body)
-                .send()
-                .await;
-            match sent {
-                Ok(part) => parts.push(
-                    CompletedPart::builder()
-                        .part_number(number)
-                        .set_e_tag(part.e_tag().map(str::to_owned))
-                        .build(),
-                ),
-                Err(e) => {
-                    self.abort(&key, upload_id).await;
-                    return Err(classify(&e, bucket));
-                }
-            }
-        }
-        let done = CompletedMultipartUpload::builder()
-            .set_parts(Some(parts))
-            .build();
-        let completed = self
-            .client
-            .complete_multipart_upload()
-            .bucket(bucket)
-            .key(&key)
-            .upload_id(upload_id)
-            .multipart_upload(done)
-            .send()
             .await;
-        if let Err(e) = completed {
-            self.abort(&key, upload_id).await;
-            return Err(classify(&e, bucket));
-        }
-        Ok(())
-    }
-
-    async fn abort(&self, key: &str, upload_id: &str) {
-        let aborted = self
-            .client
-            .abort_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .upload_id(upload_id)
-            .send()
-            .await;
-        if let Err(e) = aborted {
-            tracing::warn!(
-                "archive {}: cannot abort the multipart upload of {key}: {e}",
-                self.url
-            );
+        match sent {
+            Ok(_) => Ok(()),
+            Err(e) if self.conditional && key_taken(&e) => Err(Refused::Taken),
+            Err(e) => Err(classify(&e, &self.bucket).into()),
         }
     }
 
     /// Every key under `prefix` (relative to the archive's prefix) with its size.
-    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, S3Failure> {
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, Failure> {
         self.check_bucket().await?;
         let mut keys = Vec::new();
         let mut pages = self
@@ -386,7 +401,7 @@ impl S3Archive {
     }
 
     /// Asks for the object `key`: its body, to be streamed.
-    pub(crate) async fn body(&self, key: &str) -> Result<ByteStream, S3Failure> {
+    pub(crate) async fn body(&self, key: &str) -> Result<ByteStream, Failure> {
         let object = self
             .client
             .get_object()
@@ -403,14 +418,14 @@ impl S3Archive {
         &self,
         key: &str,
         out: &mut (dyn std::io::Write + Send),
-    ) -> Result<u64, S3Failure> {
+    ) -> Result<u64, Failure> {
         let mut body = self.body(key).await?;
         let mut length = 0;
-        while let Some(bytes) = body.try_next().await.map_err(|e| S3Failure {
+        while let Some(bytes) = body.try_next().await.map_err(|e| Failure {
             message: format!("the download broke off: {e}"),
             retryable: true,
         })? {
-            out.write_all(&bytes).map_err(|e| S3Failure {
+            out.write_all(&bytes).map_err(|e| Failure {
                 message: e.to_string(),
                 retryable: false,
             })?;
@@ -420,7 +435,7 @@ impl S3Archive {
     }
 
     /// Deletes `key`.
-    pub(crate) async fn delete(&self, key: &str) -> Result<(), S3Failure> {
+    pub(crate) async fn delete(&self, key: &str) -> Result<(), Failure> {
         let delete = self
             .client
             .delete_object()
@@ -434,7 +449,7 @@ impl S3Archive {
     }
 
     /// Whether `key` exists.
-    pub(crate) async fn has(&self, key: &str) -> Result<bool, S3Failure> {
+    pub(crate) async fn has(&self, key: &str) -> Result<bool, Failure> {
         self.check_bucket().await?;
         let head = self
             .client
@@ -449,78 +464,26 @@ impl S3Archive {
     }
 }
 
-/// What the server said, and whether it is worth trying again.
-fn classify<E: ProvideErrorMetadata + std::error::Error + 'static>(
-    error: &SdkError<E, aws_sdk_s3::config::http::HttpResponse>,
-    bucket: &str,
-) -> S3Failure {
-    match error {
-        SdkError::ServiceError(e) => {
-            // A HEAD answer has no body, so no code: the status says it then.
-            let status = e.raw().status().as_u16();
-            let code = e.err().code().unwrap_or(match status {
-                403 => "AccessDenied",
-                404 => "NoSuchBucket",
-                500..=599 => "InternalError",
-                _ => "unknown error",
-            });
-            let said = e.err().message().unwrap_or("");
-            let (retryable, hint) = match code {
-                "SlowDown"
-                | "RequestTimeout"
-                | "InternalError"
-                | "ServiceUnavailable"
-                | "Throttling"
-                | "ThrottlingException"
-                | "RequestTimeTooSkewed" => (true, ""),
-                "NoSuchBucket" | "NotFound" => {
-                    (false, " — no such bucket: check its name and region")
-                }
-                "InvalidAccessKeyId"
-                | "SignatureDoesNotMatch"
-                | "AccessDenied"
-                | "ExpiredToken"
-                | "InvalidToken" => (
-                    false,
-                    " — check the credentials (environment, profile or role) and the bucket's policy",
-                ),
-                "BadDigest" | "InvalidDigest" => (true, " — the object was damaged on the way"),
-                _ => (false, ""),
-            };
-            let said = if said.is_empty() {
-                String::new()
-            } else {
-                format!(": {said}")
-            };
-            S3Failure {
-                message: format!("{code} (HTTP {status}) in bucket {bucket}{said}{hint}"),
-                retryable,
-            }
-        }
-        SdkError::TimeoutError(_) => S3Failure {
-            message: "timed out".into(),
-            retryable: true,
-        },
-        SdkError::DispatchFailure(e) => S3Failure {
-            message: format!(
-                "cannot reach the server ({}) — check the endpoint and the network",
-                if e.is_timeout() {
-                    "time-out"
-                } else if e.is_io() {
-                    "connection"
-                } else {
-                    "dispatch"
-                }
-            ),
-            retryable: true,
-        },
-        SdkError::ResponseError(_) => S3Failure {
-            message: "unreadable response from the server".into(),
-            retryable: true,
-        },
-        other => S3Failure {
-            message: format!("{other}"),
-            retryable: false,
-        },
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_prefix_that_can_never_be_written_is_refused_at_once() {
+        let options = S3Options {
+            region: Some("us-east-1".into()),
+            static_credentials: Some(("k".into(), "s".into())),
+            ..S3Options::default()
+        };
+        let e = S3Archive::connect("s3://bucket/logs//x/", &options)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("empty segment"), "{e}");
+        let archive = S3Archive::connect("s3://bucket/logs/x/", &options)
+            .await
+            .unwrap();
+        assert_eq!(archive.object_key("a/b"), "logs/x/a/b");
+        assert!(archive.conditional_writes(), "on by default");
     }
 }

@@ -4,8 +4,16 @@
 //! What retrying can fix (throttling, 5xx, time-outs, a server that is down) is retried with
 //! exponential back-off and jitter, without limit in time: the file waits in the spool. The
 //! first failure of a file is logged as an error at once, later ones now and then. What
-//! retrying cannot fix (credentials, access, a missing bucket) comes back as a [`Done`] with
-//! the error, at once; the caller keeps the file and decides when to try again.
+//! retrying cannot fix (credentials, access, a missing bucket, a key that can never be
+//! written) comes back as a [`Done`] with the error, at once; the caller keeps the file and
+//! decides when to try again. A key that holds other bytes comes back at once as
+//! [`ArchiveError::Conflict`] and is never retried: the archive is append-only, the caller puts
+//! the records under another key.
+//!
+//! Dropping the uploader drops its runtime: a put waiting between two tries, or waiting for the
+//! network, is abandoned at once (a local copy in progress finishes first). A multipart upload
+//! abandoned so stays recorded and is aborted at the next start
+//! ([`S3Options::state_dir`](crate::S3Options::state_dir)).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,7 +25,7 @@ use rand::RngExt;
 use tokio::runtime::Runtime;
 use tokio::sync::{Semaphore, mpsc};
 
-use crate::{Archive, ArchiveError, S3Options};
+use crate::{Archive, ArchiveError, Outcome, PutError, S3Options};
 
 /// A file to put.
 #[derive(Clone, Debug)]
@@ -52,6 +60,12 @@ pub struct UploadStats {
     pub retries: AtomicU64,
     /// Files refused for a reason retrying cannot fix (they wait in the spool).
     pub refused: AtomicU64,
+    /// Files whose key held other bytes already ([`ArchiveError::Conflict`]; also counted in
+    /// `refused`).
+    pub conflicts: AtomicU64,
+    /// Files whose key held the same bytes already (a put repeated after a crash; also
+    /// counted in `succeeded`).
+    pub already_there: AtomicU64,
     /// Since when every try failed (none since the last success), if one did.
     failing_since: Mutex<Option<Instant>>,
 }
@@ -108,7 +122,9 @@ pub struct Uploader {
 }
 
 impl Uploader {
-    /// Connects to the archive at `url` and starts `concurrency` upload slots.
+    /// Connects to the archive at `url` and starts `concurrency` upload slots. With
+    /// [`S3Options::state_dir`] set, the multipart uploads recorded there (a kill cut them
+    /// off) are aborted in the background, each logged.
     pub fn start(
         url: &str,
         s3: &S3Options,
@@ -117,6 +133,7 @@ impl Uploader {
     ) -> Result<Uploader, ArchiveError> {
         let runtime = crate::runtime(url, 1, "maillog-upload")?;
         let archive = Arc::new(runtime.block_on(Archive::connect(url, s3))?);
+        abort_recorded(&runtime, &archive, s3);
         let (jobs, queue) = mpsc::channel(4096);
         let (report, done) = channel();
         let slots = Arc::new(Semaphore::new(concurrency.max(1)));
@@ -243,63 +260,145 @@ impl Uploader {
             })
     }
 
-    /// A real round trip through the archive: a small object is put, found, read back,
-    /// compared and deleted. Returns what was done, step by step; the first failure is the error.
+    /// A real round trip through the archive: a small object is put, found, read back and
+    /// compared; other bytes are put under its key, which the archive must refuse (for S3
+    /// with conditional writes: the store itself, `If-None-Match: *`), the object unchanged;
+    /// then it is deleted, whatever failed in between. Returns what was done, step by step;
+    /// the first failure is the error.
     pub fn probe(&self, dir: &std::path::Path) -> Result<Vec<String>, ArchiveError> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         let key = format!(".maillog-probe/probe-{}-{nanos}", std::process::id());
         let content = format!("maillog archive probe {nanos}\n").into_bytes();
+        let other = format!("maillog archive probe {nanos}: other bytes\n").into_bytes();
         let file = dir.join(format!(".maillog-probe-{nanos}"));
+        let other_file = dir.join(format!(".maillog-probe-{nanos}-other"));
         let fail = |step: &str, why: String| ArchiveError::Put {
             archive: self.archive.to_string(),
             key: key.clone(),
             why: format!("{step}: {why}"),
         };
-        std::fs::write(&file, &content)
-            .map_err(|e| fail("write a local probe file", e.to_string()))?;
-        let archive = Arc::clone(&self.archive);
-        let steps = self.runtime.block_on(async {
-            let mut steps = Vec::new();
-            archive
-                .put(&file, &key)
+        let written =
+            std::fs::write(&file, &content).and_then(|()| std::fs::write(&other_file, &other));
+        let steps = match written {
+            Err(e) => Err(fail("write a local probe file", e.to_string())),
+            Ok(()) => self.runtime.block_on(async {
+                let mut steps = Vec::new();
+                let probed = probe_steps(
+                    &self.archive,
+                    &key,
+                    (&file, &content),
+                    &other_file,
+                    &mut steps,
+                )
                 .await
-                .map_err(|f| fail("put", f.message))?;
-            steps.push(format!(
-                "put {key} ({} bytes, checksum verified by the server)",
-                content.len()
-            ));
-            if !archive
-                .has(&key)
-                .await
-                .map_err(|f| fail("look up", f.message))?
-            {
-                return Err(fail(
-                    "look up",
-                    "the object is not there after the put".into(),
-                ));
-            }
-            steps.push("found it".to_owned());
-            let mut back = Vec::new();
-            archive
-                .get(&key, &mut back)
-                .await
-                .map_err(|f| fail("read back", f.message))?;
-            if back != content {
-                return Err(fail("read back", "the content differs".into()));
-            }
-            steps.push("read it back: same bytes".to_owned());
-            archive
-                .delete(&key)
-                .await
-                .map_err(|f| fail("delete", f.message))?;
-            steps.push("deleted it".to_owned());
-            Ok(steps)
-        });
+                .map_err(|(step, why)| fail(step, why));
+                if steps.is_empty() {
+                    // The put failed, yet the object may have arrived (its answer lost).
+                    let _ = self.archive.delete(&key).await;
+                    return probed.map(|()| steps);
+                }
+                // The object was put: it goes, whatever failed since.
+                let deleted = self.archive.delete(&key).await;
+                match (probed, deleted) {
+                    (Ok(()), Ok(())) => {
+                        steps.push("deleted it".to_owned());
+                        Ok(steps)
+                    }
+                    (Ok(()), Err(f)) => Err(fail("delete", f.message)),
+                    (Err(e), Ok(())) => Err(e),
+                    (Err(e), Err(f)) => Err(fail("delete", format!("{} (after: {e})", f.message))),
+                }
+            }),
+        };
         let _ = std::fs::remove_file(&file);
+        let _ = std::fs::remove_file(&other_file);
         steps
     }
+}
+
+/// The probe's steps before the delete; `steps` is empty as long as nothing was put.
+async fn probe_steps(
+    archive: &Archive,
+    key: &str,
+    (file, content): (&std::path::Path, &[u8]),
+    other_file: &std::path::Path,
+    steps: &mut Vec<String>,
+) -> Result<(), (&'static str, String)> {
+    let put_error = |e: PutError| match e {
+        PutError::Key(e) => e.to_string(),
+        PutError::Failed(f) => f.message,
+    };
+    match archive.put(file, key).await.map_err(put_error) {
+        // Already there: this very put, its first answer lost.
+        Ok(Outcome::Stored | Outcome::AlreadyThere) => {}
+        Ok(Outcome::Conflict) => {
+            return Err(("put", "the new key holds other bytes already".into()));
+        }
+        Err(why) => return Err(("put", why)),
+    }
+    steps.push(format!(
+        "put {key} ({} bytes, checksum verified by the server)",
+        content.len()
+    ));
+    if !archive.has(key).await.map_err(|f| ("look up", f.message))? {
+        return Err(("look up", "the object is not there after the put".into()));
+    }
+    steps.push("found it".to_owned());
+    let read_back = |what: &'static str| async move {
+        let mut back = Vec::new();
+        archive
+            .get(key, &mut back)
+            .await
+            .map_err(|f| (what, f.message))?;
+        Ok::<_, (&'static str, String)>(back)
+    };
+    if read_back("read back").await? != content {
+        return Err(("read back", "the content differs".into()));
+    }
+    steps.push("read it back: same bytes".to_owned());
+    let second = archive.put(other_file, key).await.map_err(put_error);
+    let unchanged = read_back("read back after a second put").await? == content;
+    let conditional = match archive {
+        Archive::S3(s3) => Some(s3.conditional_writes()),
+        Archive::Local(_) => None,
+    };
+    match (second, unchanged) {
+        (Ok(Outcome::Conflict), true) => steps.push(match conditional {
+            Some(true) => "conditional writes: honoured (other bytes under the same key \
+                           refused by the store, If-None-Match: *; the object unchanged)"
+                .to_owned(),
+            Some(false) => "conditional writes: off ([s3] conditional_writes = false); other \
+                            bytes under the same key refused by looking the key up first (a \
+                            second writer at the same instant could slip past); the object \
+                            unchanged"
+                .to_owned(),
+            None => "append-only: other bytes under the same key refused (no-replace link); \
+                     the file unchanged"
+                .to_owned(),
+        }),
+        (Err(why), _) => return Err(("put other bytes under the same key", why)),
+        (Ok(_), false) if conditional == Some(true) => {
+            return Err((
+                "conditional writes",
+                "the store ignores them: other bytes put under the same key with \
+                 If-None-Match: * replaced the object; set [s3] conditional_writes = false \
+                 (each put then looks the key up first)"
+                    .to_owned(),
+            ));
+        }
+        (outcome, unchanged) => {
+            return Err((
+                "put other bytes under the same key",
+                format!(
+                    "expected a refusal, got {outcome:?}; the object {}",
+                    if unchanged { "unchanged" } else { "replaced" }
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 async fn dispatch(
@@ -340,49 +439,93 @@ async fn put_until_done(
         if attempt > 0 {
             stats.retries.fetch_add(1, Ordering::Relaxed);
         }
-        let result = archive.put(&job.path, &job.key).await;
-        match &result {
-            Ok(()) => stats.succeeded(),
-            Err(f) => {
-                stats.failed();
-                if !f.retryable {
-                    stats.refused.fetch_add(1, Ordering::Relaxed);
+        let f = match archive.put(&job.path, &job.key).await {
+            Ok(outcome @ (Outcome::Stored | Outcome::AlreadyThere)) => {
+                stats.succeeded();
+                if outcome == Outcome::AlreadyThere {
+                    stats.already_there.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(
+                        "archive {archive}: {} was archived already, with the same bytes",
+                        job.key
+                    );
                 }
-            }
-        }
-        match result {
-            Ok(()) => {
                 if attempt > 0 {
                     tracing::info!("archive {archive}: put {} after {attempt} retries", job.key);
                 }
                 return Ok(());
             }
-            Err(f) if f.retryable => {
-                if attempt == 0 {
-                    tracing::error!(
-                        "archive {archive}: cannot put {}: {}; retrying (the file waits in the spool)",
-                        job.key,
-                        f.message
-                    );
-                } else if attempt.is_power_of_two() {
-                    tracing::warn!(
-                        "archive {archive}: still cannot put {} ({attempt} tries): {}",
-                        job.key,
-                        f.message
-                    );
-                }
-                let jitter = rand::rng().random_range(0.5..1.5);
-                tokio::time::sleep(wait.mul_f64(jitter)).await;
-                wait = (wait * 2).min(backoff.max);
-            }
-            Err(f) => {
-                return Err(ArchiveError::Put {
+            Ok(Outcome::Conflict) => {
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+                stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                return Err(ArchiveError::Conflict {
                     archive: archive.to_string(),
                     key: job.key.clone(),
-                    why: f.message,
                 });
             }
+            Err(PutError::Key(source)) => {
+                stats.failed();
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+                return Err(ArchiveError::Key {
+                    archive: archive.to_string(),
+                    key: job.key.clone(),
+                    source,
+                });
+            }
+            Err(PutError::Failed(f)) => f,
+        };
+        stats.failed();
+        if !f.retryable {
+            stats.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(ArchiveError::Put {
+                archive: archive.to_string(),
+                key: job.key.clone(),
+                why: f.message,
+            });
         }
+        if attempt == 0 {
+            tracing::error!(
+                "archive {archive}: cannot put {}: {}; retrying (the file waits in the spool)",
+                job.key,
+                f.message
+            );
+        } else if attempt.is_power_of_two() {
+            tracing::warn!(
+                "archive {archive}: still cannot put {} ({attempt} tries): {}",
+                job.key,
+                f.message
+            );
+        }
+        let jitter = rand::rng().random_range(0.5..1.5);
+        tokio::time::sleep(wait.mul_f64(jitter)).await;
+        wait = (wait * 2).min(backoff.max);
     }
     Ok(())
+}
+
+/// Aborts, in the background, the multipart uploads recorded in `s3.state_dir` when this
+/// uploader started (not those its own puts record from now on).
+fn abort_recorded(runtime: &Runtime, archive: &Arc<Archive>, s3: &S3Options) {
+    let (Archive::S3(_), Some(dir)) = (archive.as_ref(), &s3.state_dir) else {
+        return;
+    };
+    let uploads = match crate::pending::Pending::new(dir.clone()).list() {
+        Ok(uploads) => uploads,
+        Err(e) => {
+            tracing::warn!(
+                "cannot read the multipart uploads recorded in {}: {e}; any a kill cut off \
+                 stay until the bucket's AbortIncompleteMultipartUpload rule clears them",
+                dir.display()
+            );
+            return;
+        }
+    };
+    if uploads.is_empty() {
+        return;
+    }
+    let archive = Arc::clone(archive);
+    runtime.spawn(async move {
+        if let Archive::S3(s3) = archive.as_ref() {
+            s3.abort_recorded(uploads).await;
+        }
+    });
 }

@@ -27,6 +27,7 @@ fn a_multipart_upload_arrives_whole() {
             ..UploadOptions::default()
         },
         static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
+        ..S3Options::default()
     };
     let uploader = Uploader::start("s3://bucket/prefix", &options, 2, Backoff::default()).unwrap();
     let mut bytes = Vec::with_capacity(12 << 20);

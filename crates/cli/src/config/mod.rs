@@ -147,6 +147,10 @@ pub struct S3Section {
     /// `when_supported` (default: the SDK adds CRC32 checksums) or `when_required` (for
     /// stores that reject them; Content-MD5 is sent either way).
     pub checksum: Option<String>,
+    /// Writes carry `If-None-Match: *`, so the store itself refuses to replace an archived
+    /// object (default true). False for a store that ignores the condition (`maillog check
+    /// --probe-archive` tells): each put then looks the key up first.
+    pub conditional_writes: Option<bool>,
 }
 
 /// `[upload]`.
