@@ -1,10 +1,14 @@
 //! Handing sealed files to the archive and letting them go from the spool once it has them.
 //!
 //! The uploads run in the background ([`maillog_upload::Uploader`]): the pipeline only submits
-//! sealed files and, at each commit, releases the ones the archive confirmed. A file the
-//! archive refused for a reason retrying cannot fix stays in the spool and is offered again a
-//! minute later (a fixed credential is picked up without a restart); `--once` reports it and
-//! exits non-zero once everything is durable.
+//! sealed files and, at each commit, releases the ones the archive confirmed. The archive is
+//! append-only: where its key already holds other bytes (a lost spool, a ledger past its
+//! horizon, another host with the same key template) the put is refused as a conflict, and
+//! the file is offered again at once as the window's next part (`Batcher::retarget`) — its
+//! records are never dropped, and the archived object is never replaced. A file the archive
+//! refused for a reason retrying cannot fix stays in the spool and is offered again a minute
+//! later (a fixed credential is picked up without a restart); `--once` reports it and exits
+//! non-zero once everything is durable.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -13,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use maillog_batch::{Batcher, WindowId, render_key};
 use maillog_parse::Zone;
-use maillog_upload::{Done, Job, Uploader};
+use maillog_upload::{ArchiveError, Done, Job, Uploader};
 
 use crate::observe::UploadLatency;
 
@@ -80,6 +84,9 @@ impl Archiving {
                     }
                     crate::pipeline::crash_point("after-release");
                 }
+                Err(ArchiveError::Conflict { key, .. }) => {
+                    self.name_taken(batcher, &done.name, &key)?
+                }
                 Err(e) => {
                     tracing::error!(
                         "{e}; the file stays in the spool and is offered again in a minute"
@@ -111,8 +118,24 @@ impl Archiving {
         Ok(())
     }
 
+    /// The archive holds `key` with other bytes: the file goes to the window's next part.
+    fn name_taken(&mut self, batcher: &mut Batcher, name: &str, key: &str) -> Result<()> {
+        if let Some(id) = batcher.retarget(name)? {
+            tracing::warn!(
+                taken = key,
+                now = %self.key(&id),
+                "the archive already holds this name with other bytes (left untouched): the file goes to the next part"
+            );
+        }
+        Ok(())
+    }
+
     fn observe(&self, done: &Done) {
-        let result = if done.result.is_ok() { "ok" } else { "refused" };
+        let result = match &done.result {
+            Ok(()) => "ok",
+            Err(ArchiveError::Conflict { .. }) => "taken",
+            Err(_) => "refused",
+        };
         self.latency
             .0
             .get_or_create(&[("result", result.to_owned())])
@@ -151,6 +174,10 @@ impl Archiving {
                     Ok(()) => {
                         batcher.release(&done.name)?;
                         self.archived += 1;
+                    }
+                    Err(ArchiveError::Conflict { key, .. }) => {
+                        self.name_taken(batcher, &done.name, &key)?;
+                        self.step(batcher)?; // offered again at once, as the next part
                     }
                     Err(e) => {
                         tracing::error!("{e}; the file stays in the spool");

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use maillog_batch::{BatchConfig, window::KEY_PLACEHOLDERS};
-use maillog_parse::FieldsMode;
+use maillog_batch::{BatchConfig, WindowId, render_key, window::KEY_PLACEHOLDERS};
+use maillog_parse::{FieldsMode, Kind, Zone};
 use maillog_tail::{StartAt, WatchMode};
 use maillog_upload::{Archive, Backoff, S3Options, UploadOptions};
 
@@ -113,6 +113,27 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
     }
     println!("config OK");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Renders the key template for a sample window (a further part, so every placeholder and
+/// suffix is there) and checks that the archive could take it: an empty segment (a `{host}`
+/// left unset), `.` or `..`, a leading `/`, too long, or characters S3 refuses are refused
+/// before anything is written, never retried at the archive.
+fn check_sample_key(template: &str, zone: &Zone, host: &str) -> Result<(), String> {
+    let sample = WindowId {
+        kind: Kind::From,
+        start: 1_764_676_800, // 2025-12-02T12:00:00Z
+        part: 1,
+    };
+    let key = render_key(template, &sample, zone, host);
+    maillog_upload::validate_key(&key).map_err(|e| {
+        let hint = if template.contains("{host}") && host.is_empty() {
+            " (`{host}` renders empty: set `host`)"
+        } else {
+            ""
+        };
+        format!("{template:?} renders {key:?} for a sample window: {e}{hint}")
+    })
 }
 
 /// `maillog run`: the pipeline, as a service unless `--once`.
@@ -233,6 +254,8 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
             format!("{key_template:?} must contain {{name}} (placeholders: {KEY_PLACEHOLDERS:?})"),
         ));
     }
+    check_sample_key(&key_template, &zone, file.host.as_deref().unwrap_or(""))
+        .map_err(|why| source.invalid("key_template", why))?;
     let fields = match file.fields.as_deref() {
         None | Some("all") => FieldsMode::All,
         Some("original") => FieldsMode::Original,

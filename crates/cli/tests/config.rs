@@ -67,6 +67,17 @@ const BROKEN: &[(&str, &str)] = &[
          [\"{date}\", \"{hour}\", \"{kind}\", \"{name}\", \"{host}\"])",
     ),
     (
+        "key_template = \"logs/{host}/{date}/{name}\"\n",
+        "p.toml:1:1: key `key_template`: \"logs/{host}/{date}/{name}\" renders \
+         \"logs//2025-12-02/from-2025-12-02-12-00.part-001.json.bz2\" for a sample window: empty \
+         segment (two '/' in a row, or a '/' at the end) (`{host}` renders empty: set `host`)",
+    ),
+    (
+        "key_template = \"../{name}\"\n",
+        "p.toml:1:1: key `key_template`: \"../{name}\" renders \
+         \"../from-2025-12-02-12-00.part-001.json.bz2\" for a sample window: a \"..\" segment",
+    ),
+    (
         "[upload]\nsse = \"aes\"\n",
         "p.toml:2:1: key `upload.sse`: \"aes\": expected \"AES256\" or \"aws:kms\"",
     ),

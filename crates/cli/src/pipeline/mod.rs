@@ -175,9 +175,13 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         })?),
         None => None,
     };
+    // Multipart uploads are recorded in the spool, so that one cut by a crash is aborted at
+    // the next start (`maillog check` leaves this off: it must not touch a running service's).
+    let mut s3 = settings.s3.clone();
+    s3.state_dir = Some(settings.spool.join("multipart"));
     let uploader = Uploader::start(
         &settings.archive_url,
-        &settings.s3,
+        &s3,
         settings.upload_concurrency,
         settings.backoff,
     )?;
