@@ -157,9 +157,9 @@ fn a_spool_filled_while_the_archive_is_down_frees_itself_when_it_is_back() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    // Room for the open windows (a few hundred kB), not for the sealed files of the whole log
-    // (~4 MB in 300 files).
-    let Some(_spool) = Tmpfs::mount(&dir.path().join("spool"), "2m") else {
+    // Room for the windows being filled and sealed (a few hundred kB, committed often), not
+    // for the sealed files of the whole log (~8 MB in 600 files).
+    let Some(_spool) = Tmpfs::mount(&dir.path().join("spool"), "3m") else {
         eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
         return;
     };
@@ -168,7 +168,7 @@ fn a_spool_filled_while_the_archive_is_down_frees_itself_when_it_is_back() {
     let log = dir.path().join("mail.log");
     // 2 lines a second: small windows, many of them.
     let generator = maillog_loggen::Config {
-        lines: 100_000,
+        lines: 200_000,
         rate: 2.0,
         ..maillog_loggen::Config::default()
     };
@@ -178,7 +178,7 @@ fn a_spool_filled_while_the_archive_is_down_frees_itself_when_it_is_back() {
         &config,
         format!(
             "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"s3://archive/mail\"\n\
-             [window]\nlateness_seconds = 0\n\
+             [window]\nlateness_seconds = 0\ncommit_seconds = 0.05\n\
              [upload]\nretry_max_seconds = 1\n[bzip2]\nlevel = 1\n{}",
             server.config_section()
         ),

@@ -21,12 +21,17 @@ const RETRY: Duration = Duration::from_secs(2);
 impl Pipeline {
     /// [`Self::commit`]; while the spool's disk is full, the commit is tried again every few
     /// seconds, and archived files leave the spool meanwhile.
-    pub(super) fn commit_when_possible(&mut self, seal: Seal) -> Result<()> {
+    pub(super) fn commit_when_possible(&mut self, mut seal: Seal) -> Result<()> {
         let mut said = false;
         loop {
             match self.commit(seal) {
                 Err(e) if is_disk_full(&e) => {
                     self.wait_for_room(&e, &mut said)?;
+                    // From now on the compressors are waited for: a block they finished needs
+                    // a tenth of its raw file's room.
+                    if seal == Seal::Due {
+                        seal = Seal::DueNow;
+                    }
                 }
                 Err(e) => return Err(e),
                 Ok(()) => {
