@@ -29,10 +29,15 @@
 //!   logrotate's copy and its truncate are in neither file, and no reader can get them back;
 //!   and if a file is truncated twice before the tailer looks (within the recheck interval
 //!   without an inotify event), the content between the two truncations is missed.
-//! - Only complete lines leave. A last line without a newline waits; after
-//!   [`TailConfig::partial_line_timeout`] of quiet (or when the file is let go) it is handed out
-//!   with a newline added ([`ChunkKind::PartialLine`]). Lines longer than
-//!   [`TailConfig::max_line_bytes`] are cut ([`ChunkKind::CutLine`]) and counted.
+//! - Only complete lines leave, and a committed position is always at the end of a line. A
+//!   last line without its newline in a file an input names (the writer has not flushed the
+//!   rest yet) is never handed out, however long it waits: it is read when its newline
+//!   arrives. Only once a file is final — rotated away or deleted and quiet for
+//!   [`TailConfig::rotate_wait`], a copy or an archive read to its end — is its unterminated
+//!   last line handed out, with a newline added ([`ChunkKind::PartialLine`]). A run that does
+//!   not follow leaves such a line unread for the next run, unless
+//!   [`TailConfig::finish_partial_lines`] says the files are finished (a backfill). Lines
+//!   longer than [`TailConfig::max_line_bytes`] are cut ([`ChunkKind::CutLine`]) and counted.
 //! - Checkpoints ([`checkpoint`]) are written atomically with the previous generation kept; a
 //!   damaged or missing one is reported loudly and the configured [`StartAt`] applies.
 //! - Compressed archives (`.gz`, `.bz2`, recognised by content) named by an input are read
@@ -94,8 +99,6 @@ pub struct TailConfig {
     pub start_at: StartAt,
     /// Longer lines are cut to this many bytes (default 64 KiB, syslog-ng's own limit).
     pub max_line_bytes: usize,
-    /// How long a last line without a newline waits at the end of a quiet file (default 5 s).
-    pub partial_line_timeout: Duration,
     /// How long a rotated or deleted file must be quiet before it is let go (default 5 s).
     pub rotate_wait: Duration,
     /// The timer recheck with inotify (default 1 s).
@@ -106,6 +109,12 @@ pub struct TailConfig {
     pub watch: WatchMode,
     /// Keep following (a service) or stop when every file is read to its end (`--once`).
     pub follow: bool,
+    /// At the end of a run that does not follow: what becomes of a last line without its
+    /// newline in a file an input names (default false). False: it is left unread (the
+    /// position stays at the end of the last complete line; the next run reads the line once
+    /// its newline is there). True, for a backfill of files that are finished: it is taken as
+    /// a line, with a newline added ([`ChunkKind::PartialLine`]).
+    pub finish_partial_lines: bool,
     /// Chunks in flight between the tailer and the consumer.
     pub channel_capacity: usize,
     /// Bytes per read, and at most per chunk (default 1 MiB: each chunk costs a hand-over
@@ -121,12 +130,12 @@ impl TailConfig {
             checkpoint_dir,
             start_at: StartAt::Beginning,
             max_line_bytes: 64 * 1024,
-            partial_line_timeout: Duration::from_secs(5),
             rotate_wait: Duration::from_secs(5),
             recheck_interval: Duration::from_secs(1),
             poll_interval: Duration::from_millis(250),
             watch: WatchMode::Auto,
             follow: true,
+            finish_partial_lines: false,
             channel_capacity: 16,
             read_bytes: 1024 * 1024,
         }

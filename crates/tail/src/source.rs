@@ -10,7 +10,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::identity::{FileKey, Fingerprint, read_head};
 use crate::lines::{ChunkKind, LineSplitter, Piece};
@@ -250,6 +250,19 @@ impl Followed {
 
     pub(crate) fn has_partial(&self) -> bool {
         self.splitter.has_partial()
+    }
+
+    /// Whether the file has not been written to for `wait` (by its modification time). False
+    /// when that cannot be told (a compressed stream, a time ahead of the clock).
+    pub(crate) fn quiet_on_disk(&self, wait: Duration) -> bool {
+        let Input::Plain(file) = &self.input else {
+            return false;
+        };
+        let modified = file.metadata().and_then(|m| m.modified());
+        modified
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|ago| ago >= wait)
     }
 
     /// The file starts over (copytruncate): a new epoch, read from 0.

@@ -103,7 +103,6 @@ impl World {
         let log = dir.path().join("mail.log");
         let mut config = TailConfig::new(vec![log.clone()], dir.path().join("state"));
         config.read_bytes = 97; // reads end mid-line all the time
-        config.partial_line_timeout = Duration::from_secs(86_400);
         config.rotate_wait = Duration::from_secs(5);
         let core = TailCore::open(config.clone()).unwrap();
         let mut world = World {

@@ -250,15 +250,27 @@ impl TailCore {
         Ok(PassReport { more })
     }
 
-    /// The end of a run that does not follow (`--once`): hands out unfinished last lines and
-    /// lets every file go, as read to its end.
+    /// The end of a run that does not follow (`--once`): lets every file go, as read to its
+    /// end. A last line without its newline is handed out (with a newline added) only where it
+    /// is final: in a copy or an archive, in a rotated file that is deleted or has not been
+    /// written to for the rotate wait, or anywhere with [`TailConfig::finish_partial_lines`].
+    /// Elsewhere it is left unread — the file stays known at the end of its last complete
+    /// line, and the next run reads the line whole.
     pub fn finish(&mut self, send: &mut dyn FnMut(Chunk) -> bool) -> Result<(), TailError> {
         let stats = Arc::clone(&self.stats);
         let closed = Cell::new(false);
         let mut emit = counting(&stats, send, &closed);
+        let (take_partial, wait) = (self.config.finish_partial_lines, self.config.rotate_wait);
         for mut f in std::mem::take(&mut self.files) {
-            f.flush_partial(&mut emit);
-            if f.role != Role::Live {
+            let last_line_final = match f.role {
+                Role::Live => take_partial,
+                Role::Rotated { .. } => take_partial || f.deleted || f.quiet_on_disk(wait),
+                Role::Predecessor | Role::Archive => true,
+            };
+            if last_line_final {
+                f.flush_partial(&mut emit);
+            }
+            if f.role != Role::Live && !f.has_partial() {
                 self.checkpointer
                     .lock()
                     .released(f.key, f.delivered(), f.deleted);
@@ -437,17 +449,14 @@ impl TailCore {
             Role::Rotated { since } => {
                 now.saturating_duration_since(since) >= wait && quiet >= wait
             }
-            Role::Live => {
-                if f.has_partial() && quiet >= self.config.partial_line_timeout {
-                    f.flush_partial(emit);
-                }
-                false
-            }
+            // A last line without its newline waits for it, however long: the writer may
+            // not have flushed the rest yet.
+            Role::Live => false,
         };
         if !release {
             return false;
         }
-        f.flush_partial(emit);
+        f.flush_partial(emit); // the file is final: its last line is whole as it is
         let f = self.files.remove(i);
         tracing::info!(path = %f.path.display(), "read to its end: let go");
         self.checkpointer

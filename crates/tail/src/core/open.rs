@@ -61,6 +61,7 @@ impl TailCore {
             compressed: false,
             seq,
             eof: None,
+            size,
         };
         let epoch = self.checkpointer.lock().register(entry);
         let max_line = self.config.max_line_bytes;
@@ -88,7 +89,9 @@ impl TailCore {
         file.read_exact_at(&mut tail, size - back)?;
         Ok(match memchr::memrchr(b'\n', &tail) {
             Some(i) => size - back + i as u64 + 1,
-            None => size,
+            // One line without its newline yet: it starts at 0 (never inside a line).
+            None if back == size => 0,
+            None => size, // a line longer than the limit: only its cut end is skipped
         })
     }
 
@@ -175,6 +178,7 @@ impl TailCore {
             compressed: true,
             seq: at.seq,
             eof: None,
+            size: at.read_from,
         });
         let input = Input::Compressed(reader);
         let max_line = self.config.max_line_bytes;
@@ -221,6 +225,7 @@ impl TailCore {
                 compressed: false,
                 seq: at.seq,
                 eof: Some(len),
+                size: len,
             });
             return Some((key, None));
         }
@@ -237,6 +242,7 @@ impl TailCore {
                 compressed: false,
                 seq: at.seq,
                 eof: None,
+                size: meta.len(),
             };
             let epoch = self.checkpointer.lock().register(entry);
             let input = Input::Plain(file);
@@ -415,6 +421,7 @@ impl TailCore {
             compressed: false,
             seq: 0,
             eof: None,
+            size: 0,
         };
         let epoch = self.checkpointer.lock().register(entry);
         let max_line = self.config.max_line_bytes;
