@@ -148,6 +148,29 @@ impl Registry {
         }
     }
 
+    /// The file's content (in `epoch`) was seen to be `size` bytes long. Kept in memory and
+    /// saved with the next save (not worth a save of its own).
+    pub(crate) fn saw(&mut self, key: FileKey, epoch: u32, size: u64) {
+        if let Some(entry) = self.entries.get_mut(&key)
+            && entry.epoch == epoch
+        {
+            entry.size = size;
+        }
+    }
+
+    /// The file `from` is gone and `to` holds its content (logrotate compressed it): the
+    /// entry moves to `to`, positions and all, and acks of `from` move `to`'s position.
+    pub(crate) fn transfer(&mut self, from: FileKey, to: FileKey, path: &str, compressed: bool) {
+        if let Some(mut entry) = self.entries.remove(&from) {
+            self.moved.insert((from, entry.epoch), to);
+            entry.key = to;
+            entry.path = path.to_owned();
+            entry.compressed = compressed;
+            self.entries.insert(to, entry);
+            self.dirty = true;
+        }
+    }
+
     /// The file was truncated: its content starts over in a new epoch, returned.
     pub(crate) fn truncated(&mut self, key: FileKey, fingerprint: Fingerprint) -> u32 {
         self.dirty = true;

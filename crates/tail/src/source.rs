@@ -153,13 +153,27 @@ impl Followed {
         self.path = path;
     }
 
+    /// How long the file was when last looked at (for a compressed one: how much of its
+    /// content was read).
+    pub(crate) fn seen_size(&self) -> u64 {
+        match self.input {
+            Input::Plain(_) => self.last_size,
+            Input::Compressed(_) => self.splitter.consumed(),
+        }
+    }
+
+    pub(crate) fn is_compressed(&self) -> bool {
+        matches!(self.input, Input::Compressed(_))
+    }
+
     /// Position just after the last line handed out.
     pub(crate) fn delivered(&self) -> u64 {
         self.splitter.delivered()
     }
 
-    /// Reads up to `budget` bytes of what the file gained, handing out whole lines. A grown
-    /// fingerprint goes to `grew` before any line covered by it is handed out.
+    /// Reads up to `budget` bytes of what the file gained, handing out whole lines. A file
+    /// seen to change (size, fingerprint) goes to `grew` before any line it gained is handed
+    /// out (a compressed one after, with how much of its content was read).
     pub(crate) fn look(
         &mut self,
         budget: u64,
@@ -193,11 +207,11 @@ impl Followed {
                 }
                 if !self.fingerprint.is_complete() && head.len() > self.fingerprint.len as usize {
                     self.fingerprint = Fingerprint::of(&head);
-                    grew(self);
                 }
                 self.head = head;
                 self.last_size = size;
                 self.last_modified = modified;
+                grew(self);
             }
             left = Some(size - self.splitter.consumed());
         }
@@ -237,6 +251,9 @@ impl Followed {
             }
             self.last_growth = now;
         };
+        if bytes > 0 && matches!(self.input, Input::Compressed(_)) {
+            grew(self); // how much of the content has been seen
+        }
         Ok(Look::Read { eof })
     }
 

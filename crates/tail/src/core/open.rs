@@ -43,8 +43,10 @@ impl TailCore {
                     committed: e.offset,
                     seq: e.seq,
                 };
-                if let Some((_, Some(copy))) = self.open_copy(&path, e.fingerprint, key, at, now) {
-                    self.files.push(copy);
+                match self.open_copy(&path, e.fingerprint, key, at, now) {
+                    Some((_, Some(copy))) => self.files.push(copy),
+                    Some((_, None)) => {}
+                    None => self.lost(&e, "known file was truncated or replaced while stopped"),
                 }
                 (0, 0, 0) // new content: a new epoch and place in the order
             }
@@ -269,18 +271,24 @@ impl TailCore {
     }
 
     /// After a restart, before the first rescan: files the checkpoint knows that still have
-    /// unread lines, oldest first (the ones an input still names become live again in the
-    /// rescan; the others were rotated while maillog was stopped and are finished first).
+    /// unread (or uncommitted) lines, oldest first (the ones an input still names become live
+    /// again in the rescan; the others were rotated while maillog was stopped and are finished
+    /// first, compressed or not).
     pub(super) fn resume_unfinished(&mut self, now: Instant) {
         let followed: HashSet<FileKey> = self.files.iter().map(|f| f.key).collect();
         let mut entries: Vec<Entry> = self.checkpointer.lock().entries.values().cloned().collect();
         entries.sort_by_key(|e| e.seq); // oldest content first
         let mut resumed = Vec::new();
         for e in entries {
-            if e.compressed || followed.contains(&e.key) {
-                continue; // archives are read only while an input names them
+            if followed.contains(&e.key) || (e.compressed && e.is_complete()) {
+                continue;
             }
-            match self.reopen(&e, now) {
+            let reopened = if e.compressed {
+                self.resume_compressed(&e, now).map(Vec::from_iter)
+            } else {
+                self.reopen(&e, now)
+            };
+            match reopened {
                 Ok(files) => resumed.extend(files),
                 Err(err) => tracing::warn!(path = %e.path, "cannot reopen: {err}"),
             }
@@ -289,9 +297,20 @@ impl TailCore {
         self.files.splice(0..0, resumed);
     }
 
+    /// Where a known file is now: at its last path, or renamed beside it.
+    fn find_known(e: &Entry) -> Option<(PathBuf, fs::Metadata)> {
+        let last = PathBuf::from(&e.path);
+        fs::metadata(&last)
+            .ok()
+            .filter(|m| FileKey::of(m) == e.key)
+            .map(|m| (last.clone(), m))
+            .or_else(|| find::by_key(last.parent()?, e.key))
+    }
+
     /// Finds a known file by identity; opens it if it has unread lines (and, if it was
-    /// truncated while maillog was stopped, the copy of its old content first). Forgets it if
-    /// it is gone.
+    /// truncated while maillog was stopped, the copy of its old content first). If it is gone,
+    /// its content may be in a copy (compressed by the rotation): read on from there, or, read
+    /// already, known there. Otherwise what it held unread is lost: said, and counted.
     fn reopen(&mut self, e: &Entry, now: Instant) -> io::Result<Vec<Followed>> {
         let last = PathBuf::from(&e.path);
         let at = At {
@@ -299,21 +318,19 @@ impl TailCore {
             committed: e.offset,
             seq: e.seq,
         };
-        let found = fs::metadata(&last)
-            .ok()
-            .filter(|m| FileKey::of(m) == e.key)
-            .map(|m| (last.clone(), m))
-            .or_else(|| find::by_key(last.parent()?, e.key));
-        let Some((path, meta)) = found else {
-            self.checkpointer.lock().forget(e.key);
-            let copy = self
-                .open_copy(&last, e.fingerprint, e.key, at, now)
-                .and_then(|c| c.1);
-            if copy.is_none() && !e.is_complete() {
-                tracing::warn!(path = %e.path, committed = e.offset,
-                    "file vanished while maillog was stopped: lines after the committed position are lost");
+        let Some((path, meta)) = Self::find_known(e) else {
+            if e.is_complete() {
+                if !self.move_to_copy(e.key) {
+                    self.checkpointer.lock().forget(e.key);
+                }
+                return Ok(Vec::new());
             }
-            return Ok(copy.into_iter().collect());
+            self.checkpointer.lock().forget(e.key);
+            let copy = self.open_copy(&last, e.fingerprint, e.key, at, now);
+            if copy.is_none() {
+                self.lost(e, "file vanished while maillog was stopped");
+            }
+            return Ok(copy.and_then(|c| c.1).into_iter().collect());
         };
         let mut file = File::open(&path)?;
         let head = read_head(&file)?;
@@ -326,6 +343,12 @@ impl TailCore {
             TailStats::add(&self.stats.truncations, 1);
             self.checkpointer.lock().forget(e.key);
             let copy = self.open_copy(&last, e.fingerprint, e.key, at, now);
+            if copy.is_none() {
+                self.lost(
+                    e,
+                    "known file was truncated or replaced while maillog was stopped",
+                );
+            }
             return Ok(copy.and_then(|c| c.1).into_iter().collect());
         }
         self.checkpointer
@@ -347,94 +370,49 @@ impl TailCore {
         )])
     }
 
-    /// Rotated files nothing has read: a sibling of an input path (`mail.log.1`,
-    /// `mail.log-20261125`) that the checkpoint does not know, that was written to after the
-    /// first checkpoint, and that is not a copy of known content, was created and rotated away
-    /// between two looks (or while maillog was stopped). It is read from its start, after the
-    /// files followed so far and before those the inputs name now. Compressed ones are left
-    /// alone (name them as inputs to backfill them).
-    pub(super) fn adopt_unknown_siblings(&mut self, now: Instant) {
-        let created = self.checkpointer.lock().created;
-        let mut candidates = Vec::new();
-        for input in self.config.inputs.clone() {
-            if input.to_string_lossy().contains(['*', '?', '[']) {
-                continue; // a glob names its files itself
+    /// A compressed file read in part, or not committed to its end, before the stop (a
+    /// rotation found by its content, an unknown sibling, an archive): read on from the
+    /// committed position.
+    fn resume_compressed(&mut self, e: &Entry, now: Instant) -> io::Result<Option<Followed>> {
+        let found = Self::find_known(e);
+        let opened = match found {
+            Some((path, _)) => {
+                let file = File::open(&path)?;
+                let kind = find::compression_of(&file)?;
+                let mut reader = find::decompressor(file, kind);
+                let head = read_stream_head(&mut *reader)?;
+                let same = kind != Compression::None && e.fingerprint.matches(&head);
+                same.then(|| (path, Cursor::new(head).chain(reader)))
             }
-            for (path, meta) in find::unknown_siblings(&input, created) {
-                let key = FileKey::of(&meta);
-                let known = self.files.iter().any(|f| f.key == key)
-                    || self.done.contains(&key)
-                    || self.checkpointer.lock().entries.contains_key(&key);
-                if !known {
-                    candidates.push((meta.modified().ok(), path, key));
-                }
-            }
-        }
-        // Oldest first: they are registered (and so ordered after a restart) in this order.
-        candidates.sort();
-        let mut adopted = Vec::new();
-        for (_, path, key) in candidates {
-            match self.adopt(path.clone(), key, now) {
-                Ok(Some(f)) => adopted.push(f),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(path = %path.display(), "cannot open: {e}"),
-            }
-        }
-        TailStats::add(&self.stats.files_opened, adopted.len() as u64);
-        self.files.extend(adopted);
-    }
-
-    fn adopt(&mut self, path: PathBuf, key: FileKey, now: Instant) -> io::Result<Option<Followed>> {
-        let file = File::open(&path)?;
-        if find::compression_of(&file)? != Compression::None {
+            None => None,
+        };
+        let Some((path, reader)) = opened else {
+            self.checkpointer.lock().forget(e.key);
+            self.lost(
+                e,
+                "compressed file vanished (or was replaced) while maillog was stopped",
+            );
             return Ok(None);
-        }
-        let head = read_head(&file)?;
-        if head.is_empty() {
-            return Ok(None); // nothing to read, nothing to tell it by: looked at again later
-        }
-        let copy_of_known = {
-            let registry = self.checkpointer.lock();
-            let fps = registry.entries.values().map(|e| e.fingerprint);
-            let mut fps = fps.chain(self.files.iter().map(|f| f.fingerprint));
-            // A copy logrotate is still writing may be shorter than a fingerprint: compared
-            // byte for byte with the followed files' first bytes.
-            let prefix = |known: &[u8]| {
-                let n = known.len().min(head.len());
-                !known.is_empty() && known[..n] == head[..n]
-            };
-            fps.any(|fp| fp.len > 0 && fp.matches(&head))
-                || self.files.iter().any(|f| prefix(&f.head))
         };
-        if copy_of_known {
-            return Ok(None); // a copy of content read (or being read) already
+        let mut reader: Box<dyn Read + Send> = Box::new(reader);
+        if io::copy(&mut (&mut reader).take(e.offset), &mut io::sink())? < e.offset {
+            return Ok(None); // shorter than what was read of it: nothing left
         }
-        tracing::info!(path = %path.display(),
-            "a rotated file nothing has read yet (created and rotated between two looks): reading it");
-        let fingerprint = Fingerprint::of(&head);
-        let entry = Entry {
-            key,
-            fingerprint,
-            epoch: 0,
-            offset: 0,
-            path: path.to_string_lossy().into_owned(),
-            compressed: false,
-            seq: 0,
-            eof: None,
-            size: 0,
+        tracing::info!(path = %path.display(), from = e.offset,
+            "compressed file not finished before the stop: finishing it");
+        let at = At {
+            read_from: e.offset,
+            committed: e.offset,
+            seq: e.seq,
         };
-        let epoch = self.checkpointer.lock().register(entry);
-        let max_line = self.config.max_line_bytes;
-        let role = Role::Rotated { since: now };
-        Ok(Some(Followed::new(
+        let role = Role::Predecessor;
+        Ok(Some(self.registered(
             path,
-            key,
-            Input::Plain(file),
-            fingerprint,
-            epoch,
-            0,
+            e.key,
+            reader,
+            e.fingerprint,
+            at,
             role,
-            max_line,
             now,
         )))
     }

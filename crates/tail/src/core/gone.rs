@@ -1,0 +1,67 @@
+//! Known files that are gone from where they were: where their content lives on, or what was
+//! lost with them.
+//!
+//! Owns two decisions. A known file that vanished has its entry moved to a copy of its content
+//! beside it (logrotate's `compress` replaces `mail.log.2` by `mail.log.2.gz`), so that the copy
+//! is the same content to the checkpoint: read on from the same position if unfinished, never
+//! read again if finished. And lines of a vanished file that nobody can read any more are said
+//! out loud (an error naming the file and the bytes) and counted (`files_lost`, `bytes_lost`).
+//! It never reads a line.
+
+use std::path::Path;
+
+use super::TailCore;
+use crate::checkpoint::Entry;
+use crate::find::{self, Compression};
+use crate::identity::FileKey;
+use crate::stats::TailStats;
+
+impl TailCore {
+    /// Moves the entry of file `key`, which is gone, to the sibling that holds its content,
+    /// unless that sibling is known already. Returns whether it moved.
+    pub(super) fn move_to_copy(&mut self, key: FileKey) -> bool {
+        let Some(e) = self.checkpointer.lock().entries.get(&key).cloned() else {
+            return false;
+        };
+        let Some((path, meta, _, kind)) =
+            find::content_copy(Path::new(&e.path), e.fingerprint, key)
+        else {
+            return false;
+        };
+        let copy = FileKey::of(&meta);
+        if self.files.iter().any(|f| f.key == copy) {
+            return false;
+        }
+        let mut registry = self.checkpointer.lock();
+        if registry.entries.contains_key(&copy) {
+            return false;
+        }
+        tracing::info!(from = %e.path, to = %path.display(),
+            "a known file was replaced by a copy of it (compressed by the rotation): the copy \
+             is known as the same content");
+        let path = path.to_string_lossy();
+        registry.transfer(key, copy, &path, kind != Compression::None);
+        true
+    }
+
+    /// The lines of `e` after its committed position that nobody can read any more (`why`:
+    /// what happened to the file). With bytes seen there, an error naming the file and how
+    /// many bytes (at least: what was written after maillog last looked is not known), and
+    /// the counters. With none seen, a warning: what was written after maillog last saw the
+    /// file is lost, if anything was.
+    pub(super) fn lost(&self, e: &Entry, why: &str) {
+        let seen = e.size.max(e.eof.unwrap_or(0));
+        let bytes = seen.saturating_sub(e.offset);
+        if bytes > 0 {
+            tracing::error!(path = %e.path, committed = e.offset, seen, bytes_lost = bytes,
+                "LINES LOST: {why}; at least {bytes} bytes after the committed position were \
+                 never read or never committed, and no copy of them is left");
+            TailStats::add(&self.stats.files_lost, 1);
+            TailStats::add(&self.stats.bytes_lost, bytes);
+        } else if !e.is_complete() {
+            tracing::warn!(path = %e.path, committed = e.offset,
+                "{why}: whatever was written to it after maillog last saw it is lost, if \
+                 anything was");
+        }
+    }
+}
