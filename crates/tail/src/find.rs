@@ -210,42 +210,62 @@ pub(crate) fn sort_in_write_order(name: &str, files: &mut [(PathBuf, Metadata)])
     files.sort_by_cached_key(rank); // stable: each kind keeps its order
 }
 
+/// A file holding the content of another (see [`content_copy`]).
+pub(crate) struct ContentCopy {
+    pub path: PathBuf,
+    pub meta: Metadata,
+    pub file: File,
+    pub kind: Compression,
+    /// Its first bytes (decompressed).
+    pub head: Vec<u8>,
+}
+
 /// A sibling of `original` (same directory, name starting with its name without a rotation
-/// number: `mail.log.1`, `mail.log.2.gz` for `mail.log` or `mail.log.1`; `mail.log-20261125.gz`) that is a different file holding the same content as far as
+/// number: `mail.log.1` and `mail.log.2.gz` for `mail.log` or `mail.log.1`;
+/// `mail.log-20261125.gz`) that is a different file holding the same content as far as
 /// `fingerprint` covers: the copy copytruncate made, or a rotated file compressed since.
 /// Plain copies are preferred, then the newest.
 pub(crate) fn content_copy(
     original: &Path,
     fingerprint: Fingerprint,
     not: FileKey,
-) -> Option<(PathBuf, Metadata, File, Compression)> {
+) -> Option<ContentCopy> {
     if fingerprint.len == 0 {
         return None; // nothing was seen of the file: no content to recognise
     }
     let dir = original.parent()?;
     let name = base_name(&original.file_name()?.to_string_lossy());
-    let mut best: Option<(PathBuf, Metadata, File, Compression)> = None;
+    let mut best: Option<ContentCopy> = None;
     for entry in fs::read_dir(dir).ok()?.filter_map(Result::ok) {
         let sibling = entry.file_name().to_string_lossy().into_owned();
         if sibling == name || !sibling.starts_with(&name) {
             continue;
         }
         let Ok(meta) = entry.metadata() else { continue };
-        if !meta.is_file() || FileKey::of(&meta) == not {
+        if !meta.is_file() {
             continue;
         }
         let Ok((file, kind, head)) = content_head(&entry.path()) else {
             continue;
         };
-        if !fingerprint.matches(&head) {
+        // The original itself is no copy; a compressed file with its inode is (the original
+        // was deleted, and gzip's output got its inode).
+        if !fingerprint.matches(&head) || (FileKey::of(&meta) == not && kind == Compression::None) {
             continue;
         }
-        let better = best.as_ref().is_none_or(|(_, b, _, bkind)| {
-            let rank = |k: Compression, m: &Metadata| (k == Compression::None, m.modified().ok());
-            rank(kind, &meta) > rank(*bkind, b)
-        });
+        let rank = |k: Compression, m: &Metadata| (k == Compression::None, m.modified().ok());
+        let better = best
+            .as_ref()
+            .is_none_or(|b| rank(kind, &meta) > rank(b.kind, &b.meta));
         if better {
-            best = Some((entry.path(), meta, file, kind));
+            let path = entry.path();
+            best = Some(ContentCopy {
+                path,
+                meta,
+                file,
+                kind,
+                head,
+            });
         }
     }
     best

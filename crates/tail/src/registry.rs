@@ -162,6 +162,9 @@ impl Registry {
     /// entry moves to `to`, positions and all, and acks of `from` move `to`'s position.
     pub(crate) fn transfer(&mut self, from: FileKey, to: FileKey, path: &str, compressed: bool) {
         if let Some(mut entry) = self.entries.remove(&from) {
+            for copy in self.moved.values_mut().filter(|copy| **copy == from) {
+                *copy = to; // content that had moved to `from` before
+            }
             self.moved.insert((from, entry.epoch), to);
             entry.key = to;
             entry.path = path.to_owned();
@@ -185,6 +188,14 @@ impl Registry {
             entry.eof = None;
         }
         epoch
+    }
+
+    /// A file let go is followed again (it has lines after where it was let go): no end
+    /// until it is let go again.
+    pub(crate) fn followed_again(&mut self, key: FileKey) {
+        if let Some(entry) = self.entries.get_mut(&key) {
+            self.dirty |= entry.eof.take().is_some();
+        }
     }
 
     /// The file is gone for good.

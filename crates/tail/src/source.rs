@@ -162,6 +162,14 @@ impl Followed {
         }
     }
 
+    /// The file's first bytes now (as last read, for a compressed one).
+    pub(crate) fn current_head(&self) -> Vec<u8> {
+        match &self.input {
+            Input::Plain(file) => read_head(file).unwrap_or_else(|_| self.head.clone()),
+            Input::Compressed(_) => self.head.clone(),
+        }
+    }
+
     pub(crate) fn is_compressed(&self) -> bool {
         matches!(self.input, Input::Compressed(_))
     }

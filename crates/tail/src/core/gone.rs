@@ -23,12 +23,11 @@ impl TailCore {
         let Some(e) = self.checkpointer.lock().entries.get(&key).cloned() else {
             return false;
         };
-        let Some((path, meta, _, kind)) =
-            find::content_copy(Path::new(&e.path), e.fingerprint, key)
-        else {
+        let Some(found) = find::content_copy(Path::new(&e.path), e.fingerprint, key) else {
             return false;
         };
-        let copy = FileKey::of(&meta);
+        let (path, kind) = (found.path, found.kind);
+        let copy = FileKey::of(&found.meta);
         if self.files.iter().any(|f| f.key == copy) {
             return false;
         }
@@ -42,6 +41,30 @@ impl TailCore {
         let path = path.to_string_lossy();
         registry.transfer(key, copy, &path, kind != Compression::None);
         true
+    }
+
+    /// Before file `key` is registered as the content starting with `head`: an entry the key
+    /// has for other content belongs to a file that is gone (its inode was reused). That
+    /// entry moves to a copy of its content, or is forgotten.
+    pub(super) fn vacate(&mut self, key: FileKey, head: &[u8]) {
+        let other = self
+            .checkpointer
+            .lock()
+            .entries
+            .get(&key)
+            .is_some_and(|e| !e.fingerprint.matches(head));
+        if other {
+            self.gone_elsewhere(key);
+        }
+    }
+
+    /// The file `key` named is gone (its inode may be another file's now): its entry moves to
+    /// a copy of its content, or is forgotten.
+    pub(super) fn gone_elsewhere(&mut self, key: FileKey) {
+        self.done.remove(&key);
+        if !self.move_to_copy(key) {
+            self.checkpointer.lock().forget(key);
+        }
     }
 
     /// The lines of `e` after its committed position that nobody can read any more (`why`:

@@ -257,27 +257,28 @@ impl TailCore {
         Ok(PassReport { more })
     }
 
-    /// The end of a run that does not follow (`--once`): lets every file go, as read to its
-    /// end. A last line without its newline is handed out (with a newline added) only where it
-    /// is final: in a copy or an archive, in a rotated file that is deleted or has not been
-    /// written to for the rotate wait, or anywhere with [`TailConfig::finish_partial_lines`].
-    /// Elsewhere it is left unread — the file stays known at the end of its last complete
-    /// line, and the next run reads the line whole.
+    /// The end of a run that does not follow (`--once`): lets every file go that is read to
+    /// its end for good — a copy, an archive, a rotated (or deleted) file not written to for
+    /// the rotate wait; the others are found again by the next run. A last line without its
+    /// newline is handed out (with a newline added) only where the file is let go, or anywhere
+    /// with [`TailConfig::finish_partial_lines`]. Elsewhere it is left unread: the file stays
+    /// known at the end of its last complete line, and the next run reads the line whole.
     pub fn finish(&mut self, send: &mut dyn FnMut(Chunk) -> bool) -> Result<(), TailError> {
         let stats = Arc::clone(&self.stats);
         let closed = Cell::new(false);
         let mut emit = counting(&stats, send, &closed);
         let (take_partial, wait) = (self.config.finish_partial_lines, self.config.rotate_wait);
         for mut f in std::mem::take(&mut self.files) {
-            let last_line_final = match f.role {
-                Role::Live => take_partial,
-                Role::Rotated { .. } => take_partial || f.deleted || f.quiet_on_disk(wait),
+            let done = match f.role {
+                Role::Live => false,
+                // Its writer may not have reopened yet.
+                Role::Rotated { .. } => f.quiet_on_disk(wait),
                 Role::Predecessor | Role::Archive => true,
             };
-            if last_line_final {
+            if done || take_partial {
                 f.flush_partial(&mut emit);
             }
-            if f.role != Role::Live && !f.has_partial() {
+            if done && !f.has_partial() {
                 self.release(&f);
             }
         }
@@ -347,10 +348,15 @@ impl TailCore {
             }
             return Ok(());
         }
-        if self.done.contains(&key) {
-            return Ok(());
-        }
         let kind = find::compression_of(&file)?;
+        if self.done.contains(&key) {
+            if kind != Compression::None {
+                return Ok(());
+            }
+            // A plain file with the inode of a compressed one read to its end: that one is
+            // gone.
+            self.gone_elsewhere(key);
+        }
         let opened = match kind {
             Compression::None => Some(self.open_plain(path, file, meta.len(), key, now)?),
             _ => self.open_archive(path, file, kind, key, now)?,

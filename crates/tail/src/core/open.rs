@@ -32,6 +32,12 @@ impl TailCore {
             Some(e) if !e.compressed && e.fingerprint.matches(&head) && size >= e.offset => {
                 (e.offset, e.epoch, e.seq)
             }
+            Some(e) if e.eof.is_some() || e.compressed => {
+                // A file let go earlier is gone and another file has its inode now: the old
+                // content was read, and lives on in a copy if the rotation made one.
+                self.gone_elsewhere(key);
+                (0, 0, 0)
+            }
             Some(e) => {
                 // The inode is known but the content is not what was read: truncated or
                 // replaced while maillog was stopped. The rest may be in a copy.
@@ -108,6 +114,7 @@ impl TailCore {
     ) -> io::Result<Option<Followed>> {
         let mut reader = find::decompressor(file, kind);
         let head = read_stream_head(&mut *reader)?;
+        self.vacate(key, &head);
         let at = {
             let registry = self.checkpointer.lock();
             let same = |e: &&Entry| e.fingerprint.len > 0 && e.fingerprint.matches(&head);
@@ -207,11 +214,13 @@ impl TailCore {
         now: Instant,
     ) -> Option<(FileKey, Option<Followed>)> {
         let from = at.read_from;
-        let (path, meta, mut file, kind) = find::content_copy(original, fingerprint, not)?;
+        let found = find::content_copy(original, fingerprint, not)?;
+        let (path, meta, mut file, kind) = (found.path, found.meta, found.file, found.kind);
         let key = FileKey::of(&meta);
         if self.files.iter().any(|f| f.key == key) {
             return None; // followed already (an input names it)
         }
+        self.vacate(key, &found.head);
         let max_line = self.config.max_line_bytes;
         if kind == Compression::None && meta.len() <= from {
             // The copy was made before the last lines were read from the file itself: it
@@ -297,14 +306,18 @@ impl TailCore {
         self.files.splice(0..0, resumed);
     }
 
-    /// Where a known file is now: at its last path, or renamed beside it.
+    /// Where a known file is now: at its last path, or renamed beside it (and compressed, or
+    /// not, as it was: a compressed file with the inode of a plain one deleted is a copy).
     fn find_known(e: &Entry) -> Option<(PathBuf, fs::Metadata)> {
         let last = PathBuf::from(&e.path);
-        fs::metadata(&last)
+        let found = fs::metadata(&last)
             .ok()
             .filter(|m| FileKey::of(m) == e.key)
             .map(|m| (last.clone(), m))
-            .or_else(|| find::by_key(last.parent()?, e.key))
+            .or_else(|| find::by_key(last.parent()?, e.key))?;
+        let kind = File::open(&found.0).and_then(|f| find::compression_of(&f));
+        kind.is_ok_and(|k| (k != Compression::None) == e.compressed)
+            .then_some(found)
     }
 
     /// Finds a known file by identity; opens it if it has unread lines (and, if it was
@@ -320,9 +333,7 @@ impl TailCore {
         };
         let Some((path, meta)) = Self::find_known(e) else {
             if e.is_complete() {
-                if !self.move_to_copy(e.key) {
-                    self.checkpointer.lock().forget(e.key);
-                }
+                self.gone_elsewhere(e.key);
                 return Ok(Vec::new());
             }
             self.checkpointer.lock().forget(e.key);
@@ -334,6 +345,12 @@ impl TailCore {
         };
         let mut file = File::open(&path)?;
         let head = read_head(&file)?;
+        if e.is_complete() && !e.fingerprint.matches(&head) {
+            // Read and committed to its end, and another file has its inode now: nothing to
+            // finish; its copy (if the rotation compressed it) is known as it.
+            self.gone_elsewhere(e.key);
+            return Ok(Vec::new());
+        }
         if !e.fingerprint.matches(&head) || meta.len() < e.offset {
             // Truncated and rewritten (copytruncate) while maillog was stopped, or another file
             // got the inode: the rest of the old content may be in a copy; what the file holds
@@ -351,12 +368,13 @@ impl TailCore {
             }
             return Ok(copy.and_then(|c| c.1).into_iter().collect());
         }
-        self.checkpointer
-            .lock()
-            .update(e.key, e.fingerprint, &path.to_string_lossy());
+        let mut registry = self.checkpointer.lock();
+        registry.update(e.key, e.fingerprint, &path.to_string_lossy());
         if e.eof.is_some() && meta.len() == e.offset {
             return Ok(Vec::new()); // let go before the stop, and nothing written since
         }
+        registry.followed_again(e.key); // written to after it was let go, perhaps
+        drop(registry);
         // Rotated while maillog was stopped: its writer may still be at it (until it reopens),
         // so it is followed like any rotated file, then let go.
         tracing::info!(path = %path.display(), from = e.offset, size = meta.len(),

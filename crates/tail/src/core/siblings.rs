@@ -46,10 +46,14 @@ impl TailCore {
             for (path, meta) in find::siblings(&input) {
                 let key = FileKey::of(&meta);
                 let stamp = (meta.len(), meta.modified().ok());
-                if self.is_known(key) || self.judged.get(&key) == Some(&stamp) {
-                    continue;
+                if self.files.iter().any(|f| f.key == key) || self.judged.get(&key) == Some(&stamp)
+                {
+                    continue; // followed, or looked at as it is now
                 }
-                let looked = if find::written_since(&meta, created) {
+                let looked = if self.still_known(&path, key) {
+                    self.judged.insert(key, stamp);
+                    Ok(None)
+                } else if find::written_since(&meta, created) {
                     self.adopt(&path, key, &meta, now)
                 } else {
                     self.predates(&path, key, &meta).map(|()| None)
@@ -69,10 +73,27 @@ impl TailCore {
         self.files.extend(adopted);
     }
 
-    fn is_known(&self, key: FileKey) -> bool {
-        self.files.iter().any(|f| f.key == key)
-            || self.done.contains(&key)
-            || self.checkpointer.lock().entries.contains_key(&key)
+    /// Whether the checkpoint knows the file at `path`: an entry for its inode whose content
+    /// it holds. An entry for its inode with other content is of a file that is gone, whose
+    /// inode gzip (or another writer) got: that entry moves to its content's copy, or is
+    /// forgotten, and the file is unknown.
+    fn still_known(&mut self, path: &Path, key: FileKey) -> bool {
+        let Some((compressed, fingerprint)) = self
+            .checkpointer
+            .lock()
+            .entries
+            .get(&key)
+            .map(|e| (e.compressed, e.fingerprint))
+        else {
+            return false;
+        };
+        let same = find::content_head(path).is_ok_and(|(_, kind, head)| {
+            (kind != Compression::None) == compressed && fingerprint.matches(&head)
+        });
+        if !same {
+            self.gone_elsewhere(key);
+        }
+        same
     }
 
     /// Whether content starting with `head` is known: read, being read, or let go.
@@ -80,13 +101,15 @@ impl TailCore {
         let registry = self.checkpointer.lock();
         let fps = registry.entries.values().map(|e| e.fingerprint);
         let mut fps = fps.chain(self.files.iter().map(|f| f.fingerprint));
-        // A copy logrotate is still writing may be shorter than a fingerprint: compared
-        // byte for byte with the followed files' first bytes.
+        // A copy logrotate is still writing may be shorter than a fingerprint, and a followed
+        // file may have grown past its fingerprint since it was last read: compared byte for
+        // byte with the followed files' first bytes as they are now.
         let prefix = |known: &[u8]| {
             let n = known.len().min(head.len());
             !known.is_empty() && known[..n] == head[..n]
         };
-        fps.any(|fp| fp.len > 0 && fp.matches(head)) || self.files.iter().any(|f| prefix(&f.head))
+        fps.any(|fp| fp.len > 0 && fp.matches(head))
+            || self.files.iter().any(|f| prefix(&f.current_head()))
     }
 
     fn adopt(
