@@ -8,7 +8,7 @@
 //! loudly, and the other slot is used.
 //!
 //! This module owns the format and the files only; what the positions mean is
-//! [`crate::registry`]'s business. It never deletes a slot it cannot read (the evidence stays).
+//! the registry's business. It never deletes a slot it cannot read (the evidence stays).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

@@ -14,14 +14,34 @@
 //! - Rename + create rotation (logrotate `create`, or `mv` + `syslog-ng-ctl reopen`): the old
 //!   file is read to its end, including lines written to it after the rename, and let go once
 //!   it has been quiet for [`TailConfig::rotate_wait`]; then the new file is read from its
-//!   start. A file deleted while open is read to its end the same way. After a restart,
-//!   rotated files with unread lines are found by identity (also once compressed) and finished
-//!   first. A rotation nothing has read — a file created and renamed away between two looks,
-//!   or while maillog was stopped — is found as a sibling of the input path (`mail.log.1`,
-//!   `mail.log-20261125`) written to after the first checkpoint that the checkpoint does not
-//!   know and that is not a copy of known content; such files are read in the order they were
-//!   written (by modification time). This is the recommended setup; so are date-named files
-//!   written by syslog-ng.
+//!   start. A file deleted while open is read to its end the same way. This is the
+//!   recommended setup (`contrib/logrotate/mail`); so are date-named files written by
+//!   syslog-ng.
+//! - Stopped across rotations (any number, `compress` and `delaycompress` or not): after a
+//!   restart, every line written after the committed positions is read once, oldest first,
+//!   before the file the input names now. A known file with unread lines is found by identity,
+//!   or — once logrotate compressed it — by the content of its copy (`mail.log.3.gz`), and
+//!   finished from its committed position. A rotation nothing has read (written while maillog
+//!   was stopped, or created and rotated away between two looks) is found as a sibling of an
+//!   input path (`mail.log.1`, `mail.log.2.gz`, `mail.log.2.bz2`, `mail.log-20261125`) that
+//!   the checkpoint does not know, that was written to after the first checkpoint, and that
+//!   is not a copy of known content; a compressed one once it has been quiet for the rotate
+//!   wait (it may still be being compressed). They are read in the order the names give —
+//!   `mail.log.3.gz`, then `mail.log.2.gz`, then `mail.log.1`; date suffixes by name — with
+//!   the modification time only as a fallback (gzip stamps a file with the time it was
+//!   compressed). A compressed file is registered in the checkpoint, so it is read once, and
+//!   a copy of content read already (a file compressed after it was read) is known as that
+//!   content: never read again.
+//! - Lines that are gone are said to be gone. When a known file with lines not yet read or
+//!   not yet committed vanished with no copy of it left (`rotate N` ran out while maillog was
+//!   stopped, or it was deleted by hand), an error names the file and the bytes lost — at
+//!   least those between the committed position and the file's length when the tailer last
+//!   saw it ([`checkpoint::Entry::size`]) — and [`TailStats::files_lost`] and
+//!   [`TailStats::bytes_lost`] count them. **What cannot be detected**: a rotation deleted
+//!   before the tailer ever saw it (written, rotated and deleted all while maillog was
+//!   stopped, or `rotate 0`) leaves no trace to tell by; and what was written to a known file
+//!   after the tailer last saw it is lost uncounted (a warning says it may be). Keep `rotate N`
+//!   longer than any stop.
 //! - copytruncate: detected when the size drops below the read position or the first bytes
 //!   change; the file is read again from 0 (counted and logged). The unread rest of the old
 //!   content is read from the copy when a sibling (`mail.log.1`, `mail.log.1.gz`, …) holds it.

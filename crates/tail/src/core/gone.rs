@@ -18,7 +18,7 @@ use crate::stats::TailStats;
 
 impl TailCore {
     /// Moves the entry of file `key`, which is gone, to the sibling that holds its content,
-    /// unless that sibling is known already. Returns whether it moved.
+    /// unless that sibling is known already as that content. Returns whether it moved.
     pub(super) fn move_to_copy(&mut self, key: FileKey) -> bool {
         let Some(e) = self.checkpointer.lock().entries.get(&key).cloned() else {
             return false;
@@ -26,33 +26,35 @@ impl TailCore {
         let Some(found) = find::content_copy(Path::new(&e.path), e.fingerprint, key) else {
             return false;
         };
-        let (path, kind) = (found.path, found.kind);
+        let (path, compressed) = (found.path, found.kind != Compression::None);
         let copy = FileKey::of(&found.meta);
         if self.files.iter().any(|f| f.key == copy) {
             return false;
         }
+        // An entry the copy's inode has for other content is of a file gone before.
+        self.vacate(copy, &found.head, compressed);
         let mut registry = self.checkpointer.lock();
         if registry.entries.contains_key(&copy) {
-            return false;
+            return false; // known already as this content
         }
         tracing::info!(from = %e.path, to = %path.display(),
             "a known file was replaced by a copy of it (compressed by the rotation): the copy \
              is known as the same content");
         let path = path.to_string_lossy();
-        registry.transfer(key, copy, &path, kind != Compression::None);
+        registry.transfer(key, copy, &path, compressed);
         true
     }
 
-    /// Before file `key` is registered as the content starting with `head`: an entry the key
-    /// has for other content belongs to a file that is gone (its inode was reused). That
-    /// entry moves to a copy of its content, or is forgotten.
-    pub(super) fn vacate(&mut self, key: FileKey, head: &[u8]) {
+    /// Before file `key` is registered as the content starting with `head` (`compressed` or
+    /// not): an entry the key has for other content belongs to a file that is gone (its inode
+    /// was reused). That entry moves to a copy of its content, or is forgotten.
+    pub(super) fn vacate(&mut self, key: FileKey, head: &[u8], compressed: bool) {
         let other = self
             .checkpointer
             .lock()
             .entries
             .get(&key)
-            .is_some_and(|e| !e.fingerprint.matches(head));
+            .is_some_and(|e| e.compressed != compressed || !e.fingerprint.matches(head));
         if other {
             self.gone_elsewhere(key);
         }
@@ -60,10 +62,20 @@ impl TailCore {
 
     /// The file `key` named is gone (its inode may be another file's now): its entry moves to
     /// a copy of its content, or is forgotten.
+    /// At a start, lines it held unread are lost (later, every line of a file let go was
+    /// handed out already).
     pub(super) fn gone_elsewhere(&mut self, key: FileKey) {
         self.done.remove(&key);
-        if !self.move_to_copy(key) {
-            self.checkpointer.lock().forget(key);
+        if self.move_to_copy(key) {
+            return;
+        }
+        let gone = self.checkpointer.lock().entries.get(&key).cloned();
+        self.checkpointer.lock().forget(key);
+        if let Some(e) = gone.filter(|_| !self.started) {
+            self.lost(
+                &e,
+                "file vanished while maillog was stopped (another file has its inode)",
+            );
         }
     }
 

@@ -114,7 +114,7 @@ impl TailCore {
     ) -> io::Result<Option<Followed>> {
         let mut reader = find::decompressor(file, kind);
         let head = read_stream_head(&mut *reader)?;
-        self.vacate(key, &head);
+        self.vacate(key, &head, true);
         let at = {
             let registry = self.checkpointer.lock();
             let same = |e: &&Entry| e.fingerprint.len > 0 && e.fingerprint.matches(&head);
@@ -220,7 +220,7 @@ impl TailCore {
         if self.files.iter().any(|f| f.key == key) {
             return None; // followed already (an input names it)
         }
-        self.vacate(key, &found.head);
+        self.vacate(key, &found.head, kind != Compression::None);
         let max_line = self.config.max_line_bytes;
         if kind == Compression::None && meta.len() <= from {
             // The copy was made before the last lines were read from the file itself: it
@@ -284,12 +284,15 @@ impl TailCore {
     /// again in the rescan; the others were rotated while maillog was stopped and are finished
     /// first, compressed or not).
     pub(super) fn resume_unfinished(&mut self, now: Instant) {
-        let followed: HashSet<FileKey> = self.files.iter().map(|f| f.key).collect();
+        let mut followed: HashSet<FileKey> = self.files.iter().map(|f| f.key).collect();
         let mut entries: Vec<Entry> = self.checkpointer.lock().entries.values().cloned().collect();
         entries.sort_by_key(|e| e.seq); // oldest content first
-        let mut resumed = Vec::new();
+        let mut resumed: Vec<Followed> = Vec::new();
         for e in entries {
-            if followed.contains(&e.key) || (e.compressed && e.is_complete()) {
+            followed.extend(resumed.iter().map(|f| f.key));
+            // An entry replaced or forgotten meanwhile (its inode was a copy's) is no more.
+            let current = self.checkpointer.lock().entries.get(&e.key) == Some(&e);
+            if !current || followed.contains(&e.key) || (e.compressed && e.is_complete()) {
                 continue;
             }
             let reopened = if e.compressed {
