@@ -74,6 +74,20 @@ pub(crate) fn compression_of(file: &File) -> io::Result<Compression> {
     })
 }
 
+/// A compression maillog does not read (xz, zstd, lz4, compress), from a file's first bytes:
+/// its name, to say so.
+pub(crate) fn unreadable_compression(file: &File) -> io::Result<Option<&'static str>> {
+    let mut magic = [0u8; 6];
+    let n = file.read_at(&mut magic, 0)?;
+    Ok(match &magic[..n] {
+        [0xfd, b'7', b'z', b'X', b'Z', 0x00] => Some("xz"),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some("zstd"),
+        [0x04, 0x22, 0x4d, 0x18, ..] => Some("lz4"),
+        [0x1f, 0x9d, ..] => Some("compress (.Z)"),
+        _ => None,
+    })
+}
+
 /// A reader of the whole decompressed content (every member/stream, not just the first).
 pub(crate) fn decompressor(file: File, kind: Compression) -> Box<dyn Read + Send> {
     let file = BufReader::with_capacity(256 * 1024, file);

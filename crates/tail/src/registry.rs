@@ -275,3 +275,44 @@ impl Checkpointer {
         self.lock().entries.values().cloned().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ino: u64, offset: u64) -> Entry {
+        Entry {
+            key: FileKey { dev: 1, ino },
+            fingerprint: Fingerprint::of(b"Nov 25 mx1 sendmail: line\n"),
+            epoch: 0,
+            offset,
+            path: format!("/var/log/mail.log.{ino}"),
+            compressed: false,
+            seq: 0,
+            eof: None,
+            size: offset,
+        }
+    }
+
+    #[test]
+    fn an_entry_moved_to_a_compressed_copy_takes_the_acks_of_the_file_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = CheckpointStore::open(dir.path()).unwrap();
+        let mut registry = Registry::new(store, Vec::new(), None, None);
+        let (plain, gz, later) = (entry(1, 0).key, entry(2, 0).key, entry(3, 0).key);
+        let epoch = registry.register(entry(1, 10));
+        registry.released(plain, 50, false);
+        // logrotate compressed it after it was read, before the lines were committed; a day
+        // later the copy itself is found under another inode (two moves).
+        registry.transfer(plain, gz, "/var/log/mail.log.2.gz", true);
+        registry.transfer(gz, later, "/var/log/mail.log.3.gz", true);
+        registry.commit(&Ack {
+            key: plain,
+            epoch,
+            offset: 50,
+        });
+        let e = &registry.entries[&later];
+        assert!(e.compressed && e.is_complete(), "{e:?}");
+        assert!(!registry.entries.contains_key(&plain) && !registry.entries.contains_key(&gz));
+    }
+}

@@ -693,3 +693,39 @@ fn start_at_end_never_starts_inside_a_line() {
     got.pass(&mut core, Instant::now());
     assert_eq!(got.lines, ["a first line, not written to its end yet"]);
 }
+
+#[test]
+fn a_rotated_file_written_to_after_it_was_let_go_is_read_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    write_numbered(&log, 0, 3);
+    let mut core = TailCore::open(config(dir.path(), &["mail.log"])).unwrap();
+    let mut got = Collected::default();
+    let t0 = Instant::now();
+    got.pass(&mut core, t0);
+    // Rotated, and the writer does not reopen (its postrotate failed): after the rotate wait
+    // the file is let go, and then the writer writes on.
+    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
+    got.pass(&mut core, t0);
+    got.pass(&mut core, t0 + Duration::from_secs(10));
+    assert_eq!(core.followed().len(), 0, "let go");
+    write_numbered(&dir.path().join("mail.log.1"), 3, 5);
+    got.pass(&mut core, t0 + Duration::from_secs(11));
+    assert_eq!(got.lines, numbered(0, 5));
+}
+
+#[test]
+fn a_rotation_compressed_in_a_format_not_read_is_not_taken_for_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    write_numbered(&log, 0, 3);
+    let mut core = TailCore::open(config(dir.path(), &["mail.log"])).unwrap();
+    let mut got = Collected::default();
+    got.pass(&mut core, Instant::now());
+    // xz's magic, then bytes that would pass for lines.
+    let mut xz = vec![0xfd, b'7', b'z', b'X', b'Z', 0x00];
+    xz.extend_from_slice(b"not\nlines\n");
+    fs::write(dir.path().join("mail.log.2.xz"), xz).unwrap();
+    got.pass(&mut core, Instant::now() + Duration::from_secs(1));
+    assert_eq!(got.lines, numbered(0, 3));
+}

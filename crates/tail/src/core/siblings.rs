@@ -8,9 +8,9 @@
 //! checkpoint knows, or whose first bytes are those of known content (a copy, or the
 //! compressed rotation of a file read already), is left alone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, Metadata};
-use std::io::{self, Cursor, Read};
+use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Instant, SystemTime};
 
@@ -39,6 +39,7 @@ impl TailCore {
     pub(super) fn adopt_unknown_siblings(&mut self, now: Instant) {
         let created = self.checkpointer.lock().created;
         let mut adopted = Vec::new();
+        let mut seen = HashSet::new();
         for input in self.config.inputs.clone() {
             if input.to_string_lossy().contains(['*', '?', '[']) {
                 continue; // a glob names its files itself
@@ -46,16 +47,18 @@ impl TailCore {
             for (path, meta) in find::siblings(&input) {
                 let key = FileKey::of(&meta);
                 let stamp = (meta.len(), meta.modified().ok());
+                seen.insert(key);
                 if self.files.iter().any(|f| f.key == key) || self.judged.get(&key) == Some(&stamp)
                 {
                     continue; // followed, or looked at as it is now
                 }
                 let looked = if self.still_known(&path, key) {
                     self.judged.insert(key, stamp);
-                    Ok(None)
+                    self.written_after_let_go(&path, key, &meta, now)
                 } else if find::written_since(&meta, created) {
                     self.adopt(&path, key, &meta, now)
                 } else {
+                    self.judged.insert(key, stamp);
                     self.predates(&path, key, &meta).map(|()| None)
                 };
                 match looked {
@@ -69,6 +72,7 @@ impl TailCore {
                 }
             }
         }
+        self.judged.retain(|key, _| seen.contains(key));
         TailStats::add(&self.stats.files_opened, adopted.len() as u64);
         self.files.extend(adopted);
     }
@@ -124,6 +128,13 @@ impl TailCore {
         if kind != Compression::None && !find::quiet_for(meta, self.config.rotate_wait) {
             return Ok(None); // perhaps still being compressed: looked at again later
         }
+        if let Some(format) = find::unreadable_compression(&file)? {
+            tracing::error!(path = %path.display(), format,
+                "a rotated file nothing has read is compressed in a format maillog cannot read: \
+                 its lines are NOT read (compress with gzip or bzip2)");
+            self.judged.insert(key, (meta.len(), meta.modified().ok()));
+            return Ok(None);
+        }
         let (head, input) = match kind {
             Compression::None => (read_head(&file)?, Input::Plain(file)),
             _ => {
@@ -171,6 +182,43 @@ impl TailCore {
             fingerprint,
             epoch,
             0,
+            role,
+            max_line,
+            now,
+        )))
+    }
+
+    /// A known plain file let go earlier that has grown since: its writer still writes to it
+    /// (it has not reopened its file after the rotation). Followed again from where it was
+    /// let go.
+    fn written_after_let_go(
+        &mut self,
+        path: &Path,
+        key: FileKey,
+        meta: &Metadata,
+        now: Instant,
+    ) -> io::Result<Option<Followed>> {
+        let Some(e) = self.checkpointer.lock().entries.get(&key).cloned() else {
+            return Ok(None);
+        };
+        let Some(eof) = e.eof.filter(|&eof| !e.compressed && meta.len() > eof) else {
+            return Ok(None);
+        };
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(eof))?;
+        tracing::warn!(path = %path.display(), from = eof,
+            "written to after it was let go (has its writer not reopened its file?): reading on");
+        self.checkpointer.lock().followed_again(key);
+        let (max_line, role) = (self.config.max_line_bytes, Role::Rotated { since: now });
+        let path = path.to_owned();
+        let input = Input::Plain(file);
+        Ok(Some(Followed::new(
+            path,
+            key,
+            input,
+            e.fingerprint,
+            e.epoch,
+            eof,
             role,
             max_line,
             now,
