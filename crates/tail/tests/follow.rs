@@ -2,69 +2,16 @@
 //! the checkpoint behaviour users rely on across restarts.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use maillog_tail::{
-    Ack, CheckpointOrigin, ChunkKind, StartAt, Tail, TailConfig, TailCore, WatchMode, spawn,
-};
+use maillog_tail::{CheckpointOrigin, ChunkKind, StartAt, TailCore, WatchMode, spawn};
 
-fn config(dir: &Path, inputs: &[&str]) -> TailConfig {
-    let inputs = inputs.iter().map(|i| dir.join(i)).collect();
-    let mut config = TailConfig::new(inputs, dir.join("state"));
-    config.rotate_wait = Duration::from_millis(300);
-    config
-}
-
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
-/// Receives until `n` lines arrived (or 10 s passed); returns them and their acks.
-fn receive(tail: &mut Tail, n: usize) -> (Vec<String>, Vec<Ack>) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (mut lines, mut acks) = (Vec::new(), Vec::new());
-    while lines.len() < n && Instant::now() < deadline {
-        match tail.chunks.try_recv() {
-            Ok(chunk) => {
-                lines.extend(
-                    chunk
-                        .lines()
-                        .map(|l| String::from_utf8_lossy(l).into_owned()),
-                );
-                acks.push(chunk.ack);
-            }
-            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
-            Err(_) => std::thread::sleep(Duration::from_millis(5)),
-        }
-    }
-    (lines, acks)
-}
-
-fn numbered(from: usize, to: usize) -> Vec<String> {
-    (from..to).map(|i| format!("line {i}")).collect()
-}
-
-fn write_numbered(path: &Path, from: usize, to: usize) {
-    let text: String = numbered(from, to)
-        .iter()
-        .map(|l| format!("{l}\n"))
-        .collect();
-    append(path, &text);
-}
-
-fn stop(tail: Tail) {
-    tail.handle.stop();
-    drop(tail.chunks);
-    tail.handle.join().unwrap();
-}
+use common::*;
 
 #[test]
 fn follows_appends_and_a_rename_rotation_with_inotify_and_with_polling() {
@@ -215,14 +162,6 @@ fn long_lines_are_cut_and_a_partial_line_waits_for_its_newline() {
     append(&log, ", now it has\n");
     assert_eq!(receive(&mut tail, 1).0, ["no newline yet, now it has"]);
     stop(tail);
-}
-
-fn gzip(lines: &[String], path: &Path) {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    for l in lines {
-        writeln!(enc, "{l}").unwrap();
-    }
-    fs::write(path, enc.finish().unwrap()).unwrap();
 }
 
 /// Two independent bzip2 streams back to back: a multistream file.
@@ -387,27 +326,6 @@ fn the_consumers_state_is_saved_with_the_positions() {
     stop(tail);
 }
 
-/// The lines `pass` hands out, and their acks.
-#[derive(Default)]
-struct Collected {
-    lines: Vec<String>,
-    acks: Vec<Ack>,
-}
-
-impl Collected {
-    fn pass(&mut self, core: &mut TailCore, now: Instant) {
-        let mut send = |chunk: maillog_tail::Chunk| {
-            let lines = chunk
-                .lines()
-                .map(|l| String::from_utf8_lossy(l).into_owned());
-            self.lines.extend(lines);
-            self.acks.push(chunk.ack);
-            true
-        };
-        while core.pass(now, true, &mut send).unwrap().more {}
-    }
-}
-
 #[test]
 fn an_unterminated_last_line_of_a_live_file_waits_for_its_newline() {
     let dir = tempfile::tempdir().unwrap();
@@ -434,11 +352,6 @@ fn an_unterminated_last_line_of_a_live_file_waits_for_its_newline() {
     append(&log, "ne\n");
     got.pass(&mut core, t0 + Duration::from_secs(61));
     assert_eq!(got.lines, ["line 0", "line 1", "half a line"]);
-}
-
-/// Receives until the tailer is done (a run that does not follow).
-fn receive_all(tail: &mut Tail) -> (Vec<String>, Vec<Ack>) {
-    receive(tail, usize::MAX)
 }
 
 #[test]
@@ -477,208 +390,6 @@ fn a_backfill_once_run_takes_the_last_line_as_a_line() {
     tail.handle.join().unwrap();
 }
 
-fn gzip_file(plain: &Path, gz: &Path) {
-    let lines: Vec<String> = fs::read_to_string(plain)
-        .unwrap()
-        .lines()
-        .map(String::from)
-        .collect();
-    gzip(&lines, gz);
-    fs::remove_file(plain).unwrap();
-}
-
-/// logrotate `daily`, `compress`, `delaycompress`, rename + create: the numbered files move
-/// up one, mail.log becomes mail.log.1, a new mail.log is created, and mail.log.2 is
-/// compressed (now: its modification time is the compression's).
-fn logrotate(dir: &Path, keep: usize) {
-    let name =
-        |n: usize, gz: bool| dir.join(format!("mail.log.{n}{}", if gz { ".gz" } else { "" }));
-    for n in (1..=keep).rev() {
-        for gz in [true, false] {
-            if name(n, gz).exists() {
-                if n == keep {
-                    fs::remove_file(name(n, gz)).unwrap(); // `rotate N` ran out
-                } else {
-                    fs::rename(name(n, gz), name(n + 1, gz)).unwrap();
-                }
-            }
-        }
-    }
-    fs::rename(dir.join("mail.log"), name(1, false)).unwrap();
-    append(&dir.join("mail.log"), "");
-    if name(2, false).exists() {
-        gzip_file(&name(2, false), &name(2, true));
-    }
-}
-
-#[test]
-fn three_rotations_while_stopped_are_read_in_write_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("mail.log");
-    write_numbered(&log, 0, 10);
-    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-    let (_, acks) = receive(&mut tail, 10);
-    tail.checkpointer.commit(&acks).unwrap();
-    stop(tail);
-
-    // Stopped: A gets ten more lines, then three rotations; B, C, D after it.
-    write_numbered(&log, 10, 20); // A
-    for (from, to) in [(20, 30), (30, 40), (40, 50)] {
-        logrotate(dir.path(), 14);
-        write_numbered(&log, from, to);
-    }
-    assert!(dir.path().join("mail.log.3.gz").exists()); // A
-    assert!(dir.path().join("mail.log.2.gz").exists()); // B
-    assert!(dir.path().join("mail.log.1").exists()); // C
-    std::thread::sleep(Duration::from_millis(400)); // quiet for the rotate wait
-
-    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-    let (lines, acks) = receive(&mut tail, 40);
-    assert_eq!(
-        lines,
-        numbered(10, 50),
-        "every line after the checkpoint, in order"
-    );
-    tail.checkpointer.commit(&acks).unwrap();
-    std::thread::sleep(Duration::from_millis(1500)); // mail.log.1 is let go
-    let (lines, acks) = receive(&mut tail, 1);
-    assert!(lines.is_empty(), "read twice: {lines:?}");
-    tail.checkpointer.commit(&acks).unwrap();
-    stop(tail);
-
-    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-    let (lines, _) = receive(&mut tail, 1);
-    assert!(lines.is_empty(), "read again after a restart: {lines:?}");
-    stop(tail);
-}
-
-#[test]
-fn two_rotations_while_stopped_without_compression_are_read_in_write_order() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("mail.log");
-    write_numbered(&log, 0, 10);
-    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-    let (_, acks) = receive(&mut tail, 10);
-    tail.checkpointer.commit(&acks).unwrap();
-    stop(tail);
-
-    write_numbered(&log, 10, 20);
-    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
-    write_numbered(&log, 20, 30);
-    fs::rename(dir.path().join("mail.log.1"), dir.path().join("mail.log.2")).unwrap();
-    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
-    write_numbered(&log, 30, 40);
-
-    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-    assert_eq!(receive(&mut tail, 30).0, numbered(10, 40));
-    stop(tail);
-}
-
-#[test]
-fn the_rest_of_a_partly_read_file_is_read_once_from_its_compressed_copy() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("mail.log");
-    write_numbered(&log, 0, 10);
-    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-    let (_, acks) = receive(&mut tail, 10);
-    tail.checkpointer.commit(&acks).unwrap();
-    stop(tail);
-
-    write_numbered(&log, 10, 20);
-    logrotate(dir.path(), 14);
-    write_numbered(&log, 20, 30);
-    logrotate(dir.path(), 14); // A is in mail.log.2.gz now
-    write_numbered(&log, 30, 40);
-    assert!(dir.path().join("mail.log.2.gz").exists());
-    std::thread::sleep(Duration::from_millis(400));
-
-    // Read but not committed (a crash): all of it again.
-    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-    assert_eq!(receive(&mut tail, 30).0, numbered(10, 40));
-    stop(tail);
-    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-    let (lines, acks) = receive(&mut tail, 30);
-    assert_eq!(lines, numbered(10, 40), "after a crash");
-    tail.checkpointer.commit(&acks).unwrap();
-    stop(tail);
-    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-    let (lines, _) = receive(&mut tail, 1);
-    assert!(lines.is_empty(), "read again: {lines:?}");
-    stop(tail);
-}
-
-#[test]
-fn a_compressed_copy_of_a_file_read_already_is_not_read_again() {
-    for delay in [true, false] {
-        let dir = tempfile::tempdir().unwrap();
-        let log = dir.path().join("mail.log");
-        write_numbered(&log, 0, 10);
-        let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-        let (_, mut acks) = receive(&mut tail, 10);
-        if delay {
-            logrotate(dir.path(), 14);
-        } else {
-            // `compress` without `delaycompress`: compressed at once, while it is followed.
-            fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
-            gzip_file(
-                &dir.path().join("mail.log.1"),
-                &dir.path().join("mail.log.1.gz"),
-            );
-        }
-        write_numbered(&log, 10, 20);
-        acks.extend(receive(&mut tail, 10).1);
-        std::thread::sleep(Duration::from_millis(1000)); // the old file is let go
-        if delay {
-            logrotate(dir.path(), 14); // the first file is compressed now
-            assert!(dir.path().join("mail.log.2.gz").exists());
-            write_numbered(&log, 20, 30);
-            acks.extend(receive(&mut tail, 10).1);
-        }
-        std::thread::sleep(Duration::from_millis(1500)); // the copy is quiet and looked at
-        let (lines, more) = receive(&mut tail, 1);
-        assert!(lines.is_empty(), "delay {delay}: read again {lines:?}");
-        acks.extend(more);
-        tail.checkpointer.commit(&acks).unwrap();
-        stop(tail);
-        let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-        let (lines, _) = receive(&mut tail, 1);
-        assert!(
-            lines.is_empty(),
-            "delay {delay}: read again after a restart: {lines:?}"
-        );
-        stop(tail);
-    }
-}
-
-#[test]
-fn a_file_deleted_before_it_was_read_to_its_end_is_reported_lost() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("mail.log");
-    write_numbered(&log, 0, 10);
-    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-    let (_, acks) = receive(&mut tail, 10);
-    write_numbered(&log, 10, 20);
-    assert_eq!(receive(&mut tail, 10).0, numbered(10, 20)); // read, never committed
-    tail.checkpointer.commit(&acks).unwrap();
-    stop(tail);
-
-    // Stopped: rotated, and the rotation deleted (`rotate 0`, or by hand).
-    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
-    write_numbered(&log, 20, 25);
-    fs::remove_file(dir.path().join("mail.log.1")).unwrap();
-
-    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
-    assert_eq!(receive(&mut tail, 5).0, numbered(20, 25));
-    let get = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
-    assert_eq!(get(&tail.stats.files_lost), 1, "the loss is counted");
-    assert_eq!(
-        get(&tail.stats.bytes_lost),
-        80,
-        "lines 10 to 19, 8 bytes each"
-    );
-    stop(tail);
-}
-
 #[test]
 fn start_at_end_never_starts_inside_a_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -692,40 +403,4 @@ fn start_at_end_never_starts_inside_a_line() {
     append(&log, " yet\n");
     got.pass(&mut core, Instant::now());
     assert_eq!(got.lines, ["a first line, not written to its end yet"]);
-}
-
-#[test]
-fn a_rotated_file_written_to_after_it_was_let_go_is_read_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("mail.log");
-    write_numbered(&log, 0, 3);
-    let mut core = TailCore::open(config(dir.path(), &["mail.log"])).unwrap();
-    let mut got = Collected::default();
-    let t0 = Instant::now();
-    got.pass(&mut core, t0);
-    // Rotated, and the writer does not reopen (its postrotate failed): after the rotate wait
-    // the file is let go, and then the writer writes on.
-    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
-    got.pass(&mut core, t0);
-    got.pass(&mut core, t0 + Duration::from_secs(10));
-    assert_eq!(core.followed().len(), 0, "let go");
-    write_numbered(&dir.path().join("mail.log.1"), 3, 5);
-    got.pass(&mut core, t0 + Duration::from_secs(11));
-    assert_eq!(got.lines, numbered(0, 5));
-}
-
-#[test]
-fn a_rotation_compressed_in_a_format_not_read_is_not_taken_for_lines() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("mail.log");
-    write_numbered(&log, 0, 3);
-    let mut core = TailCore::open(config(dir.path(), &["mail.log"])).unwrap();
-    let mut got = Collected::default();
-    got.pass(&mut core, Instant::now());
-    // xz's magic, then bytes that would pass for lines.
-    let mut xz = vec![0xfd, b'7', b'z', b'X', b'Z', 0x00];
-    xz.extend_from_slice(b"not\nlines\n");
-    fs::write(dir.path().join("mail.log.2.xz"), xz).unwrap();
-    got.pass(&mut core, Instant::now() + Duration::from_secs(1));
-    assert_eq!(got.lines, numbered(0, 3));
 }
