@@ -14,9 +14,10 @@
 //! - Rename + create rotation (logrotate `create`, or `mv` + `syslog-ng-ctl reopen`): the old
 //!   file is read to its end, including lines written to it after the rename, and let go once
 //!   it has been quiet for [`TailConfig::rotate_wait`]; then the new file is read from its
-//!   start. A file deleted while open is read to its end the same way. This is the
-//!   recommended setup (`contrib/logrotate/mail`); so are date-named files written by
-//!   syslog-ng.
+//!   start. A file deleted while open is read to its end the same way; a rotated file its
+//!   writer still writes to after it was let go (the writer never reopened) is followed again.
+//!   This is the recommended setup (`contrib/logrotate/mail`); so are date-named files
+//!   written by syslog-ng.
 //! - Stopped across rotations (any number, `compress` and `delaycompress` or not): after a
 //!   restart, every line written after the committed positions is read once, oldest first,
 //!   before the file the input names now. A known file with unread lines is found by identity,
@@ -31,7 +32,13 @@
 //!   the modification time only as a fallback (gzip stamps a file with the time it was
 //!   compressed). A compressed file is registered in the checkpoint, so it is read once, and
 //!   a copy of content read already (a file compressed after it was read) is known as that
-//!   content: never read again.
+//!   content: never read again. Limits: a rotation last written before the first checkpoint
+//!   is content from before maillog and is not read (nor its compressed copy); one compressed
+//!   with xz, zstd, lz4 or compress is reported as an error and not read; a compressed
+//!   rotation still being written at the start is read once quiet, after lines of newer files
+//!   (out of order, not lost); and lines a writer added to a rotated file after it was let go
+//!   and before it was compressed while maillog was stopped are not read (the copy is known
+//!   content).
 //! - Lines that are gone are said to be gone. When a known file with lines not yet read or
 //!   not yet committed vanished with no copy of it left (`rotate N` ran out while maillog was
 //!   stopped, or it was deleted by hand), an error names the file and the bytes lost — at
@@ -119,7 +126,9 @@ pub struct TailConfig {
     pub start_at: StartAt,
     /// Longer lines are cut to this many bytes (default 64 KiB, syslog-ng's own limit).
     pub max_line_bytes: usize,
-    /// How long a rotated or deleted file must be quiet before it is let go (default 5 s).
+    /// How long a rotated or deleted file must be quiet before it is let go (then a last line
+    /// without its newline is final), and a compressed rotation nothing has read before it is
+    /// read (it may still be being compressed). Default 5 s.
     pub rotate_wait: Duration,
     /// The timer recheck with inotify (default 1 s).
     pub recheck_interval: Duration,
