@@ -215,3 +215,30 @@ fn a_rotation_compressed_in_a_format_not_read_is_not_taken_for_lines() {
     got.pass(&mut core, Instant::now() + Duration::from_secs(1));
     assert_eq!(got.lines, numbered(0, 3));
 }
+
+#[test]
+fn unread_rotations_compressed_with_bzip2_are_read_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    write_numbered(&log, 0, 5);
+    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
+    let (_, acks) = receive(&mut tail, 5);
+    tail.checkpointer.commit(&acks).unwrap();
+    stop(tail);
+
+    // Stopped: A (read) moves to .3; B, written after the stop, ends in .2 compressed with
+    // bzip2; C in .1; D is the live file.
+    fs::rename(&log, dir.path().join("mail.log.3")).unwrap();
+    write_numbered(&log, 5, 10);
+    let mut enc = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+    std::io::Write::write_all(&mut enc, fs::read(&log).unwrap().as_slice()).unwrap();
+    fs::write(dir.path().join("mail.log.2.bz2"), enc.finish().unwrap()).unwrap();
+    fs::remove_file(&log).unwrap();
+    write_numbered(&dir.path().join("mail.log.1"), 10, 15);
+    write_numbered(&log, 15, 20);
+    std::thread::sleep(Duration::from_millis(400));
+
+    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
+    assert_eq!(receive(&mut tail, 15).0, numbered(5, 20));
+    stop(tail);
+}
