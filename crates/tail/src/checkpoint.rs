@@ -8,7 +8,7 @@
 //! loudly, and the other slot is used.
 //!
 //! This module owns the format and the files only; what the positions mean is
-//! [`crate::registry`]'s business. It never deletes a slot it cannot read (the evidence stays).
+//! the registry's business. It never deletes a slot it cannot read (the evidence stays).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -49,6 +49,12 @@ pub struct Entry {
     /// Set when the file was read to its end and let go (rotated away, or an archive read
     /// once): the length of its content then. The file is complete once `offset` reaches it.
     pub eof: Option<u64>,
+    /// The length of the file's content when last seen (decompressed bytes read so far for
+    /// `.gz`/`.bz2`). Lines between `offset` and it were never committed: if the file
+    /// vanishes before they are, at least this much is lost. 0 in checkpoints written before
+    /// it was kept.
+    #[serde(default)]
+    pub size: u64,
 }
 
 impl Entry {
@@ -238,6 +244,7 @@ mod tests {
             compressed: false,
             seq: 1,
             eof: None,
+            size: offset,
         }
     }
 

@@ -38,7 +38,7 @@ impl FileKey {
 /// A CRC-32 of a file's first `len` bytes (of its decompressed content for `.gz`/`.bz2`).
 ///
 /// While a file is shorter than [`FINGERPRINT_BYTES`] its fingerprint covers what there is and
-/// grows with it ([`Fingerprint::extended`]); a prefix check keeps the old and new agreeing.
+/// grows with it; a prefix check keeps the old and new agreeing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Fingerprint {
     /// How many leading bytes are covered.

@@ -6,8 +6,8 @@
 //! rest up to its newline, and is handed out as a cut line: memory stays bounded, the line is
 //! counted, and the lines after it are untouched.
 //!
-//! The splitter never reads files and never decides when a partial line has waited long
-//! enough: [`crate::source`] does.
+//! The splitter never reads files and never decides when a partial line is final (its file let
+//! go, or a backfill run ends): [`crate::core`] does.
 
 use memchr::{memchr, memrchr};
 
@@ -18,8 +18,10 @@ pub enum ChunkKind {
     Lines,
     /// One line longer than the limit: its first `max_line` bytes and a `\n`.
     CutLine,
-    /// A last line without its newline, handed out after the writer went quiet (or the file
-    /// was let go); a `\n` is added.
+    /// The last line of a file that is final (rotated away or deleted and quiet for the rotate
+    /// wait, a copy, an archive, or a backfill run's end with
+    /// [`crate::TailConfig::finish_partial_lines`]) that has no newline; a `\n` is added. A
+    /// file an input names is never taken to be final while it is followed.
     PartialLine,
 }
 
@@ -124,8 +126,8 @@ impl LineSplitter {
         }
     }
 
-    /// Hands out what is left of an unfinished line (the writer has gone quiet or the file
-    /// is let go). Returns whether there was anything.
+    /// Hands out what is left of an unfinished line (the file is final). Returns whether
+    /// there was anything.
     pub(crate) fn flush_partial(&mut self, out: &mut dyn FnMut(Piece)) -> bool {
         if !self.has_partial() {
             return false;

@@ -148,6 +148,32 @@ impl Registry {
         }
     }
 
+    /// The file's content (in `epoch`) was seen to be `size` bytes long. Kept in memory and
+    /// saved with the next save (not worth a save of its own).
+    pub(crate) fn saw(&mut self, key: FileKey, epoch: u32, size: u64) {
+        if let Some(entry) = self.entries.get_mut(&key)
+            && entry.epoch == epoch
+        {
+            entry.size = size;
+        }
+    }
+
+    /// The file `from` is gone and `to` holds its content (logrotate compressed it): the
+    /// entry moves to `to`, positions and all, and acks of `from` move `to`'s position.
+    pub(crate) fn transfer(&mut self, from: FileKey, to: FileKey, path: &str, compressed: bool) {
+        if let Some(mut entry) = self.entries.remove(&from) {
+            for copy in self.moved.values_mut().filter(|copy| **copy == from) {
+                *copy = to; // content that had moved to `from` before
+            }
+            self.moved.insert((from, entry.epoch), to);
+            entry.key = to;
+            entry.path = path.to_owned();
+            entry.compressed = compressed;
+            self.entries.insert(to, entry);
+            self.dirty = true;
+        }
+    }
+
     /// The file was truncated: its content starts over in a new epoch, returned.
     pub(crate) fn truncated(&mut self, key: FileKey, fingerprint: Fingerprint) -> u32 {
         self.dirty = true;
@@ -162,6 +188,14 @@ impl Registry {
             entry.eof = None;
         }
         epoch
+    }
+
+    /// A file let go is followed again (it has lines after where it was let go): no end
+    /// until it is let go again.
+    pub(crate) fn followed_again(&mut self, key: FileKey) {
+        if let Some(entry) = self.entries.get_mut(&key) {
+            self.dirty |= entry.eof.take().is_some();
+        }
     }
 
     /// The file is gone for good.
@@ -239,5 +273,46 @@ impl Checkpointer {
     /// The committed position of every known file, for reports and tests.
     pub fn entries(&self) -> Vec<Entry> {
         self.lock().entries.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(ino: u64, offset: u64) -> Entry {
+        Entry {
+            key: FileKey { dev: 1, ino },
+            fingerprint: Fingerprint::of(b"Nov 25 mx1 sendmail: line\n"),
+            epoch: 0,
+            offset,
+            path: format!("/var/log/mail.log.{ino}"),
+            compressed: false,
+            seq: 0,
+            eof: None,
+            size: offset,
+        }
+    }
+
+    #[test]
+    fn an_entry_moved_to_a_compressed_copy_takes_the_acks_of_the_file_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = CheckpointStore::open(dir.path()).unwrap();
+        let mut registry = Registry::new(store, Vec::new(), None, None);
+        let (plain, gz, later) = (entry(1, 0).key, entry(2, 0).key, entry(3, 0).key);
+        let epoch = registry.register(entry(1, 10));
+        registry.released(plain, 50, false);
+        // logrotate compressed it after it was read, before the lines were committed; a day
+        // later the copy itself is found under another inode (two moves).
+        registry.transfer(plain, gz, "/var/log/mail.log.2.gz", true);
+        registry.transfer(gz, later, "/var/log/mail.log.3.gz", true);
+        registry.commit(&Ack {
+            key: plain,
+            epoch,
+            offset: 50,
+        });
+        let e = &registry.entries[&later];
+        assert!(e.compressed && e.is_complete(), "{e:?}");
+        assert!(!registry.entries.contains_key(&plain) && !registry.entries.contains_key(&gz));
     }
 }

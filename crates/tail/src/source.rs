@@ -10,7 +10,7 @@ use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::identity::{FileKey, Fingerprint, read_head};
 use crate::lines::{ChunkKind, LineSplitter, Piece};
@@ -153,13 +153,35 @@ impl Followed {
         self.path = path;
     }
 
+    /// How long the file was when last looked at (for a compressed one: how much of its
+    /// content was read).
+    pub(crate) fn seen_size(&self) -> u64 {
+        match self.input {
+            Input::Plain(_) => self.last_size,
+            Input::Compressed(_) => self.splitter.consumed(),
+        }
+    }
+
+    /// The file's first bytes now (as last read, for a compressed one).
+    pub(crate) fn current_head(&self) -> Vec<u8> {
+        match &self.input {
+            Input::Plain(file) => read_head(file).unwrap_or_else(|_| self.head.clone()),
+            Input::Compressed(_) => self.head.clone(),
+        }
+    }
+
+    pub(crate) fn is_compressed(&self) -> bool {
+        matches!(self.input, Input::Compressed(_))
+    }
+
     /// Position just after the last line handed out.
     pub(crate) fn delivered(&self) -> u64 {
         self.splitter.delivered()
     }
 
-    /// Reads up to `budget` bytes of what the file gained, handing out whole lines. A grown
-    /// fingerprint goes to `grew` before any line covered by it is handed out.
+    /// Reads up to `budget` bytes of what the file gained, handing out whole lines. A file
+    /// seen to change (size, fingerprint) goes to `grew` before any line it gained is handed
+    /// out (a compressed one after, with how much of its content was read).
     pub(crate) fn look(
         &mut self,
         budget: u64,
@@ -193,11 +215,11 @@ impl Followed {
                 }
                 if !self.fingerprint.is_complete() && head.len() > self.fingerprint.len as usize {
                     self.fingerprint = Fingerprint::of(&head);
-                    grew(self);
                 }
                 self.head = head;
                 self.last_size = size;
                 self.last_modified = modified;
+                grew(self);
             }
             left = Some(size - self.splitter.consumed());
         }
@@ -237,6 +259,9 @@ impl Followed {
             }
             self.last_growth = now;
         };
+        if bytes > 0 && matches!(self.input, Input::Compressed(_)) {
+            grew(self); // how much of the content has been seen
+        }
         Ok(Look::Read { eof })
     }
 
@@ -250,6 +275,19 @@ impl Followed {
 
     pub(crate) fn has_partial(&self) -> bool {
         self.splitter.has_partial()
+    }
+
+    /// Whether the file has not been written to for `wait` (by its modification time). False
+    /// when that cannot be told (a compressed stream, a time ahead of the clock).
+    pub(crate) fn quiet_on_disk(&self, wait: Duration) -> bool {
+        let Input::Plain(file) = &self.input else {
+            return false;
+        };
+        let modified = file.metadata().and_then(|m| m.modified());
+        modified
+            .ok()
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .is_some_and(|ago| ago >= wait)
     }
 
     /// The file starts over (copytruncate): a new epoch, read from 0.

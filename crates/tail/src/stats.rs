@@ -12,7 +12,8 @@ pub struct TailStats {
     pub chunks: AtomicU64,
     /// Lines longer than the limit, cut.
     pub lines_cut: AtomicU64,
-    /// Unfinished last lines handed out after the writer went quiet.
+    /// Last lines without a newline handed out because their file was final
+    /// ([`crate::ChunkKind::PartialLine`]).
     pub partial_lines: AtomicU64,
     /// Files found truncated (copytruncate) and read again from the start.
     pub truncations: AtomicU64,
@@ -26,6 +27,12 @@ pub struct TailStats {
     pub files_released: AtomicU64,
     /// Errors reading a file (logged; the file is tried again).
     pub read_errors: AtomicU64,
+    /// Known files that vanished (or were truncated) with lines not yet read or committed,
+    /// and no copy of them to read instead: their lines are lost (logged as an error).
+    pub files_lost: AtomicU64,
+    /// Bytes those files held beyond the committed position, as far as the tailer saw them
+    /// (a lower bound: what was written after its last look is not known).
+    pub bytes_lost: AtomicU64,
 }
 
 impl TailStats {
@@ -46,7 +53,7 @@ impl fmt::Display for TailStats {
             f,
             "{} bytes in {} chunks from {} files ({} let go); {} rotations, {} truncations \
              ({} continued from a copy); {} long lines cut, {} partial lines flushed; \
-             {} read errors",
+             {} read errors; {} files lost with {} bytes unread",
             g(&self.bytes),
             g(&self.chunks),
             g(&self.files_opened),
@@ -57,6 +64,8 @@ impl fmt::Display for TailStats {
             g(&self.lines_cut),
             g(&self.partial_lines),
             g(&self.read_errors),
+            g(&self.files_lost),
+            g(&self.bytes_lost),
         )
     }
 }

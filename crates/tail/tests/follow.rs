@@ -2,69 +2,16 @@
 //! the checkpoint behaviour users rely on across restarts.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use maillog_tail::{
-    Ack, CheckpointOrigin, ChunkKind, StartAt, Tail, TailConfig, TailCore, WatchMode, spawn,
-};
+use maillog_tail::{CheckpointOrigin, ChunkKind, StartAt, TailCore, WatchMode, spawn};
 
-fn config(dir: &Path, inputs: &[&str]) -> TailConfig {
-    let inputs = inputs.iter().map(|i| dir.join(i)).collect();
-    let mut config = TailConfig::new(inputs, dir.join("state"));
-    config.rotate_wait = Duration::from_millis(300);
-    config
-}
-
-fn append(path: &Path, text: &str) {
-    let mut f = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .unwrap();
-    f.write_all(text.as_bytes()).unwrap();
-}
-
-/// Receives until `n` lines arrived (or 10 s passed); returns them and their acks.
-fn receive(tail: &mut Tail, n: usize) -> (Vec<String>, Vec<Ack>) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (mut lines, mut acks) = (Vec::new(), Vec::new());
-    while lines.len() < n && Instant::now() < deadline {
-        match tail.chunks.try_recv() {
-            Ok(chunk) => {
-                lines.extend(
-                    chunk
-                        .lines()
-                        .map(|l| String::from_utf8_lossy(l).into_owned()),
-                );
-                acks.push(chunk.ack);
-            }
-            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
-            Err(_) => std::thread::sleep(Duration::from_millis(5)),
-        }
-    }
-    (lines, acks)
-}
-
-fn numbered(from: usize, to: usize) -> Vec<String> {
-    (from..to).map(|i| format!("line {i}")).collect()
-}
-
-fn write_numbered(path: &Path, from: usize, to: usize) {
-    let text: String = numbered(from, to)
-        .iter()
-        .map(|l| format!("{l}\n"))
-        .collect();
-    append(path, &text);
-}
-
-fn stop(tail: Tail) {
-    tail.handle.stop();
-    drop(tail.chunks);
-    tail.handle.join().unwrap();
-}
+use common::*;
 
 #[test]
 fn follows_appends_and_a_rename_rotation_with_inotify_and_with_polling() {
@@ -187,21 +134,20 @@ fn a_damaged_checkpoint_falls_back_loudly_and_never_crashes() {
 }
 
 #[test]
-fn long_lines_are_cut_and_partial_lines_wait_for_the_timeout() {
+fn long_lines_are_cut_and_a_partial_line_waits_for_its_newline() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("mail.log");
     let mut config = config(dir.path(), &["mail.log"]);
     config.max_line_bytes = 100;
-    config.partial_line_timeout = Duration::from_millis(400);
     append(
         &log,
         &format!("short\n{}\nafter\nno newline yet", "L".repeat(1000)),
     );
     let mut tail = spawn(config).unwrap();
-    let started = Instant::now();
     let mut kinds = Vec::new();
     let mut lines = Vec::new();
-    while lines.len() < 4 && started.elapsed() < Duration::from_secs(10) {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1500) {
         if let Ok(chunk) = tail.chunks.try_recv() {
             kinds.push(chunk.kind);
             lines.extend(
@@ -211,24 +157,11 @@ fn long_lines_are_cut_and_partial_lines_wait_for_the_timeout() {
             );
         }
     }
-    assert!(
-        started.elapsed() >= Duration::from_millis(400),
-        "the partial line waited"
-    );
-    assert_eq!(
-        lines,
-        ["short", &"L".repeat(100), "after", "no newline yet"]
-    );
-    assert!(kinds.contains(&ChunkKind::CutLine) && kinds.contains(&ChunkKind::PartialLine));
+    assert_eq!(lines, ["short", &"L".repeat(100), "after"]);
+    assert!(kinds.contains(&ChunkKind::CutLine));
+    append(&log, ", now it has\n");
+    assert_eq!(receive(&mut tail, 1).0, ["no newline yet, now it has"]);
     stop(tail);
-}
-
-fn gzip(lines: &[String], path: &Path) {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    for l in lines {
-        writeln!(enc, "{l}").unwrap();
-    }
-    fs::write(path, enc.finish().unwrap()).unwrap();
 }
 
 /// Two independent bzip2 streams back to back: a multistream file.
@@ -391,4 +324,83 @@ fn the_consumers_state_is_saved_with_the_positions() {
     assert_eq!(tail.checkpointer.state(), Some(state));
     assert_eq!(receive(&mut tail, 1).0, numbered(3, 4));
     stop(tail);
+}
+
+#[test]
+fn an_unterminated_last_line_of_a_live_file_waits_for_its_newline() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    append(&log, "line 0\nline 1\nhalf a li");
+    let mut core = TailCore::open(config(dir.path(), &["mail.log"])).unwrap();
+    let mut got = Collected::default();
+    let t0 = Instant::now();
+    got.pass(&mut core, t0);
+    // The writer has not flushed the rest yet, for a minute: the line still waits.
+    got.pass(&mut core, t0 + Duration::from_secs(60));
+    assert_eq!(
+        got.lines,
+        ["line 0", "line 1"],
+        "an unterminated line of a live file was handed out"
+    );
+    core.checkpointer().commit(&got.acks).unwrap();
+    let entries = core.checkpointer().entries();
+    assert_eq!(
+        entries[0].offset, 14,
+        "the position is at the end of a line"
+    );
+
+    append(&log, "ne\n");
+    got.pass(&mut core, t0 + Duration::from_secs(61));
+    assert_eq!(got.lines, ["line 0", "line 1", "half a line"]);
+}
+
+#[test]
+fn a_once_run_leaves_an_unterminated_last_line_to_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    append(&log, "line 0\nline 1\nhalf a li");
+    let mut config = config(dir.path(), &["mail.log"]);
+    config.follow = false;
+    let mut tail = spawn(config.clone()).unwrap();
+    let (lines, acks) = receive_all(&mut tail);
+    assert_eq!(lines, ["line 0", "line 1"], "a run that does not follow");
+    tail.checkpointer.commit(&acks).unwrap();
+    tail.handle.join().unwrap();
+
+    append(&log, "ne\nline 3\n");
+    let mut tail = spawn(config).unwrap();
+    assert_eq!(receive_all(&mut tail).0, ["half a line", "line 3"]);
+    tail.handle.join().unwrap();
+}
+
+#[test]
+fn a_backfill_once_run_takes_the_last_line_as_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    append(&dir.path().join("mail.log"), "line 0\nline 1\nthe last");
+    let mut config = config(dir.path(), &["mail.log"]);
+    config.follow = false;
+    config.finish_partial_lines = true;
+    let mut tail = spawn(config.clone()).unwrap();
+    let (lines, acks) = receive_all(&mut tail);
+    assert_eq!(lines, ["line 0", "line 1", "the last"]);
+    tail.checkpointer.commit(&acks).unwrap();
+    tail.handle.join().unwrap();
+    let mut tail = spawn(config).unwrap();
+    assert!(receive_all(&mut tail).0.is_empty());
+    tail.handle.join().unwrap();
+}
+
+#[test]
+fn start_at_end_never_starts_inside_a_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    append(&log, "a first line, not written to its end");
+    let mut config = config(dir.path(), &["mail.log"]);
+    config.start_at = StartAt::End;
+    let mut core = TailCore::open(config).unwrap();
+    let mut got = Collected::default();
+    got.pass(&mut core, Instant::now());
+    append(&log, " yet\n");
+    got.pass(&mut core, Instant::now());
+    assert_eq!(got.lines, ["a first line, not written to its end yet"]);
 }

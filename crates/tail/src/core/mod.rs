@@ -8,7 +8,9 @@
 //! truncated file, is read to its end before any file after it, so lines leave in the order
 //! they were written. The core never commits a position: only the consumer does.
 
+mod gone;
 mod open;
+mod siblings;
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -71,6 +73,8 @@ pub struct TailCore {
     done: HashSet<FileKey>,
     /// Paths named by an input that could not be opened (warned about once).
     unreadable: HashSet<PathBuf>,
+    /// Siblings of the inputs looked at and left alone.
+    judged: siblings::Judged,
     /// Where files unknown to the checkpoint start, until the first scan is over.
     first_start: Option<StartAt>,
     started: bool,
@@ -135,6 +139,7 @@ impl TailCore {
             files: Vec::new(),
             done: HashSet::new(),
             unreadable: HashSet::new(),
+            judged: siblings::Judged::new(),
             first_start,
             started: false,
             last_forget: None,
@@ -198,7 +203,9 @@ impl TailCore {
             let checkpointer = &self.checkpointer;
             let mut grew = |f: &Followed| {
                 let path = f.path.to_string_lossy();
-                checkpointer.lock().update(f.key, f.fingerprint, &path);
+                let mut registry = checkpointer.lock();
+                registry.update(f.key, f.fingerprint, &path);
+                registry.saw(f.key, f.epoch, f.seen_size());
             };
             let looked = f.look(
                 PASS_BUDGET,
@@ -250,18 +257,29 @@ impl TailCore {
         Ok(PassReport { more })
     }
 
-    /// The end of a run that does not follow (`--once`): hands out unfinished last lines and
-    /// lets every file go, as read to its end.
+    /// The end of a run that does not follow (`--once`): lets every file go that is read to
+    /// its end for good — a copy, an archive, a rotated (or deleted) file not written to for
+    /// the rotate wait; the others are found again by the next run. A last line without its
+    /// newline is handed out (with a newline added) only where the file is let go, or anywhere
+    /// with [`TailConfig::finish_partial_lines`]. Elsewhere it is left unread: the file stays
+    /// known at the end of its last complete line, and the next run reads the line whole.
     pub fn finish(&mut self, send: &mut dyn FnMut(Chunk) -> bool) -> Result<(), TailError> {
         let stats = Arc::clone(&self.stats);
         let closed = Cell::new(false);
         let mut emit = counting(&stats, send, &closed);
+        let (take_partial, wait) = (self.config.finish_partial_lines, self.config.rotate_wait);
         for mut f in std::mem::take(&mut self.files) {
-            f.flush_partial(&mut emit);
-            if f.role != Role::Live {
-                self.checkpointer
-                    .lock()
-                    .released(f.key, f.delivered(), f.deleted);
+            let done = match f.role {
+                Role::Live => false,
+                // Its writer may not have reopened yet.
+                Role::Rotated { .. } => f.quiet_on_disk(wait),
+                Role::Predecessor | Role::Archive => true,
+            };
+            if done || take_partial {
+                f.flush_partial(&mut emit);
+            }
+            if done && !f.has_partial() {
+                self.release(&f);
             }
         }
         self.checkpointer.lock().save_if_dirty()?;
@@ -330,10 +348,15 @@ impl TailCore {
             }
             return Ok(());
         }
-        if self.done.contains(&key) {
-            return Ok(());
-        }
         let kind = find::compression_of(&file)?;
+        if self.done.contains(&key) {
+            if kind != Compression::None {
+                return Ok(());
+            }
+            // A plain file with the inode of a compressed one read to its end: that one is
+            // gone.
+            self.gone_elsewhere(key);
+        }
         let opened = match kind {
             Compression::None => Some(self.open_plain(path, file, meta.len(), key, now)?),
             _ => self.open_archive(path, file, kind, key, now)?,
@@ -402,23 +425,36 @@ impl TailCore {
         }
     }
 
-    /// Drops registry entries of files let go earlier that no longer exist anywhere near.
+    /// Drops registry entries of files let go earlier that no longer exist anywhere near —
+    /// unless a copy holds their content (compressed by the rotation): the copy takes the entry.
     fn forget_vanished(&mut self) {
-        let mut registry = self.checkpointer.lock();
         let followed: HashSet<FileKey> = self.files.iter().map(|f| f.key).collect();
-        let before = registry.entries.len();
-        registry.entries.retain(|key, e| {
-            if followed.contains(key) || e.eof.is_none() {
-                return true;
+        let vanished: Vec<FileKey> = {
+            let registry = self.checkpointer.lock();
+            let gone = |key: &FileKey, e: &crate::checkpoint::Entry| {
+                let path = Path::new(&e.path);
+                let here = fs::metadata(path).is_ok_and(|m| FileKey::of(&m) == *key);
+                let near = || {
+                    path.parent()
+                        .and_then(|dir| find::by_key(dir, *key))
+                        .is_some()
+                };
+                !followed.contains(key) && e.eof.is_some() && !here && !near()
+            };
+            let entries = registry.entries.iter();
+            entries
+                .filter(|(k, e)| gone(k, e))
+                .map(|(k, _)| *k)
+                .collect()
+        };
+        for key in vanished {
+            if !self.move_to_copy(key) {
+                let mut registry = self.checkpointer.lock();
+                registry.entries.remove(&key);
+                registry.dirty = true;
             }
-            let path = Path::new(&e.path);
-            let here = fs::metadata(path).is_ok_and(|m| FileKey::of(&m) == *key);
-            here || path
-                .parent()
-                .and_then(|dir| find::by_key(dir, *key))
-                .is_some()
-        });
-        registry.dirty |= registry.entries.len() != before;
+        }
+        let registry = self.checkpointer.lock();
         self.done.retain(|key| registry.entries.contains_key(key));
     }
 
@@ -437,27 +473,35 @@ impl TailCore {
             Role::Rotated { since } => {
                 now.saturating_duration_since(since) >= wait && quiet >= wait
             }
-            Role::Live => {
-                if f.has_partial() && quiet >= self.config.partial_line_timeout {
-                    f.flush_partial(emit);
-                }
-                false
-            }
+            // A last line without its newline waits for it, however long: the writer may
+            // not have flushed the rest yet.
+            Role::Live => false,
         };
         if !release {
             return false;
         }
-        f.flush_partial(emit);
+        f.flush_partial(emit); // the file is final: its last line is whole as it is
         let f = self.files.remove(i);
         tracing::info!(path = %f.path.display(), "read to its end: let go");
-        self.checkpointer
-            .lock()
-            .released(f.key, f.delivered(), f.deleted);
-        if f.role == Role::Archive {
+        self.release(&f);
+        if f.is_compressed() {
             self.done.insert(f.key);
         }
         TailStats::add(&self.stats.files_released, 1);
         true
+    }
+
+    /// Records `f` as read to its end. A deleted file nobody can open again is forgotten,
+    /// unless a copy of it is left (compressed by the rotation): the copy takes its entry.
+    fn release(&mut self, f: &Followed) {
+        self.checkpointer
+            .lock()
+            .released(f.key, f.delivered(), false);
+        if f.deleted && !self.move_to_copy(f.key) {
+            self.checkpointer
+                .lock()
+                .released(f.key, f.delivered(), true);
+        }
     }
 }
 

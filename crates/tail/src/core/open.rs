@@ -32,6 +32,12 @@ impl TailCore {
             Some(e) if !e.compressed && e.fingerprint.matches(&head) && size >= e.offset => {
                 (e.offset, e.epoch, e.seq)
             }
+            Some(e) if e.eof.is_some() || e.compressed => {
+                // A file let go earlier is gone and another file has its inode now: the old
+                // content was read, and lives on in a copy if the rotation made one.
+                self.gone_elsewhere(key);
+                (0, 0, 0)
+            }
             Some(e) => {
                 // The inode is known but the content is not what was read: truncated or
                 // replaced while maillog was stopped. The rest may be in a copy.
@@ -43,8 +49,10 @@ impl TailCore {
                     committed: e.offset,
                     seq: e.seq,
                 };
-                if let Some((_, Some(copy))) = self.open_copy(&path, e.fingerprint, key, at, now) {
-                    self.files.push(copy);
+                match self.open_copy(&path, e.fingerprint, key, at, now) {
+                    Some((_, Some(copy))) => self.files.push(copy),
+                    Some((_, None)) => {}
+                    None => self.lost(&e, "known file was truncated or replaced while stopped"),
                 }
                 (0, 0, 0) // new content: a new epoch and place in the order
             }
@@ -61,6 +69,7 @@ impl TailCore {
             compressed: false,
             seq,
             eof: None,
+            size,
         };
         let epoch = self.checkpointer.lock().register(entry);
         let max_line = self.config.max_line_bytes;
@@ -88,7 +97,9 @@ impl TailCore {
         file.read_exact_at(&mut tail, size - back)?;
         Ok(match memchr::memrchr(b'\n', &tail) {
             Some(i) => size - back + i as u64 + 1,
-            None => size,
+            // One line without its newline yet: it starts at 0 (never inside a line).
+            None if back == size => 0,
+            None => size, // a line longer than the limit: only its cut end is skipped
         })
     }
 
@@ -103,6 +114,7 @@ impl TailCore {
     ) -> io::Result<Option<Followed>> {
         let mut reader = find::decompressor(file, kind);
         let head = read_stream_head(&mut *reader)?;
+        self.vacate(key, &head, true);
         let at = {
             let registry = self.checkpointer.lock();
             let same = |e: &&Entry| e.fingerprint.len > 0 && e.fingerprint.matches(&head);
@@ -175,6 +187,7 @@ impl TailCore {
             compressed: true,
             seq: at.seq,
             eof: None,
+            size: at.read_from,
         });
         let input = Input::Compressed(reader);
         let max_line = self.config.max_line_bytes;
@@ -201,11 +214,13 @@ impl TailCore {
         now: Instant,
     ) -> Option<(FileKey, Option<Followed>)> {
         let from = at.read_from;
-        let (path, meta, mut file, kind) = find::content_copy(original, fingerprint, not)?;
+        let found = find::content_copy(original, fingerprint, not)?;
+        let (path, meta, mut file, kind) = (found.path, found.meta, found.file, found.kind);
         let key = FileKey::of(&meta);
         if self.files.iter().any(|f| f.key == key) {
             return None; // followed already (an input names it)
         }
+        self.vacate(key, &found.head, kind != Compression::None);
         let max_line = self.config.max_line_bytes;
         if kind == Compression::None && meta.len() <= from {
             // The copy was made before the last lines were read from the file itself: it
@@ -221,6 +236,7 @@ impl TailCore {
                 compressed: false,
                 seq: at.seq,
                 eof: Some(len),
+                size: len,
             });
             return Some((key, None));
         }
@@ -237,6 +253,7 @@ impl TailCore {
                 compressed: false,
                 seq: at.seq,
                 eof: None,
+                size: meta.len(),
             };
             let epoch = self.checkpointer.lock().register(entry);
             let input = Input::Plain(file);
@@ -263,18 +280,27 @@ impl TailCore {
     }
 
     /// After a restart, before the first rescan: files the checkpoint knows that still have
-    /// unread lines, oldest first (the ones an input still names become live again in the
-    /// rescan; the others were rotated while maillog was stopped and are finished first).
+    /// unread (or uncommitted) lines, oldest first (the ones an input still names become live
+    /// again in the rescan; the others were rotated while maillog was stopped and are finished
+    /// first, compressed or not).
     pub(super) fn resume_unfinished(&mut self, now: Instant) {
-        let followed: HashSet<FileKey> = self.files.iter().map(|f| f.key).collect();
+        let mut followed: HashSet<FileKey> = self.files.iter().map(|f| f.key).collect();
         let mut entries: Vec<Entry> = self.checkpointer.lock().entries.values().cloned().collect();
         entries.sort_by_key(|e| e.seq); // oldest content first
-        let mut resumed = Vec::new();
+        let mut resumed: Vec<Followed> = Vec::new();
         for e in entries {
-            if e.compressed || followed.contains(&e.key) {
-                continue; // archives are read only while an input names them
+            followed.extend(resumed.iter().map(|f| f.key));
+            // An entry replaced or forgotten meanwhile (its inode was a copy's) is no more.
+            let current = self.checkpointer.lock().entries.get(&e.key) == Some(&e);
+            if !current || followed.contains(&e.key) || (e.compressed && e.is_complete()) {
+                continue;
             }
-            match self.reopen(&e, now) {
+            let reopened = if e.compressed {
+                self.resume_compressed(&e, now).map(Vec::from_iter)
+            } else {
+                self.reopen(&e, now)
+            };
+            match reopened {
                 Ok(files) => resumed.extend(files),
                 Err(err) => tracing::warn!(path = %e.path, "cannot reopen: {err}"),
             }
@@ -283,9 +309,24 @@ impl TailCore {
         self.files.splice(0..0, resumed);
     }
 
+    /// Where a known file is now: at its last path, or renamed beside it (and compressed, or
+    /// not, as it was: a compressed file with the inode of a plain one deleted is a copy).
+    fn find_known(e: &Entry) -> Option<(PathBuf, fs::Metadata)> {
+        let last = PathBuf::from(&e.path);
+        let found = fs::metadata(&last)
+            .ok()
+            .filter(|m| FileKey::of(m) == e.key)
+            .map(|m| (last.clone(), m))
+            .or_else(|| find::by_key(last.parent()?, e.key))?;
+        let kind = File::open(&found.0).and_then(|f| find::compression_of(&f));
+        kind.is_ok_and(|k| (k != Compression::None) == e.compressed)
+            .then_some(found)
+    }
+
     /// Finds a known file by identity; opens it if it has unread lines (and, if it was
-    /// truncated while maillog was stopped, the copy of its old content first). Forgets it if
-    /// it is gone.
+    /// truncated while maillog was stopped, the copy of its old content first). If it is gone,
+    /// its content may be in a copy (compressed by the rotation): read on from there, or, read
+    /// already, known there. Otherwise what it held unread is lost: said, and counted.
     fn reopen(&mut self, e: &Entry, now: Instant) -> io::Result<Vec<Followed>> {
         let last = PathBuf::from(&e.path);
         let at = At {
@@ -293,24 +334,26 @@ impl TailCore {
             committed: e.offset,
             seq: e.seq,
         };
-        let found = fs::metadata(&last)
-            .ok()
-            .filter(|m| FileKey::of(m) == e.key)
-            .map(|m| (last.clone(), m))
-            .or_else(|| find::by_key(last.parent()?, e.key));
-        let Some((path, meta)) = found else {
-            self.checkpointer.lock().forget(e.key);
-            let copy = self
-                .open_copy(&last, e.fingerprint, e.key, at, now)
-                .and_then(|c| c.1);
-            if copy.is_none() && !e.is_complete() {
-                tracing::warn!(path = %e.path, committed = e.offset,
-                    "file vanished while maillog was stopped: lines after the committed position are lost");
+        let Some((path, meta)) = Self::find_known(e) else {
+            if e.is_complete() {
+                self.gone_elsewhere(e.key);
+                return Ok(Vec::new());
             }
-            return Ok(copy.into_iter().collect());
+            self.checkpointer.lock().forget(e.key);
+            let copy = self.open_copy(&last, e.fingerprint, e.key, at, now);
+            if copy.is_none() {
+                self.lost(e, "file vanished while maillog was stopped");
+            }
+            return Ok(copy.and_then(|c| c.1).into_iter().collect());
         };
         let mut file = File::open(&path)?;
         let head = read_head(&file)?;
+        if e.is_complete() && !e.fingerprint.matches(&head) {
+            // Read and committed to its end, and another file has its inode now: nothing to
+            // finish; its copy (if the rotation compressed it) is known as it.
+            self.gone_elsewhere(e.key);
+            return Ok(Vec::new());
+        }
         if !e.fingerprint.matches(&head) || meta.len() < e.offset {
             // Truncated and rewritten (copytruncate) while maillog was stopped, or another file
             // got the inode: the rest of the old content may be in a copy; what the file holds
@@ -320,14 +363,21 @@ impl TailCore {
             TailStats::add(&self.stats.truncations, 1);
             self.checkpointer.lock().forget(e.key);
             let copy = self.open_copy(&last, e.fingerprint, e.key, at, now);
+            if copy.is_none() {
+                self.lost(
+                    e,
+                    "known file was truncated or replaced while maillog was stopped",
+                );
+            }
             return Ok(copy.and_then(|c| c.1).into_iter().collect());
         }
-        self.checkpointer
-            .lock()
-            .update(e.key, e.fingerprint, &path.to_string_lossy());
+        let mut registry = self.checkpointer.lock();
+        registry.update(e.key, e.fingerprint, &path.to_string_lossy());
         if e.eof.is_some() && meta.len() == e.offset {
             return Ok(Vec::new()); // let go before the stop, and nothing written since
         }
+        registry.followed_again(e.key); // written to after it was let go, perhaps
+        drop(registry);
         // Rotated while maillog was stopped: its writer may still be at it (until it reopens),
         // so it is followed like any rotated file, then let go.
         tracing::info!(path = %path.display(), from = e.offset, size = meta.len(),
@@ -341,93 +391,49 @@ impl TailCore {
         )])
     }
 
-    /// Rotated files nothing has read: a sibling of an input path (`mail.log.1`,
-    /// `mail.log-20261125`) that the checkpoint does not know, that was written to after the
-    /// first checkpoint, and that is not a copy of known content, was created and rotated away
-    /// between two looks (or while maillog was stopped). It is read from its start, after the
-    /// files followed so far and before those the inputs name now. Compressed ones are left
-    /// alone (name them as inputs to backfill them).
-    pub(super) fn adopt_unknown_siblings(&mut self, now: Instant) {
-        let created = self.checkpointer.lock().created;
-        let mut candidates = Vec::new();
-        for input in self.config.inputs.clone() {
-            if input.to_string_lossy().contains(['*', '?', '[']) {
-                continue; // a glob names its files itself
+    /// A compressed file read in part, or not committed to its end, before the stop (a
+    /// rotation found by its content, an unknown sibling, an archive): read on from the
+    /// committed position.
+    fn resume_compressed(&mut self, e: &Entry, now: Instant) -> io::Result<Option<Followed>> {
+        let found = Self::find_known(e);
+        let opened = match found {
+            Some((path, _)) => {
+                let file = File::open(&path)?;
+                let kind = find::compression_of(&file)?;
+                let mut reader = find::decompressor(file, kind);
+                let head = read_stream_head(&mut *reader)?;
+                let same = kind != Compression::None && e.fingerprint.matches(&head);
+                same.then(|| (path, Cursor::new(head).chain(reader)))
             }
-            for (path, meta) in find::unknown_siblings(&input, created) {
-                let key = FileKey::of(&meta);
-                let known = self.files.iter().any(|f| f.key == key)
-                    || self.done.contains(&key)
-                    || self.checkpointer.lock().entries.contains_key(&key);
-                if !known {
-                    candidates.push((meta.modified().ok(), path, key));
-                }
-            }
-        }
-        // Oldest first: they are registered (and so ordered after a restart) in this order.
-        candidates.sort();
-        let mut adopted = Vec::new();
-        for (_, path, key) in candidates {
-            match self.adopt(path.clone(), key, now) {
-                Ok(Some(f)) => adopted.push(f),
-                Ok(None) => {}
-                Err(e) => tracing::warn!(path = %path.display(), "cannot open: {e}"),
-            }
-        }
-        TailStats::add(&self.stats.files_opened, adopted.len() as u64);
-        self.files.extend(adopted);
-    }
-
-    fn adopt(&mut self, path: PathBuf, key: FileKey, now: Instant) -> io::Result<Option<Followed>> {
-        let file = File::open(&path)?;
-        if find::compression_of(&file)? != Compression::None {
+            None => None,
+        };
+        let Some((path, reader)) = opened else {
+            self.checkpointer.lock().forget(e.key);
+            self.lost(
+                e,
+                "compressed file vanished (or was replaced) while maillog was stopped",
+            );
             return Ok(None);
-        }
-        let head = read_head(&file)?;
-        if head.is_empty() {
-            return Ok(None); // nothing to read, nothing to tell it by: looked at again later
-        }
-        let copy_of_known = {
-            let registry = self.checkpointer.lock();
-            let fps = registry.entries.values().map(|e| e.fingerprint);
-            let mut fps = fps.chain(self.files.iter().map(|f| f.fingerprint));
-            // A copy logrotate is still writing may be shorter than a fingerprint: compared
-            // byte for byte with the followed files' first bytes.
-            let prefix = |known: &[u8]| {
-                let n = known.len().min(head.len());
-                !known.is_empty() && known[..n] == head[..n]
-            };
-            fps.any(|fp| fp.len > 0 && fp.matches(&head))
-                || self.files.iter().any(|f| prefix(&f.head))
         };
-        if copy_of_known {
-            return Ok(None); // a copy of content read (or being read) already
+        let mut reader: Box<dyn Read + Send> = Box::new(reader);
+        if io::copy(&mut (&mut reader).take(e.offset), &mut io::sink())? < e.offset {
+            return Ok(None); // shorter than what was read of it: nothing left
         }
-        tracing::info!(path = %path.display(),
-            "a rotated file nothing has read yet (created and rotated between two looks): reading it");
-        let fingerprint = Fingerprint::of(&head);
-        let entry = Entry {
-            key,
-            fingerprint,
-            epoch: 0,
-            offset: 0,
-            path: path.to_string_lossy().into_owned(),
-            compressed: false,
-            seq: 0,
-            eof: None,
+        tracing::info!(path = %path.display(), from = e.offset,
+            "compressed file not finished before the stop: finishing it");
+        let at = At {
+            read_from: e.offset,
+            committed: e.offset,
+            seq: e.seq,
         };
-        let epoch = self.checkpointer.lock().register(entry);
-        let max_line = self.config.max_line_bytes;
-        let role = Role::Rotated { since: now };
-        Ok(Some(Followed::new(
+        let role = Role::Predecessor;
+        Ok(Some(self.registered(
             path,
-            key,
-            Input::Plain(file),
-            fingerprint,
-            epoch,
-            0,
+            e.key,
+            reader,
+            e.fingerprint,
+            at,
             role,
-            max_line,
             now,
         )))
     }
