@@ -43,6 +43,8 @@ pub struct Metrics {
     pub records_ahead_of_clock: Counter,
     pub windows_sealed_by_bound: Counter,
     pub archive_name_taken: Counter,
+    pub tail_files_lost: Counter,
+    pub tail_bytes_lost: Counter,
     pub upload_seconds: UploadLatency,
     pub seconds_behind: Gauge,
     spool_bytes: Gauge,
@@ -131,6 +133,16 @@ impl Observed {
             "archive_name_taken",
             "Sealed files archived as a further part because the archive held their name with other bytes",
             m.archive_name_taken.clone(),
+        );
+        registry.register(
+            "tail_files_lost",
+            "Files that vanished (a rotation deleted them) before they were read to their end",
+            m.tail_files_lost.clone(),
+        );
+        registry.register(
+            "tail_bytes_lost",
+            "Bytes of those files never read (at least)",
+            m.tail_bytes_lost.clone(),
         );
         registry.register(
             "spool_bytes",

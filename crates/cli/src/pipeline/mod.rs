@@ -264,7 +264,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
 fn tail_config(settings: &Settings) -> TailConfig {
     let mut config = TailConfig::new(settings.inputs.clone(), settings.state.clone());
     config.follow = !settings.once;
-    // MERGE: config.finish_partial_lines = settings.once && settings.seal_all;
+    config.finish_partial_lines = settings.once && settings.seal_all;
     config.start_at = settings.start_at;
     config.watch = settings.watch;
     config.poll_interval = settings.poll_interval;

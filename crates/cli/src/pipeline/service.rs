@@ -12,6 +12,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use super::{Pipeline, Seal, Settings, tail_config, unix_now};
+use maillog_tail::TailStats;
+
 use crate::observe::now_ms;
 
 impl Pipeline {
@@ -155,6 +157,10 @@ impl Pipeline {
         by_bound.inc_by(stats.sealed_by_bound.saturating_sub(by_bound.get()));
         let taken = &m.archive_name_taken;
         taken.inc_by(stats.retargeted.saturating_sub(taken.get()));
+        let tail = &self.tail_stats;
+        let (files, bytes) = (&m.tail_files_lost, &m.tail_bytes_lost);
+        files.inc_by(TailStats::get(&tail.files_lost).saturating_sub(files.get()));
+        bytes.inc_by(TailStats::get(&tail.bytes_lost).saturating_sub(bytes.get()));
         if self.newest > i64::MIN {
             m.seconds_behind.set((unix_now() - self.newest).max(0));
         }
