@@ -1,11 +1,11 @@
 //! `maillog run`: settings from `pipeline.toml` and the flags, then the pipeline.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use maillog_batch::{BatchConfig, WindowId, render_key, window::KEY_PLACEHOLDERS};
 use maillog_parse::{FieldsMode, Kind, Zone};
 use maillog_tail::{StartAt, WatchMode};
@@ -136,6 +136,28 @@ fn check_sample_key(template: &str, zone: &Zone, host: &str) -> Result<(), Strin
     })
 }
 
+/// `path`, absolute against the working directory (no file system access, no symlinks
+/// resolved: `..` stays as written).
+fn absolute_path(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
+}
+
+/// A local archive's directory made absolute (`file://DIR` or a plain path); `s3://` as is.
+fn absolute_archive(url: String) -> Result<String> {
+    if let Some(dir) = url.strip_prefix("file://")
+        && !dir.is_empty()
+    {
+        return Ok(format!(
+            "file://{}",
+            absolute_path(Path::new(dir))?.display()
+        ));
+    }
+    if url.contains("://") || url.is_empty() {
+        return Ok(url);
+    }
+    Ok(absolute_path(Path::new(&url))?.display().to_string())
+}
+
 /// `maillog run`: the pipeline, as a service unless `--once`.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let settings = settings(args.clone(), true)?;
@@ -160,23 +182,33 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
     let zone = loaded.zone()?;
     let Loaded { file, source } = loaded;
 
+    // Paths are resolved once, here: the config's against its directory (when it was read),
+    // the flags' and the defaults' against the working directory. The checkpoint remembers
+    // files by these absolute paths.
     let inputs = if args.inputs.is_empty() {
         file.inputs
     } else {
         args.inputs
     };
+    let inputs = inputs
+        .iter()
+        .map(|p| absolute_path(p))
+        .collect::<Result<Vec<_>>>()?;
     if inputs.is_empty() && need_inputs {
         bail!("nothing to follow: give --input PATH_OR_GLOB or `inputs` in the config");
     }
-    let spool = args
-        .spool
-        .or(file.spool)
-        .unwrap_or_else(|| PathBuf::from("spool"));
+    let spool = absolute_path(
+        &args
+            .spool
+            .or(file.spool)
+            .unwrap_or_else(|| PathBuf::from("spool")),
+    )?;
     let archive_from_flag = args.archive.is_some();
     let archive_url = args
         .archive
         .or(file.archive)
         .unwrap_or_else(|| "file://archive".into());
+    let archive_url = absolute_archive(archive_url)?;
     if !archive_url.starts_with("s3://") {
         // A bad URL is an error now, not at the first seal.
         if let Err(e) = Archive::from_url(&archive_url) {
@@ -397,7 +429,10 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
             format!("{commit_every}: expected 0.01 to 3600"),
         ));
     }
-    let state = file.state.unwrap_or_else(|| spool.join("checkpoint"));
+    let state = match file.state {
+        Some(state) => absolute_path(&state)?,
+        None => spool.join("checkpoint"),
+    };
     Ok(Settings {
         inputs,
         state,

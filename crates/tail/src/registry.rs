@@ -61,10 +61,18 @@ impl Registry {
         let next_epoch = entries.iter().map(|e| e.epoch).max().unwrap_or(0);
         // A file known only while it was empty carries nothing to resume, and its inode may
         // belong to another file by now: it is found again like a new file.
+        // Paths are absolute since inputs are resolved once; a checkpoint written before
+        // that may hold paths relative to the working directory it was written in, which is
+        // the one of every run that worked with it.
         let entries = entries
             .into_iter()
             .filter(|e| e.fingerprint.len > 0 || e.offset > 0 || e.compressed)
-            .map(|e| (e.key, e))
+            .map(|mut e| {
+                if let Ok(path) = std::path::absolute(&e.path) {
+                    e.path = path.to_string_lossy().into_owned();
+                }
+                (e.key, e)
+            })
             .collect();
         Registry {
             entries,

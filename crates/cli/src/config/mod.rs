@@ -4,7 +4,7 @@
 //! back to a default). Relative paths are relative to the config file's directory, so the
 //! repository's `pipeline.toml` works from anywhere. Command-line flags override the file.
 
-use std::path::{Path, PathBuf};
+use std::path::{Path, PathBuf, absolute};
 
 use anyhow::{Context, Result};
 
@@ -244,19 +244,23 @@ impl Loaded {
     }
 }
 
-/// Reads a config file; relative paths become relative to its directory. Errors name the
-/// file, the line and the key.
+/// Reads a config file; relative paths become absolute, relative to its directory. Errors
+/// name the file, the line and the key.
 pub fn load(path: &Path) -> Result<Loaded> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
     let source = Source::new(path, text);
     let mut config: ConfigFile = toml::from_str(source.text()).map_err(|e| source.explain(&e))?;
+    // Absolute, once: the checkpoint remembers files by these paths, and a run from another
+    // working directory must find the same ones.
     let base = path.parent().unwrap_or(Path::new("."));
     let base = if base.as_os_str().is_empty() {
         Path::new(".")
     } else {
         base
     };
+    let base = &absolute(base)
+        .with_context(|| format!("cannot resolve the directory of {}", path.display()))?;
     for input in &mut config.inputs {
         *input = base.join(&*input);
     }
