@@ -44,6 +44,7 @@ pub struct Metrics {
     pub windows_sealed_by_bound: Counter,
     pub archive_name_taken: Counter,
     pub tail_files_lost: Counter,
+    pub lines_cut: Counter,
     pub tail_bytes_lost: Counter,
     pub upload_seconds: UploadLatency,
     pub seconds_behind: Gauge,
@@ -133,6 +134,11 @@ impl Observed {
             "archive_name_taken",
             "Sealed files archived as a further part because the archive held their name with other bytes",
             m.archive_name_taken.clone(),
+        );
+        registry.register(
+            "lines_cut",
+            "Lines longer than [tail] max_line_bytes, cut to it",
+            m.lines_cut.clone(),
         );
         registry.register(
             "tail_files_lost",

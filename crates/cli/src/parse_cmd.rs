@@ -46,6 +46,12 @@ pub struct ParseArgs {
     #[arg(long = "sendmail-program", value_name = "NAME")]
     sendmail_programs: Vec<String>,
 
+    /// Lines longer than this many bytes (without the newline) keep their first N bytes, as
+    /// `maillog run` cuts them (`[tail] max_line_bytes`); counted in the summary.
+    #[arg(long, value_name = "N", default_value_t = maillog_parse::DEFAULT_MAX_LINE_BYTES,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1 << 30))]
+    max_line_bytes: usize,
+
     /// Parsing threads (default: one per core). Records come out in input order regardless.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     threads: Option<u16>,
@@ -81,7 +87,11 @@ pub fn run(args: ParseArgs) -> Result<ExitCode> {
     });
     let fallback = YearPolicy::Reference(Utc::now());
     let parser = Parser::new(TimeContext::new(args.tz, fallback), &args.sendmail_programs);
-    let sink = Sink { mode, only };
+    let sink = Sink {
+        mode,
+        only,
+        max_line: args.max_line_bytes,
+    };
     let threads = args
         .threads
         .map(usize::from)
@@ -223,6 +233,13 @@ fn open_input(path: &Path) -> Result<(Box<dyn Read + Send>, DateTime<Utc>)> {
 fn parse_chunk(parser: &Parser, sink: Sink, chunk: &[u8], output: &mut Vec<u8>) -> ParseStats {
     let mut stats = ParseStats::default();
     for line in chunk.lines_with_terminator() {
+        let content = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = if content.len() > sink.max_line {
+            stats.cut_lines += 1;
+            &content[..sink.max_line]
+        } else {
+            line
+        };
         let decoded = decode(line);
         let parsed = parser.parse(&decoded.text);
         stats.count(&parsed, decoded.lossy);
@@ -233,11 +250,13 @@ fn parse_chunk(parser: &Parser, sink: Sink, chunk: &[u8], output: &mut Vec<u8>) 
     stats
 }
 
-/// Which records are written, and how.
+/// Which records are written, and how; lines are cut to the length limit first.
 #[derive(Debug, Clone, Copy)]
 struct Sink {
     mode: FieldsMode,
     only: Option<Kind>,
+    /// Lines are cut to this many bytes first (as the tailer cuts them).
+    max_line: usize,
 }
 
 impl Sink {

@@ -415,6 +415,16 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
             ));
         }
     };
+    let max_line_bytes = file
+        .tail
+        .max_line_bytes
+        .unwrap_or(maillog_parse::DEFAULT_MAX_LINE_BYTES as u64);
+    if !(1024..=1 << 30).contains(&max_line_bytes) {
+        return Err(source.invalid(
+            "tail.max_line_bytes",
+            format!("{max_line_bytes}: expected 1024 to 1073741824"),
+        ));
+    }
     let poll_interval = file.tail.poll_interval_ms.unwrap_or(250);
     if !(10..=60_000).contains(&poll_interval) {
         return Err(source.invalid(
@@ -456,6 +466,7 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         start_at,
         watch,
         poll_interval: Duration::from_millis(poll_interval),
+        max_line_bytes: max_line_bytes as usize,
         batch,
         commit_every: Duration::from_secs_f64(commit_every),
         once: args.once.is_some(),

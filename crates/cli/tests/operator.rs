@@ -59,3 +59,49 @@ fn relative_inputs_rotated_while_down_are_archived_once() {
         );
     }
 }
+
+/// A `to` line of exactly `len` bytes (without its newline): a long `stat=`.
+fn long_line(i: usize, len: usize) -> String {
+    let head = format!(
+        "2025-11-20T10:00:{i:02}+00:00 mail1 sendmail[{i}]: q{i:08}: to=<a{i}@example.org>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=1, relay=mx.example.org. [10.1.0.1], dsn=2.0.0, stat=Sent ("
+    );
+    let fill = len - head.len() - 1;
+    format!("{head}{})\n", "x".repeat(fill))
+}
+
+#[test]
+fn a_long_line_gives_the_same_record_whatever_reads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    let limit = maillog_parse::DEFAULT_MAX_LINE_BYTES;
+    let mut text = lines(0, 3);
+    for (i, len) in [65_535, 65_536, 65_537, limit, limit + 1, 2 * limit]
+        .into_iter()
+        .enumerate()
+    {
+        text += &long_line(10 + i, len);
+    }
+    text += &lines(3, 3);
+    fs::write(&log, &text).unwrap();
+    let stderr = run_relative(dir.path(), "mail.log");
+    assert!(
+        stderr.contains("max_line_bytes"),
+        "the cut is said: {stderr}"
+    );
+    let archived = common::archived_records(&dir.path().join("archive"));
+    assert_eq!(archived, common::parsed_records(&log));
+    // Lines up to the limit are whole; the two beyond it keep their first `limit` bytes.
+    let longest = archived.keys().map(String::len).max().unwrap();
+    assert!(longest < limit + 1000, "{longest}");
+    assert_eq!(archived.values().sum::<usize>(), 12);
+    let parse = Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .arg("parse")
+        .arg(&log)
+        .output()
+        .unwrap();
+    let summary = String::from_utf8_lossy(&parse.stderr);
+    assert!(
+        summary.contains("lines cut at the length limit: 2"),
+        "{summary}"
+    );
+}

@@ -34,6 +34,12 @@ pub use time::{EventTime, TimeContext, YearPolicy, Zone, ZoneError};
 use header::parse_header;
 use message::{Message, classify_message};
 
+/// The longest line kept whole, in bytes (without its newline); a longer one keeps its first
+/// this many bytes. One limit for every reader — the tailer of `maillog run` and
+/// `maillog parse` — so that a line gives the same record whatever reads it. 1 MiB: sixteen
+/// times syslog-ng's default message size (`log-msg-size(65536)`).
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
+
 /// Program names that are sendmail unless configured otherwise.
 pub const DEFAULT_SENDMAIL_PROGRAMS: &[&str] = &[
     "sendmail",

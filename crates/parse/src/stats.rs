@@ -27,6 +27,8 @@ pub struct ParseStats {
     pub unparseable: u64,
     /// Lines whose bytes were not all UTF-8 (decoded with U+FFFD, still parsed).
     pub invalid_utf8: u64,
+    /// Lines longer than the limit, cut to it (and still parsed).
+    pub cut_lines: u64,
 }
 
 impl ParseStats {
@@ -71,6 +73,7 @@ impl ParseStats {
         self.from_records += other.from_records;
         self.to_records += other.to_records;
         self.invalid_utf8 += other.invalid_utf8;
+        self.cut_lines += other.cut_lines;
         for class in NonRecord::ALL {
             *self.class_mut(class) += other.non_records(class);
         }
@@ -89,6 +92,10 @@ impl fmt::Display for ParseStats {
             let sep = if i == 0 { " " } else { ", " };
             write!(f, "{sep}{} {}", class.as_str(), self.non_records(class))?;
         }
-        write!(f, "; lines with invalid UTF-8: {}", self.invalid_utf8)
+        write!(f, "; lines with invalid UTF-8: {}", self.invalid_utf8)?;
+        if self.cut_lines > 0 {
+            write!(f, "; lines cut at the length limit: {}", self.cut_lines)?;
+        }
+        Ok(())
     }
 }

@@ -124,7 +124,9 @@ pub struct TailConfig {
     pub checkpoint_dir: PathBuf,
     /// Where files found at the first start begin.
     pub start_at: StartAt,
-    /// Longer lines are cut to this many bytes (default 64 KiB, syslog-ng's own limit).
+    /// Longer lines are cut to this many bytes (default 1 MiB: sixteen times syslog-ng's
+    /// default message size, so nothing it writes by default is cut). `maillog parse` cuts at
+    /// the same limit in the same way.
     pub max_line_bytes: usize,
     /// How long a rotated or deleted file must be quiet before it is let go (then a last line
     /// without its newline is final), and a compressed rotation nothing has read before it is
@@ -158,7 +160,7 @@ impl TailConfig {
             inputs,
             checkpoint_dir,
             start_at: StartAt::Beginning,
-            max_line_bytes: 64 * 1024,
+            max_line_bytes: 1024 * 1024,
             rotate_wait: Duration::from_secs(5),
             recheck_interval: Duration::from_secs(1),
             poll_interval: Duration::from_millis(250),

@@ -83,6 +83,9 @@ pub struct TailSection {
     pub watch: Option<String>,
     /// With `watch = "poll"`: how often files are looked at, in milliseconds (default 250).
     pub poll_interval_ms: Option<u64>,
+    /// Longer lines keep their first this many bytes (default 1 MiB), as `maillog parse
+    /// --max-line-bytes` cuts them.
+    pub max_line_bytes: Option<u64>,
 }
 
 /// `[service]`.

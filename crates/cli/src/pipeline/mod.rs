@@ -30,7 +30,8 @@ use chrono::{DateTime, Utc};
 use maillog_batch::{BatchConfig, BatchState, BatchStats, Batcher};
 use maillog_parse::{Kind, NonRecord, ParseStats, Parsed, Parser, TimeContext, YearPolicy, decode};
 use maillog_tail::{
-    Ack, Checkpointer, Chunk, StartAt, Tail, TailConfig, TailHandle, TailStats, WatchMode,
+    Ack, Checkpointer, Chunk, ChunkKind, StartAt, Tail, TailConfig, TailHandle, TailStats,
+    WatchMode,
 };
 use maillog_upload::{Backoff, S3Options, Uploader};
 
@@ -60,6 +61,8 @@ pub struct Settings {
     /// How the tailer watches files.
     pub watch: WatchMode,
     pub poll_interval: Duration,
+    /// Longer lines keep their first this many bytes.
+    pub max_line_bytes: usize,
     pub batch: BatchConfig,
     pub commit_every: Duration,
     /// Read the inputs to their end and exit (`--once`), rather than follow them.
@@ -141,6 +144,8 @@ struct Pipeline {
     /// Records ahead of the clock already warned about.
     outliers_reported: u64,
     live_feed: live_feed::LiveFeed,
+    /// When a cut line was last warned about.
+    last_cut_warning: Option<Instant>,
 }
 
 /// Runs until the inputs are read (`--once`), a stop signal, or forever.
@@ -249,6 +254,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         mtimes: HashMap::new(),
         outliers_reported: 0,
         live_feed: live_feed::LiveFeed::default(),
+        last_cut_warning: None,
     };
     pipeline.run()?;
     let tail_stats = pipeline.tail_stats.to_string();
@@ -268,6 +274,7 @@ fn tail_config(settings: &Settings) -> TailConfig {
     config.start_at = settings.start_at;
     config.watch = settings.watch;
     config.poll_interval = settings.poll_interval;
+    config.max_line_bytes = settings.max_line_bytes;
     config
 }
 
@@ -343,6 +350,25 @@ impl Pipeline {
         archived
     }
 
+    /// A line longer than the limit, cut to it: counted, and said at most once a minute.
+    fn cut_line(&mut self, chunk: &Chunk) {
+        self.stats.cut_lines += 1;
+        self.observed.metrics.lines_cut.inc();
+        if self
+            .last_cut_warning
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
+        {
+            self.last_cut_warning = Some(Instant::now());
+            tracing::warn!(
+                path = %chunk.path.display(),
+                offset = chunk.start,
+                limit = self.settings.max_line_bytes,
+                cut_so_far = self.stats.cut_lines,
+                "a line longer than [tail] max_line_bytes: its first bytes are kept (maillog parse cuts it the same way)"
+            );
+        }
+    }
+
     /// Records stamped beyond the wall clock plus the skew, said at most once a minute.
     fn report_time_outliers(&mut self) {
         let ahead = self.batcher.stats().ahead_of_clock;
@@ -369,6 +395,9 @@ impl Pipeline {
             };
             let at = DateTime::<Utc>::from_timestamp(reference, 0).unwrap_or_default();
             self.parser.set_year_policy(YearPolicy::Reference(at));
+        }
+        if chunk.kind == ChunkKind::CutLine {
+            self.cut_line(chunk);
         }
         let mut counts = ChunkCounts::default();
         for line in chunk.lines() {
