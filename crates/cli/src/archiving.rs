@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use maillog_batch::{Batcher, WindowId, render_key};
+use maillog_batch::{Batcher, SealedFile, render_key};
 use maillog_parse::Zone;
 use maillog_upload::{ArchiveError, Done, Job, Uploader};
 
@@ -62,8 +62,11 @@ impl Archiving {
         }
     }
 
-    pub fn key(&self, id: &WindowId) -> String {
-        render_key(&self.key_template, id, &self.zone, &self.host)
+    /// The key a sealed file is archived under: its part, named in its window's zone (a
+    /// window opened before a change of `time_zone` keeps its name).
+    pub fn key(&self, file: &SealedFile) -> String {
+        let zone = file.zone_or(self.zone);
+        render_key(&self.key_template, &file.archive_id(), &zone, &self.host)
     }
 
     /// Submits the sealed files not yet submitted, releases the ones the archive confirmed.
@@ -108,7 +111,7 @@ impl Archiving {
             let job = Job {
                 name: file.name.clone(),
                 path: batcher.sealed_path(&file.name),
-                key: self.key(&file.archive_id()),
+                key: self.key(&file),
             };
             if self.uploader.submit(job) {
                 self.refused.remove(&file.name);
@@ -120,10 +123,12 @@ impl Archiving {
 
     /// The archive holds `key` with other bytes: the file goes to the window's next part.
     fn name_taken(&mut self, batcher: &mut Batcher, name: &str, key: &str) -> Result<()> {
-        if let Some(id) = batcher.retarget(name)? {
+        if batcher.retarget(name)?.is_some()
+            && let Some(file) = batcher.sealed().iter().find(|s| s.name == name)
+        {
             tracing::warn!(
                 taken = key,
-                now = %self.key(&id),
+                now = %self.key(file),
                 "the archive already holds this name with other bytes (left untouched): the file goes to the next part"
             );
         }
@@ -163,10 +168,18 @@ impl Archiving {
     }
 
     /// `--once`: waits until every sealed file is archived or refused for good.
-    pub fn finish(&mut self, batcher: &mut Batcher) -> Result<()> {
+    /// A stop (`stop` says so) ends the wait: what is not archived waits in the spool for
+    /// the next run, and the run says so.
+    pub fn finish(&mut self, batcher: &mut Batcher, stop: &dyn Fn() -> bool) -> Result<()> {
         self.refused.clear();
         self.step(batcher)?;
         while !self.submitted.is_empty() {
+            if stop() {
+                bail!(
+                    "stopped while {} files were going to the archive: they wait in the spool for the next run",
+                    self.submitted.len()
+                );
+            }
             if let Some(done) = self.uploader.wait(Duration::from_secs(1)) {
                 self.submitted.remove(&done.name);
                 self.observe(&done);

@@ -45,6 +45,7 @@ pub struct Metrics {
     pub archive_name_taken: Counter,
     pub tail_files_lost: Counter,
     pub lines_cut: Counter,
+    pub spool_records_lost: Counter,
     pub tail_bytes_lost: Counter,
     pub upload_seconds: UploadLatency,
     pub seconds_behind: Gauge,
@@ -134,6 +135,11 @@ impl Observed {
             "archive_name_taken",
             "Sealed files archived as a further part because the archive held their name with other bytes",
             m.archive_name_taken.clone(),
+        );
+        registry.register(
+            "spool_records_lost",
+            "Committed records the spool no longer held at a start (wiped or edited while the checkpoint was kept)",
+            m.spool_records_lost.clone(),
         );
         registry.register(
             "lines_cut",

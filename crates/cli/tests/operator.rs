@@ -105,3 +105,96 @@ fn a_long_line_gives_the_same_record_whatever_reads_it() {
         "{summary}"
     );
 }
+
+/// `count` ISO-stamped `to` lines one second apart from the start of the current window:
+/// one window, not due yet (a few seconds ahead of the clock at most, well within the skew).
+fn lines_now(first: usize, count: usize) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let window = now - now.rem_euclid(300);
+    (first..first + count)
+        .map(|i| {
+            let at = chrono::DateTime::from_timestamp(window + (i - first) as i64, 0)
+                .unwrap()
+                .to_rfc3339();
+            format!(
+                "{at} mail2 sendmail[{i}]: q{i:08}: to=<d{i}@example.org>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=1, relay=mx.example.org. [10.1.0.1], dsn=2.0.0, stat=Sent (ok)\n"
+            )
+        })
+        .collect()
+}
+
+fn run_config(dir: &Path, once: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .current_dir(dir)
+        .args(["run", once, "--config", "pipeline.toml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    stderr
+}
+
+#[test]
+fn a_time_zone_changed_with_windows_open_finishes_them_under_their_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    fs::write(&log, lines(0, 5) + &lines_now(100, 5)).unwrap();
+    let config = |zone: &str| {
+        let text = format!(
+            "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\ntime_zone = \"{zone}\"\n"
+        );
+        fs::write(dir.path().join("pipeline.toml"), text).unwrap();
+    };
+    config("UTC");
+    run_config(dir.path(), "--once"); // the window of now stays open in the spool
+    let open: Vec<_> = fs::read_dir(dir.path().join("spool/windows/open"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json.bz2"))
+        .collect();
+    assert_eq!(open.len(), 1, "{open:?}");
+    config("+00:30");
+    fs::write(&log, fs::read_to_string(&log).unwrap() + &lines_now(200, 3)).unwrap();
+    run_config(dir.path(), "--once=all");
+    let names: Vec<String> = common::files(&dir.path().join("archive"))
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.contains(&open[0]),
+        "{open:?} finished under its name: {names:?}"
+    );
+    assert_eq!(
+        common::archived_records(&dir.path().join("archive")),
+        common::parsed_records(&log)
+    );
+}
+
+#[test]
+fn a_spool_wiped_with_the_checkpoint_kept_is_said_and_maillog_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    fs::write(&log, lines(0, 5) + &lines_now(100, 4)).unwrap();
+    fs::write(
+        dir.path().join("pipeline.toml"),
+        "inputs = [\"mail.log\"]\nspool = \"spool\"\nstate = \"state\"\narchive = \"file://archive\"\n",
+    )
+    .unwrap();
+    run_config(dir.path(), "--once");
+    // A spool on tmpfs after a reboot: gone, the checkpoint (elsewhere) kept.
+    fs::remove_dir_all(dir.path().join("spool")).unwrap();
+    fs::write(&log, fs::read_to_string(&log).unwrap() + &lines_now(200, 3)).unwrap();
+    let stderr = run_config(dir.path(), "--once=all");
+    assert!(
+        stderr.contains("RECORDS LOST") && stderr.contains("records=4"),
+        "said precisely: {stderr}"
+    );
+    // Everything else is archived once: the first run's due window and the new lines.
+    let mut expected = common::parsed_records(&log);
+    let lost: Vec<String> = (100..104).map(|i| format!("\"q{i:08}\"")).collect();
+    expected.retain(|record, _| !lost.iter().any(|qid| record.contains(qid.as_str())));
+    assert_eq!(
+        common::archived_records(&dir.path().join("archive")),
+        expected
+    );
+}

@@ -230,3 +230,77 @@ fn a_spool_filled_while_the_archive_is_down_frees_itself_when_it_is_back() {
         common::parsed_records(&log)
     );
 }
+
+/// `--once` with the archive away retries its puts without end, but a SIGTERM is honoured at
+/// once: the files wait in the spool, and the next run archives them.
+#[test]
+fn a_one_shot_run_waiting_for_the_archive_stops_on_sigterm() {
+    if !have_s3s_fs() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = S3Server::start(&dir.path().join("s3"), "archive");
+    server.stop();
+    let log = dir.path().join("mail.log");
+    common::generated_log(&log, 2_000);
+    let config = dir.path().join("pipeline.toml");
+    fs::write(
+        &config,
+        format!(
+            "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"s3://archive/mail\"\n\
+             [upload]\nretry_max_seconds = 30\n[bzip2]\nlevel = 1\n{}",
+            server.config_section()
+        ),
+    )
+    .unwrap();
+    let mut child = maillog(&config, &["--once"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            if line.contains("cannot put") {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    rx.recv_timeout(Duration::from_secs(60))
+        .expect("no put was tried");
+    std::thread::sleep(Duration::from_secs(1));
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let asked = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(5),
+            "SIGTERM not honoured within 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stderr = reader.join().unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("wait in the spool"), "{stderr}");
+    server.resume();
+    let drain = maillog(&config, &["--once=all"]).output().unwrap();
+    assert!(
+        drain.status.success(),
+        "{}",
+        String::from_utf8_lossy(&drain.stderr)
+    );
+    assert_eq!(
+        common::archived_records(&dir.path().join("s3/archive/mail")),
+        common::parsed_records(&log)
+    );
+}

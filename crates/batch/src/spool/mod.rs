@@ -34,6 +34,12 @@ use crate::compress::{BLOCK_BYTES, Compressor, Pending};
 mod recover;
 use crate::window::WindowId;
 
+/// A zone kept in the state, else the configured one (a state written by a version that did
+/// not keep it, or a zone this build cannot read).
+fn parse_zone(kept: Option<&str>, configured: Zone) -> Zone {
+    kept.and_then(|z| z.parse().ok()).unwrap_or(configured)
+}
+
 /// Spool files are readable by the service's group (operators, backup), by no one else.
 const FILE_MODE: u32 = 0o640;
 /// Spool directories likewise.
@@ -57,6 +63,9 @@ pub(crate) fn create_dir(path: &Path) -> io::Result<()> {
         .create(path)
 }
 
+/// The action of the error for a window file shorter than its committed length.
+pub(crate) const SHORTER_THAN_COMMITTED: &str = "resume (file shorter than committed)";
+
 /// A spool operation failed on a file.
 #[derive(Debug, thiserror::Error)]
 #[error("spool: {action} {path}: {source}")]
@@ -78,6 +87,12 @@ impl SpoolError {
 }
 
 impl SpoolError {
+    /// Whether the file is gone or holds less than was committed: what the state says of it
+    /// cannot be had from the spool any more (waiting will not help).
+    pub fn is_lost(&self) -> bool {
+        self.source.kind() == io::ErrorKind::NotFound || self.action == SHORTER_THAN_COMMITTED
+    }
+
     /// An error of `action` on `path`.
     pub fn new(action: &'static str, path: &Path, source: io::Error) -> Self {
         SpoolError {
@@ -118,6 +133,17 @@ pub struct OpenState {
     /// Its last block has been handed to the compressors: it is sealed once they are done.
     #[serde(default)]
     pub sealing: bool,
+    /// The zone it was opened in (its name's), kept so that a window opened before a change
+    /// of `time_zone` is finished under its own name; `None` in states written before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+}
+
+impl OpenState {
+    /// The zone its name is in: its own, else `configured`.
+    pub fn zone_or(&self, configured: Zone) -> Zone {
+        parse_zone(self.zone.as_deref(), configured)
+    }
 }
 
 /// A sealed file waiting for the archive.
@@ -135,9 +161,17 @@ pub struct SealedFile {
     /// (`None`: its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub archive_part: Option<u32>,
+    /// The zone its window was opened in (`None` in states written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 impl SealedFile {
+    /// The zone its name and key are in: its window's, else `configured`.
+    pub fn zone_or(&self, configured: Zone) -> Zone {
+        parse_zone(self.zone.as_deref(), configured)
+    }
+
     /// The window file it is archived as: its own, or a further part.
     pub fn archive_id(&self) -> WindowId {
         WindowId {
@@ -158,6 +192,8 @@ pub struct SpoolState {
 
 struct OpenWindow {
     name: String,
+    /// The zone its name is in.
+    zone: Zone,
     bz2: File,
     bz2_len: u64,
     block: u64,
@@ -199,6 +235,21 @@ pub struct Recovery {
     /// Sealed files the state lists that are no longer in the spool (archived and released
     /// just before a stop: the caller checks the archive has them).
     pub missing_sealed: Vec<SealedFile>,
+    /// Open windows the state lists whose files are gone or shorter than committed (a spool
+    /// wiped or edited while the checkpoint was kept): their committed records are lost.
+    /// What is left of them is moved to `orphaned/`.
+    pub lost_windows: Vec<LostWindow>,
+}
+
+/// An open window the spool could not resume.
+#[derive(Debug)]
+pub struct LostWindow {
+    /// Its file name.
+    pub name: String,
+    /// Records the state says it held.
+    pub records: u64,
+    /// Why it could not be resumed.
+    pub why: String,
 }
 
 /// The open windows and sealed files on disk.
@@ -247,6 +298,7 @@ impl Spool {
         let bz2 = at("create", &path, create_file(&path))?;
         let window = OpenWindow {
             name,
+            zone: self.zone,
             bz2,
             bz2_len: 0,
             block: 0,
@@ -388,6 +440,7 @@ impl Spool {
             records: w.records,
             bytes: w.bz2_len,
             archive_part: None,
+            zone: Some(w.zone.to_string()),
         };
         self.sealed.push(sealed.clone());
         Ok(Some(sealed))
@@ -407,6 +460,7 @@ impl Spool {
                 records: w.records,
                 opened_at: w.opened_at,
                 sealing: w.sealing,
+                zone: Some(w.zone.to_string()),
             })
             .collect();
         SpoolState {

@@ -45,9 +45,26 @@ impl Spool {
                 SpoolState::default()
             }
         };
+        let mut resumed = Vec::new();
         for open in &state.open {
-            spool.resume(open)?;
-            recovery.resumed += 1;
+            match spool.resume(open) {
+                Ok(()) => {
+                    recovery.resumed += 1;
+                    resumed.push(open.clone());
+                }
+                // Gone, or cut short: the records are not in the spool any more. The service
+                // goes on (a restart loop would not bring them back); the caller says which.
+                Err(e) if e.is_lost() => {
+                    let name = open.id.file_name(&open.zone_or(spool.zone));
+                    spool.orphan_window(dir, &name, open);
+                    recovery.lost_windows.push(super::LostWindow {
+                        name,
+                        records: open.records,
+                        why: e.to_string(),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
         }
         for sealed in state.sealed {
             if spool.sealed_dir.join(&sealed.name).exists() {
@@ -56,7 +73,7 @@ impl Spool {
                 recovery.missing_sealed.push(sealed);
             }
         }
-        spool.discard_uncommitted(&state.open, &mut recovery)?;
+        spool.discard_uncommitted(&resumed, &mut recovery)?;
         Ok((spool, recovery))
     }
 
@@ -81,8 +98,22 @@ impl Spool {
         Ok(())
     }
 
+    /// Moves what is left of a window that cannot be resumed to `orphaned/` (best effort).
+    fn orphan_window(&self, dir: &Path, name: &str, state: &OpenState) {
+        let aside = dir.join("orphaned");
+        if super::create_dir(&aside).is_err() {
+            return;
+        }
+        let mut names = vec![name.to_owned()];
+        names.extend((state.first_block..=state.block).map(|b| self.raw_name(name, b)));
+        for name in names {
+            let _ = fs::rename(self.open_dir.join(&name), aside.join(&name));
+        }
+    }
+
     fn resume(&mut self, state: &OpenState) -> Result<(), SpoolError> {
-        let name = state.id.file_name(&self.zone);
+        let zone = state.zone_or(self.zone);
+        let name = state.id.file_name(&zone);
         let path = self.open_dir.join(&name);
         let sealed = self.sealed_dir.join(&name);
         if !path.exists() && sealed.exists() {
@@ -98,7 +129,7 @@ impl Spool {
         if len < state.bz2_len {
             let e = io::Error::other(format!("{len} bytes, {} committed", state.bz2_len));
             return Err(SpoolError {
-                action: "resume (file shorter than committed)",
+                action: super::SHORTER_THAN_COMMITTED,
                 path,
                 source: e,
             });
@@ -136,6 +167,7 @@ impl Spool {
         }
         let window = OpenWindow {
             name,
+            zone,
             bz2,
             bz2_len: state.bz2_len,
             block: state.block,
@@ -161,7 +193,7 @@ impl Spool {
     ) -> Result<(), SpoolError> {
         let mut keep: Vec<String> = Vec::new();
         for o in open {
-            let name = o.id.file_name(&self.zone);
+            let name = o.id.file_name(&o.zone_or(self.zone));
             for block in o.first_block..=o.block {
                 keep.push(self.raw_name(&name, block));
             }

@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use maillog_batch::{BatchConfig, BatchState, BatchStats, Batcher};
 use maillog_parse::{Kind, NonRecord, ParseStats, Parsed, Parser, TimeContext, YearPolicy, decode};
@@ -207,15 +207,14 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         tracing::info!(resumed = recovery.resumed, discarded = ?recovery.discarded,
             "spool resumed from the last commit");
     }
-    for file in &recovery.missing_sealed {
-        if !uploader.has(&archiving.key(&file.archive_id()))? {
-            bail!(
-                "the spool lost the sealed file {} (not in {} either)",
-                file.name,
-                uploader.archive()
-            );
-        }
-    }
+    report_lost_windows(&recovery.lost_windows, &observed);
+    check_missing_sealed(
+        recovery.missing_sealed,
+        &archiving,
+        &uploader,
+        &observed,
+        &service.signals,
+    );
     let year = match settings.year {
         Some(year) => YearPolicy::Fixed(year),
         None => YearPolicy::Reference(Utc::now()),
@@ -264,6 +263,60 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         archived: pipeline.archiving.archived,
         tail: tail_stats,
     })
+}
+
+/// Open windows the spool could not resume (wiped, edited): said precisely, counted; the
+/// service goes on.
+fn report_lost_windows(lost: &[maillog_batch::LostWindow], observed: &Observed) {
+    for window in lost {
+        tracing::error!(
+            window = %window.name,
+            records = window.records,
+            why = %window.why,
+            "RECORDS LOST: the checkpoint names an open window the spool no longer holds whole (a spool wiped or edited while the checkpoint was kept); what is left of it is in orphaned/, the lines before the checkpoint are not read again"
+        );
+        observed.metrics.spool_records_lost.inc_by(window.records);
+    }
+}
+
+/// Sealed files the state lists but the spool no longer holds were archived and released
+/// just before a stop — or lost. Asked of the archive in the background: reading never waits
+/// for it. One it does not have is said precisely and counted.
+fn check_missing_sealed(
+    missing: Vec<maillog_batch::SealedFile>,
+    archiving: &Archiving,
+    uploader: &Arc<Uploader>,
+    observed: &Arc<Observed>,
+    signals: &Signals,
+) {
+    if missing.is_empty() {
+        return;
+    }
+    let keys: Vec<_> = missing
+        .iter()
+        .map(|f| (f.clone(), archiving.key(f)))
+        .collect();
+    let (uploader, observed, signals) =
+        (Arc::clone(uploader), Arc::clone(observed), signals.clone());
+    let check = move || {
+        for (file, key) in keys {
+            match uploader.has_unless(&key, &|| signals.stop_requested()) {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::error!(file = %file.name, records = file.records, key,
+                        "RECORDS LOST: the spool lost a sealed file the archive does not have");
+                    observed.metrics.spool_records_lost.inc_by(file.records);
+                }
+                Err(e) => tracing::warn!("cannot tell whether {key} was archived: {e}"),
+            }
+        }
+    };
+    if let Err(e) = std::thread::Builder::new()
+        .name("maillog-check-sealed".into())
+        .spawn(check)
+    {
+        tracing::warn!("cannot check the sealed files missing from the spool: {e}");
+    }
 }
 
 /// The tailer's settings.
@@ -344,7 +397,10 @@ impl Pipeline {
             Seal::DueNow
         };
         self.commit_when_possible(end)?;
-        let archived = self.archiving.finish(&mut self.batcher);
+        let signals = self.service.signals.clone();
+        let archived = self
+            .archiving
+            .finish(&mut self.batcher, &|| signals.stop_requested());
         self.commit_when_possible(end)?; // the released files leave the state
         self.report_time_outliers();
         archived
