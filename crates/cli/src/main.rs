@@ -57,7 +57,12 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("maillog: {error:#}");
-            ExitCode::FAILURE
+            // A config that cannot be used: 2, as for a wrong argument (clap's own code).
+            if error.downcast_ref::<config::ConfigError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

@@ -158,9 +158,11 @@ fn each_broken_config_gets_its_exact_message() {
             .trim_end()
             .strip_prefix("maillog: ")
             .unwrap_or(&stderr);
-        if out.status.success() || got != *expected {
+        // A config that cannot be used exits 2, as a wrong argument does.
+        if out.status.code() != Some(2) || got != *expected {
             wrong.push(format!(
-                "{text:?}\n  expected: {expected}\n  got:      {got}"
+                "{text:?}\n  expected: {expected} (exit 2)\n  got:      {got} ({})",
+                out.status
             ));
         }
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf, absolute};
 
 use anyhow::{Context, Result};
 
-pub use source::Source;
+pub use source::{ConfigError, Source};
 
 mod source;
 use maillog_parse::Zone;

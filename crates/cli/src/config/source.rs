@@ -13,6 +13,12 @@ use toml::de::{DeTable, DeValue};
 /// How similar (Jaro–Winkler) an unknown key must be to a known one to be suggested.
 const SUGGEST_ABOVE: f64 = 0.8;
 
+/// A config that cannot be used, with its place (file, line, column, key): the binary exits
+/// with 2 for it, as for a wrong argument, and never starts anything.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
 /// A config file's text, kept to locate its keys.
 #[derive(Debug, Clone)]
 pub struct Source {
@@ -54,10 +60,11 @@ impl Source {
         }
     }
 
-    /// An error about the value of `key` (dotted: `upload.sse`), placed at its line.
+    /// An error about the value of `key` (dotted: `upload.sse`), placed at its line (a
+    /// [`ConfigError`]).
     pub fn invalid(&self, key: &str, message: impl std::fmt::Display) -> anyhow::Error {
         let offset = self.span_of(key).map(|span| span.start);
-        anyhow::anyhow!("{}key `{key}`: {message}", self.place(offset))
+        ConfigError(format!("{}key `{key}`: {message}", self.place(offset))).into()
     }
 
     /// The span of a dotted key in the file, if it is there.
@@ -93,13 +100,14 @@ impl Source {
                 None if known.is_empty() => String::new(),
                 None => format!("; expected one of: {}", known.join(", ")),
             };
-            return anyhow::anyhow!("{place}unknown key `{unknown}`{section}{hint}");
+            return ConfigError(format!("{place}unknown key `{unknown}`{section}{hint}")).into();
         }
         let first_line = message.lines().next().unwrap_or(message);
-        match key {
-            Some(key) => anyhow::anyhow!("{place}key `{key}`: {first_line}"),
-            None => anyhow::anyhow!("{place}{first_line}"),
-        }
+        let text = match key {
+            Some(key) => format!("{place}key `{key}`: {first_line}"),
+            None => format!("{place}{first_line}"),
+        };
+        ConfigError(text).into()
     }
 
     /// The dotted key whose name or value covers `offset`, the innermost one.
