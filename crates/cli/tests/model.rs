@@ -10,12 +10,12 @@
 //! What it promises, checked on every case:
 //! - **No archived object ever changes.** After every step the bytes of every object are
 //!   hashed; a key once seen keeps its hash (and stays).
-//! - **Exactly once.** After the sequence the service is stopped, a line left in two pieces is
+//! - **Exactly once.** Each case starts with a first `run --once` on the empty log (lines of
+//!   files rotated away before maillog ever ran are not expected). After the sequence the service is stopped, a line left in two pieces is
 //!   finished and `run --once=all` drains everything; the archive's records must then equal,
 //!   as a multiset of `"{kind} {json}"`, `maillog parse` of every complete line the test wrote
 //!   (its own copy: the truth). Where the promise is weaker the check is too: once the
-//!   checkpoint was removed by hand (or the only slot was damaged) records may repeat, none
-//!   may be lost; a rotation deleted with lines maillog never read takes exactly those lines
+//!   checkpoint was removed by hand records may repeat, none may be lost; a rotation deleted with lines maillog never read takes exactly those lines
 //!   out of the truth, and maillog must say that bytes were lost. A `--once=all` run takes a
 //!   line still in two pieces as a line, and its rest as a line of its own, as it promises.
 //! - Every `run --once` succeeds (or, beside the service, is refused by the spool lock); the
@@ -72,12 +72,44 @@ struct Failure {
     notes: Vec<String>,
 }
 
+impl Failure {
+    /// What kind of failure it is: shrinking keeps a smaller sequence only when it fails the
+    /// same way (not, say, a run refused on a full disk in place of a replaced object).
+    fn kind(&self) -> &'static str {
+        let first = self.message.lines().next().unwrap_or("");
+        const KINDS: [(&str, &str); 10] = [
+            ("panicked", "a panic"),
+            ("changed its bytes", "an object changed"),
+            ("disappeared", "an object disappeared"),
+            ("bytes were lost", "a loss not reported"),
+            ("exited by itself", "the service exited"),
+            ("not refused", "the lock"),
+            ("SIGTERM", "a graceful stop"),
+            ("not a window file", "a stray file in the archive"),
+            ("expected, 0 lost, ", "records repeated"),
+            ("expected, ", "records lost"),
+        ];
+        KINDS
+            .iter()
+            .find(|(pattern, _)| first.contains(pattern))
+            .map_or("a run failed", |(_, kind)| kind)
+    }
+}
+
 /// Runs one case from scratch: `Ok` with a summary, or where and why it failed.
 fn run_case(spec: Spec, ops: &[Op], disk: bool) -> Result<String, Failure> {
     let mut world = World::new(spec, disk);
     if disk && !world.has_disk() {
         let message = "cannot mount a tmpfs for the spool (needs root): disk-full skipped";
         assert!(std::env::var_os("CI").is_none(), "{message}");
+    }
+    if let Err(message) = world.install() {
+        let notes = std::mem::take(&mut world.notes);
+        return Err(Failure {
+            step: 0,
+            message,
+            notes,
+        });
     }
     for (step, op) in ops.iter().enumerate() {
         if let Err(message) = world.apply(op) {
@@ -125,13 +157,13 @@ fn shrink(spec: Spec, ops: Vec<Op>, first: Failure, disk: bool, budget: Duration
             candidate.drain(i..(i + chunk).min(candidate.len()));
             best.runs += 1;
             match run_case(spec, &candidate, disk) {
-                Err(failure) => {
+                Err(failure) if failure.kind() == best.failure.kind() => {
                     eprintln!("  shrink: {} operations still fail", candidate.len());
                     best.ops = candidate;
                     best.failure = failure;
                     dropped = true;
                 }
-                Ok(_) => i += chunk,
+                _ => i += chunk,
             }
         }
         if !dropped {
@@ -172,8 +204,10 @@ fn report(spec: Spec, original: usize, shrunk: &Shrunk) -> String {
         shrunk.ops.len() + 1
     ));
     text.push_str(&format!(
-        "failed at step {}: {}\nwhat happened:\n",
-        shrunk.failure.step, shrunk.failure.message
+        "failed at step {} ({}): {}\nwhat happened:\n",
+        shrunk.failure.step,
+        shrunk.failure.kind(),
+        shrunk.failure.message
     ));
     for note in &shrunk.failure.notes {
         text.push_str(&format!("  - {note}\n"));

@@ -40,6 +40,12 @@ impl Tmpfs {
 
     /// Fills it: a file of zeros grows until the disk says ENOSPC.
     pub fn fill(&self) {
+        self.fill_leaving(0);
+    }
+
+    /// Fills it but for about `room` bytes (whole pages): enough for a process to start
+    /// (a lock file), not to work.
+    pub fn fill_leaving(&self, room: u64) {
         let mut file = File::options()
             .create(true)
             .append(true)
@@ -55,6 +61,8 @@ impl Tmpfs {
                 Err(e) => panic!("filling {}: {e}", self.dir.display()),
             }
         }
+        let len = file.metadata().unwrap().len();
+        file.set_len(len.saturating_sub(room)).unwrap();
     }
 
     /// Frees what [`Tmpfs::fill`] took.

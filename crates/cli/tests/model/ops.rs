@@ -79,7 +79,8 @@ pub enum Op {
     CrashAt { point: Point, once: bool },
     /// A power loss: SIGKILL to the service, and the newest checkpoint slot full of NULs.
     DamageCheckpoint,
-    /// The checkpoint removed by hand (both slots): from here on at-least-once is promised.
+    /// The checkpoint removed by hand (both slots) after a SIGTERM and a `run --once` that read
+    /// everything: from here on at-least-once is promised.
     RemoveCheckpoint,
     /// The spool's disk fills up (the service runs on, or a `run --once` starts) and is freed
     /// 1.5 s later.
@@ -127,7 +128,7 @@ impl fmt::Display for Op {
                 point.name()
             ),
             Op::DamageCheckpoint => write!(f, "power loss: newest checkpoint slot all NULs"),
-            Op::RemoveCheckpoint => write!(f, "remove the checkpoint (both slots)"),
+            Op::RemoveCheckpoint => write!(f, "stop, run --once, remove the checkpoint"),
             Op::DiskFull => write!(f, "fill the spool's disk, free it 1.5 s later"),
             Op::S3Outage => write!(f, "S3 down for 2 s"),
         }

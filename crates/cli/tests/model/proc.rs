@@ -16,6 +16,7 @@ pub struct Proc {
     child: Child,
     reader: Option<JoinHandle<String>>,
     stopped_here: Receiver<()>,
+    said_something: Receiver<()>,
 }
 
 /// How a process ended: its exit code (`None`: killed by a signal) and its stderr.
@@ -51,10 +52,12 @@ impl Proc {
             .unwrap();
         let stderr = BufReader::new(child.stderr.take().unwrap());
         let (tx, stopped_here) = mpsc::channel();
+        let (first, said_something) = mpsc::channel();
         let reader = std::thread::spawn(move || {
             let mut all = String::new();
             for line in stderr.lines() {
                 let Ok(line) = line else { break };
+                let _ = first.send(());
                 if line.contains("stopped here for a SIGKILL") {
                     let _ = tx.send(());
                 }
@@ -67,7 +70,13 @@ impl Proc {
             child,
             reader: Some(reader),
             stopped_here,
+            said_something,
         }
+    }
+
+    /// Waits (at most `timeout`) for its first log line: by then it handles signals.
+    pub fn wait_started(&self, timeout: Duration) {
+        let _ = self.said_something.recv_timeout(timeout);
     }
 
     /// Whether it stopped at its crash point within `timeout`.
