@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use common::{ACCESS_KEY, S3Server, SECRET_KEY};
@@ -362,7 +362,8 @@ fn one_line_stamped_2099_does_not_hold_back_the_live_windows() {
              commit_seconds = 0.2\n[bzip2]\nlevel = 1\n"
         ),
     );
-    let mut service = case.command(&[]).stderr(Stdio::piped()).spawn().unwrap();
+    let log = File::create(case.path("service.log")).unwrap();
+    let mut service = case.command(&[]).stderr(log).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(500));
     case.append("mail.log", &line(&iso(window + 100, 0), 2));
     std::thread::sleep(Duration::from_millis(600));
@@ -388,11 +389,12 @@ fn one_line_stamped_2099_does_not_hold_back_the_live_windows() {
     let names: Vec<String> = case.objects().into_keys().collect();
     let arrived = live.iter().filter(|r| archived.contains_key(*r)).count();
     stop(&mut service);
+    let log = fs::read_to_string(case.path("service.log")).unwrap();
     assert_eq!(
         arrived,
         live.len(),
         "after a line stamped 2099, the live window's records did not all reach the archive \
-         within lateness + 15 s; archive: {names:?}"
+         within lateness + 15 s; archive: {names:?}; the service said:\n{log}"
     );
     assert!(
         !names.iter().any(|n| n.contains(".part-")),
@@ -407,12 +409,23 @@ fn one_line_stamped_2099_does_not_hold_back_the_live_windows() {
 }
 
 impl Case {
+    /// The records archived so far, while the service may be writing: only whole window
+    /// files (not a temporary file, not one that does not decompress yet).
     fn archived_if_any(&self) -> HashMap<String, usize> {
-        if self.archive().exists() {
-            self.archived()
-        } else {
-            HashMap::new()
+        let mut lines = Vec::new();
+        for (key, bytes) in self.objects() {
+            let name = key.rsplit('/').next().unwrap();
+            let mut text = String::new();
+            let whole = std::io::Read::read_to_string(
+                &mut bzip2::read::MultiBzDecoder::new(&bytes[..]),
+                &mut text,
+            );
+            if name.ends_with(".json.bz2") && whole.is_ok() {
+                let kind = name.split('-').next().unwrap();
+                lines.extend(text.lines().map(|l| format!("{kind} {l}")));
+            }
         }
+        common::multiset(lines)
     }
 }
 

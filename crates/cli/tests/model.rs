@@ -1,41 +1,51 @@
 //! The whole-pipeline model test: the real `maillog` binary driven through random sequences of
 //! what an operator and the world do to it — lines appended (in order, out of order across
-//! servers, stamped 2099 and 2020, year-less around New Year, across a fall-back hour), a line
-//! written in two pieces, rotations (rename + create, copytruncate, delayed gzip, deletion of
-//! the oldest), `run --once` and `--once=all`, the service started, stopped with SIGTERM,
-//! killed with SIGKILL at a random moment or at a named crash point, a power loss that leaves
-//! the newest checkpoint slot full of NULs, the checkpoint removed, the spool's disk full, the
-//! S3 server down — on a local archive and on a real S3-compatible server (s3s-fs).
+//! servers, stamped 2099 and 2020, year-less around New Year, across a fall-back hour, 64 KiB
+//! ± 1 and 1 MiB long), a line written in two pieces, rotations (rename + create,
+//! copytruncate, delayed gzip, deletion of the oldest), the log replaced by a copy of itself,
+//! `run --once` and `--once=all`, the service started, stopped with SIGTERM, killed with
+//! SIGKILL at a random moment or at a named crash point, a power loss that leaves the newest
+//! checkpoint slot full of NULs, the checkpoint removed, the spool's disk full, the S3 server
+//! down — on a local archive and on a real S3-compatible server (s3s-fs), with the paths of
+//! the config absolute or relative to it. The operations and their classes: `model/ops.rs`.
 //!
 //! What it promises, checked on every case:
 //! - **No archived object ever changes.** After every step the bytes of every object are
 //!   hashed; a key once seen keeps its hash (and stays).
 //! - **Exactly once.** Each case starts with a first `run --once` on the empty log (lines of
-//!   files rotated away before maillog ever ran are not expected). After the sequence the service is stopped, a line left in two pieces is
-//!   finished and `run --once=all` drains everything; the archive's records must then equal,
-//!   as a multiset of `"{kind} {json}"`, `maillog parse` of every complete line the test wrote
-//!   (its own copy: the truth). Where the promise is weaker the check is too: once the
-//!   checkpoint was removed by hand records may repeat, none may be lost; a rotation deleted with lines maillog never read takes exactly those lines
-//!   out of the truth, and maillog must say that bytes were lost. A `--once=all` run takes a
-//!   line still in two pieces as a line, and its rest as a line of its own, as it promises.
+//!   files rotated away before maillog ever ran are not expected). After the sequence the
+//!   service is stopped, a line left in two pieces is finished and `run --once=all` drains
+//!   everything; the archive's records must then equal, as a multiset of `"{kind} {json}"`,
+//!   `maillog parse` of every complete line the test wrote (its own copy: the truth), and
+//!   every object must hold one window (its records' `ts` in one 5-minute interval).
+//! - Where the promise is weaker, so is the check: once the checkpoint was removed by hand,
+//!   records may repeat, none may be lost; a rotation deleted with lines maillog never read
+//!   takes exactly those lines out of the truth, and maillog must say that bytes were lost
+//!   (a log line with "lost" or "gone" and "bytes"). `--once=all` takes a line still in two
+//!   pieces as a line, and its rest as a line of its own, as it promises.
+//! - **Sealing goes on.** While the service runs undisturbed, a record is archived within 3 s
+//!   after its window is due and after it was written plus the lateness — whatever else came
+//!   in (a line stamped 2099).
 //! - Every `run --once` succeeds (or, beside the service, is refused by the spool lock); the
 //!   service never exits by itself; SIGTERM stops it with exit 0; nothing panics.
 //!
-//! Time is the real clock: "normal" lines are stamped a few minutes before now, so some
-//! windows are due (lateness is 10 s in the config) and some are not when `--once` runs.
-//! Year-less stamps: each case either fixes `year = 2025` in the config (and `--year 2025`
-//! for `maillog parse`) or lets both infer it; then the New Year lines (Dec 31 23:50 to Jan 1
-//! 00:10) and the recent ones are more than a day from any reference either may use (the read
-//! time, a file's modification time), so both infer the same year — except within a day of
-//! New Year, when those lines are stamped in ISO instead. Zones: UTC, Europe/Berlin,
-//! America/New_York; the fall-back lines carry the zone's offset of the 2025 fall-back hour.
+//! Time is the real clock: "normal" lines are stamped a lag of the case's own (20 s to 6 min)
+//! behind now, so appends share windows, and some windows are due (lateness is 5 s in the
+//! config) and some are not when `--once` runs. Year-less stamps: each case either fixes
+//! `year = 2025` in the config (and `--year 2025` for `maillog parse`) or lets both infer it;
+//! then the New Year lines (Dec 31 23:50 to Jan 1 00:10) and the recent ones are more than a
+//! day from any reference either may use (the read time, a file's modification time), so both
+//! infer the same year — except within a day of New Year, when those lines are stamped in ISO
+//! instead. Zones: UTC, Europe/Berlin, America/New_York; the fall-back lines carry the zone's
+//! offset of the 2025 fall-back hour.
 //!
-//! A failing case is shrunk (halves, then single operations dropped while it still fails),
-//! and the panic prints the seed, the case and the smallest failing sequence.
+//! A failing case is shrunk (halves, then single operations dropped while it still fails the
+//! same way), and the panic prints the seed, the case and the smallest failing sequence.
 //!
-//! - `MAILLOG_MODEL_CASES` (default 10), `MAILLOG_MODEL_OPS` (most operations a case, default
-//!   14), `MAILLOG_MODEL_SEED` (replay that one case), `MAILLOG_MODEL_SKIP` (classes left out,
-//!   comma-separated: see `model/ops.rs`), `MAILLOG_MODEL_SHRINK_SECONDS` (default 240).
+//! - `MAILLOG_MODEL_CASES` (default 40: about 3 minutes on 2 cores), `MAILLOG_MODEL_OPS` (most
+//!   operations a case, default 16), `MAILLOG_MODEL_SEED` (replay that one case),
+//!   `MAILLOG_MODEL_SKIP` (classes left out, comma-separated), `MAILLOG_MODEL_SHRINK_SECONDS`
+//!   (default 240), `MAILLOG_MODEL_VERBOSE=1` (print every step as it happens).
 //! - s3s-fs missing: the S3 cases are skipped with a message — a failure under `CI`. The disk
 //!   full operation needs a tmpfs (root); without it the operation does nothing — a failure
 //!   under `CI`.
@@ -45,6 +55,8 @@
 mod check;
 #[path = "model/lines.rs"]
 mod lines;
+#[path = "model/logs.rs"]
+mod logs;
 #[path = "model/ops.rs"]
 mod ops;
 #[path = "model/proc.rs"]
@@ -96,8 +108,10 @@ impl Failure {
     }
 }
 
-/// Runs one case from scratch: `Ok` with a summary, or where and why it failed.
+/// Runs one case from scratch: `Ok` with a summary, or where and why it failed. With
+/// `MAILLOG_MODEL_VERBOSE` set, every step is printed as it happens.
 fn run_case(spec: Spec, ops: &[Op], disk: bool) -> Result<String, Failure> {
+    let verbose = std::env::var_os("MAILLOG_MODEL_VERBOSE").is_some();
     let mut world = World::new(spec, disk);
     if disk && !world.has_disk() {
         let message = "cannot mount a tmpfs for the spool (needs root): disk-full skipped";
@@ -112,7 +126,11 @@ fn run_case(spec: Spec, ops: &[Op], disk: bool) -> Result<String, Failure> {
         });
     }
     for (step, op) in ops.iter().enumerate() {
-        if let Err(message) = world.apply(op) {
+        let result = world.apply(op);
+        if verbose {
+            eprintln!("    {}", world.notes.last().map_or("", |n| n.as_str()));
+        }
+        if let Err(message) = result {
             let notes = std::mem::take(&mut world.notes);
             return Err(Failure {
                 step: step + 1,
@@ -136,6 +154,7 @@ fn spec_of(seed: u64, s3: bool) -> Spec {
         s3: s3 && rng.chance(50),
         zone: [Zone::Utc, Zone::Berlin, Zone::NewYork][rng.below(3) as usize],
         fixed_year: rng.chance(50),
+        relative: rng.chance(50),
     }
 }
 
@@ -182,7 +201,7 @@ struct Shrunk {
 fn report(spec: Spec, original: usize, shrunk: &Shrunk) -> String {
     let mut text = format!(
         "model case failed — seed {} (replay: MAILLOG_MODEL_SEED={} cargo test -p maillog-cli \
-         --test model); archive {}, time_zone {}, year {}\n\
+         --test model); archive {}, time_zone {}, year {}, paths {}\n\
          smallest failing sequence ({} of {original} operations, {} shrinking runs):\n",
         spec.seed,
         spec.seed,
@@ -192,6 +211,11 @@ fn report(spec: Spec, original: usize, shrunk: &Shrunk) -> String {
             "fixed 2025"
         } else {
             "inferred"
+        },
+        if spec.relative {
+            "relative to the config"
+        } else {
+            "absolute"
         },
         shrunk.ops.len(),
         shrunk.runs,
@@ -224,7 +248,7 @@ fn the_archive_holds_every_line_written_once_through_any_sequence_of_operations(
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
         .collect();
-    let max_ops: usize = env("MAILLOG_MODEL_OPS").unwrap_or(14);
+    let max_ops: usize = env("MAILLOG_MODEL_OPS").unwrap_or(16);
     let disk = !skip.iter().any(|s| s == "disk-full");
     let (first_seed, cases) = match env::<u64>("MAILLOG_MODEL_SEED") {
         Some(seed) => (seed, 1),
@@ -234,7 +258,7 @@ fn the_archive_holds_every_line_written_once_through_any_sequence_of_operations(
                 .unwrap();
             (
                 Rng::new(clock.as_nanos() as u64).next() >> 20,
-                env("MAILLOG_MODEL_CASES").unwrap_or(10),
+                env("MAILLOG_MODEL_CASES").unwrap_or(40),
             )
         }
     };

@@ -2,7 +2,7 @@
 //! and, after the final drain, its records equal `maillog parse` of every complete line
 //! written — as a multiset of `"{kind} {json}"`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::hash::{DefaultHasher, Hasher};
 use std::io::Read;
@@ -149,4 +149,62 @@ pub fn compare(
 
 fn short(record: &str) -> String {
     record.chars().take(160).collect()
+}
+
+/// The queue ids of the records in the archive now; objects that cannot be read whole yet
+/// (an upload in progress) are left out.
+pub fn archived_qids(root: &Path) -> HashSet<String> {
+    let mut qids = HashSet::new();
+    for path in objects(root).into_values() {
+        let mut text = String::new();
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        if bzip2::read::MultiBzDecoder::new(file)
+            .read_to_string(&mut text)
+            .is_err()
+        {
+            continue;
+        }
+        for line in text.lines() {
+            if let Ok(record) = serde_json::from_str::<serde_json::Value>(line)
+                && let Some(qid) = record["sendmailid"].as_str()
+            {
+                qids.insert(qid.to_owned());
+            }
+        }
+    }
+    qids
+}
+
+/// Every object holds one window: the `ts` of all its records fall in one 5-minute interval
+/// (the zones of the model have whole-hour offsets, so local windows are UTC ones). Two
+/// windows under one name — the repeated hour of a fall-back — break it.
+pub fn one_window_per_object(root: &Path) -> Result<(), String> {
+    for (key, path) in objects(root) {
+        let mut text = String::new();
+        bzip2::read::MultiBzDecoder::new(File::open(&path).unwrap())
+            .read_to_string(&mut text)
+            .map_err(|e| format!("{key}: {e}"))?;
+        let mut first: Option<(i64, String)> = None;
+        for line in text.lines() {
+            let record: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| format!("{key}: {e}: {line}"))?;
+            let ts = record["ts"].as_str().unwrap_or_default().to_owned();
+            let Ok(at) = chrono::DateTime::parse_from_rfc3339(&ts) else {
+                return Err(format!("{key}: a record without a valid ts: {line}"));
+            };
+            let window = at.timestamp().div_euclid(300);
+            match &first {
+                None => first = Some((window, ts)),
+                Some((w, other)) if *w != window => {
+                    return Err(format!(
+                        "{key} holds records of two windows: ts {other} and ts {ts}"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
 }

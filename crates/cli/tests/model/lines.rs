@@ -158,3 +158,19 @@ pub fn line(rng: &mut Rng, stamp: &str, n: u64) -> String {
         1000 + n % 30_000
     )
 }
+
+/// A `to=` line of exactly `len` bytes (without its newline): its `stat=`, which runs to the
+/// end of the line, is padded. Lengths around 64 KiB and 1 MiB find where a reader cuts.
+pub fn long_line(stamp: &str, n: u64, len: usize) -> String {
+    let qid = format!("q{n:011}L1");
+    let mut line = format!(
+        "{stamp} mail1 sm-mta[{}]: {qid}: to=<rcpt{n}@example.net>, delay=00:00:01, \
+         xdelay=00:00:01, mailer=esmtp, pri=120{n}, relay=mx.example.net. [192.0.2.9], \
+         dsn=5.0.0, stat=Service unavailable (reply: ",
+        1000 + n % 30_000
+    );
+    let pad = len.saturating_sub(line.len() + 1);
+    line.extend(std::iter::repeat_n('x', pad));
+    line.push(')');
+    line
+}

@@ -28,6 +28,8 @@ pub enum Style {
     FallBack,
     /// BSD stamps a few minutes before the wall clock.
     BsdRecent,
+    /// ISO stamps as `InOrder`, one line in two of 64 KiB ± 1 or 1 MiB (a long `stat=`).
+    Long,
 }
 
 /// A named crash point of the pipeline (`MAILLOG_CRASH_AT`): the process stops there and the
@@ -64,6 +66,9 @@ pub enum Op {
     Rotate { copytruncate: bool, compress: bool },
     /// Delete the oldest rotation (logrotate's `rotate N`).
     DeleteOldest,
+    /// `mail.log` replaced by a copy of itself (`sed -i`, an editor, rsync without
+    /// `--inplace`): the same content under a new inode; the writer goes on in the copy.
+    ReplaceByCopy,
     /// `maillog run --once` (`all`: `--once=all`); refused while the service runs.
     RunOnce { all: bool },
     /// Start the service (`maillog run`), unless it runs.
@@ -115,6 +120,7 @@ impl fmt::Display for Op {
                 }
             ),
             Op::DeleteOldest => write!(f, "delete the oldest rotation"),
+            Op::ReplaceByCopy => write!(f, "replace mail.log by a copy of itself"),
             Op::RunOnce { all: false } => write!(f, "maillog run --once"),
             Op::RunOnce { all: true } => write!(f, "maillog run --once=all"),
             Op::Start => write!(f, "start the service"),
@@ -139,7 +145,7 @@ impl fmt::Display for Op {
 pub const CLASSES: &[(&str, u64)] = &[
     ("append", 30),
     ("skew", 8),
-    ("outliers", 4),
+    ("outliers", 6),
     ("new-year", 3),
     ("fall-back", 4),
     ("bsd", 3),
@@ -147,9 +153,11 @@ pub const CLASSES: &[(&str, u64)] = &[
     ("rotate", 7),
     ("copytruncate", 3),
     ("delete-rotation", 3),
+    ("long-lines", 2),
+    ("replace-copy", 2),
     ("once", 10),
     ("once-all", 5),
-    ("service", 14),
+    ("service", 20),
     ("kill", 4),
     ("crash-points", 4),
     ("checkpoint-damage", 2),
@@ -201,7 +209,12 @@ pub fn generate(rng: &mut Rng, max: usize, allowed: &Allowed) -> Vec<Op> {
         let seed = rng.next() >> 16;
         let lines = 1 + rng.below(8) as u8;
         let append = |style| Op::Append { lines, style, seed };
-        let op = match allowed.draw(rng) {
+        // A running service gets time: sealing, uploads and late parts happen while it waits.
+        let class = match allowed.draw(rng) {
+            c if running && c != "service" && rng.chance(30) => "service",
+            c => c,
+        };
+        let op = match class {
             "append" => append(Style::InOrder),
             "skew" => append(Style::Skewed),
             "outliers" if rng.chance(50) => append(Style::FarFuture),
@@ -219,11 +232,17 @@ pub fn generate(rng: &mut Rng, max: usize, allowed: &Allowed) -> Vec<Op> {
                 compress: rng.chance(50),
             },
             "delete-rotation" => Op::DeleteOldest,
+            "long-lines" => Op::Append {
+                lines: 1 + rng.below(3) as u8,
+                style: Style::Long,
+                seed,
+            },
+            "replace-copy" => Op::ReplaceByCopy,
             "once" => Op::RunOnce { all: false },
             "once-all" => Op::RunOnce { all: true },
             "service" if !running => Op::Start,
-            "service" if rng.chance(60) => Op::Wait {
-                ms: 300 + rng.below(2500),
+            "service" if rng.chance(70) => Op::Wait {
+                ms: 300 + rng.below(4000),
             },
             "service" => Op::Stop,
             "kill" if running => Op::Kill {

@@ -7,22 +7,27 @@
 //! [`World::finish`] stops everything, drains with `run --once=all` and compares the archive
 //! with `maillog parse` of the truth.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use maillog_testkit::s3::S3Server;
 use maillog_testkit::tmpfs::Tmpfs;
 
 use super::check::{self, Snapshots};
-use super::lines::{self, Zone};
-use super::ops::{Op, Style};
+use super::lines::Zone;
+use super::logs::Logs;
+use super::ops::Op;
 use super::proc::{Ended, Proc};
-use super::rng::Rng;
 
 /// The fixed year of year-less stamps when a case fixes it.
 pub const YEAR: i32 = 2025;
+
+/// `[window] lateness_seconds` of the config.
+const LATENESS: i64 = 5;
+
+/// How long a due window may take to reach the archive while the service runs.
+const PROMPT: Duration = Duration::from_secs(3);
 
 /// What a case is, besides its operations.
 #[derive(Clone, Copy, Debug)]
@@ -32,22 +37,8 @@ pub struct Spec {
     pub zone: Zone,
     /// `year = 2025` in the config and `--year 2025` for the truth; else both infer it.
     pub fixed_year: bool,
-}
-
-/// One content the test wrote: `mail.log` (index 0) or a rotation of it.
-#[derive(Default, Clone)]
-struct LogFile {
-    /// Its complete lines.
-    lines: Vec<String>,
-    /// A line written in two pieces: what is in the file, and the rest to come.
-    pending: Option<(String, String)>,
-    gz: bool,
-    /// Lines surely read (a `run --once` finished after they were written) …
-    read: usize,
-    /// … and lines a process may have read.
-    maybe_read: usize,
-    /// Whether a finished run saw this content (so maillog can tell when it is gone).
-    seen: bool,
+    /// The config names the log, the spool and a local archive relative to its directory.
+    pub relative: bool,
 }
 
 /// The running case.
@@ -59,9 +50,7 @@ pub struct World {
     dir: tempfile::TempDir,
     config: PathBuf,
     spool: PathBuf,
-    files: Vec<LogFile>,
-    truth: Vec<String>,
-    next_line: u64,
+    logs: Logs,
     snapshots: Snapshots,
     /// False once the checkpoint was removed by hand: from then on only "nothing lost".
     exactly_once: bool,
@@ -71,6 +60,8 @@ pub struct World {
     loss_reported_after: Option<usize>,
     /// What happened, for a failure report.
     pub notes: Vec<String>,
+    /// Since when the service runs undisturbed (no disk full, no S3 outage since).
+    calm_since: Option<Instant>,
 }
 
 type Step = Result<(), String>;
@@ -80,8 +71,6 @@ impl World {
     pub fn new(spec: Spec, disk: bool) -> World {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        fs::create_dir_all(d.join("logs")).unwrap();
-        File::create(d.join("logs/mail.log")).unwrap();
         let tmpfs = if disk {
             Tmpfs::mount(&d.join("vol"), "16m")
         } else {
@@ -91,6 +80,7 @@ impl World {
         let s3 = spec.s3.then(|| S3Server::start(&d.join("s3"), "archive"));
         let (archive, s3_section) = match &s3 {
             Some(server) => ("s3://archive/logs".to_owned(), server.config_section()),
+            None if spec.relative => ("file://archive".to_owned(), String::new()),
             None => (
                 format!("file://{}", d.join("archive").display()),
                 String::new(),
@@ -101,6 +91,8 @@ impl World {
         } else {
             String::new()
         };
+        let lag = 20 + (spec.seed % 7) as i64 * 60;
+        let logs = Logs::new(&d.join("logs"), spec.zone, spec.fixed_year, lag);
         let config = d.join("pipeline.toml");
         fs::write(
             &config,
@@ -108,12 +100,20 @@ impl World {
                 "inputs = [\"{}\"]\nspool = \"{}\"\narchive = \"{archive}\"\n\
                  time_zone = \"{}\"\n{year}\
                  [tail]\npoll_interval_ms = 50\n\
-                 [window]\nlateness_seconds = 10\ncommit_seconds = 0.1\n\
+                 [window]\nlateness_seconds = {LATENESS}\ncommit_seconds = 0.1\n\
                  [bzip2]\nlevel = 1\n\
                  [upload]\nretry_first_seconds = 0.1\nretry_max_seconds = 1\n\
                  [service]\nshutdown_seconds = 3\n{s3_section}",
-                d.join("logs/mail.log").display(),
-                spool.display(),
+                if spec.relative {
+                    "logs/mail.log".into()
+                } else {
+                    d.join("logs/mail.log").display().to_string()
+                },
+                if spec.relative {
+                    "vol/spool".into()
+                } else {
+                    spool.display().to_string()
+                },
                 spec.zone.name(),
             ),
         )
@@ -126,14 +126,13 @@ impl World {
             dir,
             config,
             spool,
-            files: vec![LogFile::default()],
-            truth: Vec::new(),
-            next_line: 1,
+            logs,
             snapshots: Snapshots::default(),
             exactly_once: true,
             stderr: String::new(),
             loss_reported_after: None,
             notes: Vec::new(),
+            calm_since: None,
         }
     }
 
@@ -158,79 +157,18 @@ impl World {
         }
     }
 
-    fn path(&self, index: usize) -> PathBuf {
-        let logs = self.dir.path().join("logs");
-        match index {
-            0 => logs.join("mail.log"),
-            n if self.files[n].gz => logs.join(format!("mail.log.{n}.gz")),
-            n => logs.join(format!("mail.log.{n}")),
-        }
-    }
-
-    fn write(&self, text: &str) {
-        let mut file = File::options().append(true).open(self.path(0)).unwrap();
-        file.write_all(text.as_bytes()).unwrap();
-    }
-
-    /// Writes the rest of a line left in two pieces: it is a line from now on.
-    fn finish_pending(&mut self) {
-        if let Some((written, rest)) = self.files[0].pending.take() {
-            self.write(&format!("{rest}\n"));
-            let line = format!("{written}{rest}");
-            self.files[0].lines.push(line.clone());
-            self.truth.push(line);
-        }
-    }
-
-    fn stamp(&self, style: Style, rng: &mut Rng, base: i64, i: i64) -> String {
-        let zone = self.spec.zone;
-        let now = lines::now();
-        match style {
-            Style::InOrder => lines::iso(zone, (base + i * rng.between(0, 3)).min(now)),
-            Style::Skewed => lines::iso(zone, (base + i + rng.between(-60, 60)).min(now)),
-            Style::FarFuture => lines::iso(zone, 4_084_430_400 + rng.between(0, 86_400)),
-            Style::FarPast => lines::iso(zone, 1_582_977_600 + rng.between(0, 86_400)),
-            Style::FallBack => {
-                let at = zone.fall_back_2025() - 3600 + rng.between(0, 7199);
-                lines::iso(zone, at)
-            }
-            Style::BsdRecent => lines::bsd(zone, (base + i).min(now)),
-            Style::NewYear => {
-                // Year-less stamps a few minutes either side of midnight on New Year's Eve.
-                // With an inferred year this is well defined unless today is within a day of
-                // New Year; then the stamps are ISO ones of 2020 instead.
-                let day = chrono::Utc::now().format("%m-%d").to_string();
-                let near = day.as_str() >= "12-30" || day.as_str() <= "01-02";
-                if !self.spec.fixed_year && near {
-                    return lines::iso(zone, 1_582_977_600 + rng.between(0, 600));
-                }
-                let seconds = rng.between(0, 1199);
-                if seconds < 600 {
-                    format!("Dec 31 23:{:02}:{:02}", 50 + seconds / 60, seconds % 60)
-                } else {
-                    let s = seconds - 600;
-                    format!("Jan  1 00:{:02}:{:02}", s / 60, s % 60)
-                }
-            }
-        }
-    }
-
-    fn new_lines(&mut self, count: u8, style: Style, seed: u64) -> Vec<String> {
-        let mut rng = Rng::new(seed);
-        let base = lines::now() - rng.between(20, 420);
-        (0..i64::from(count))
-            .map(|i| {
-                let stamp = self.stamp(style, &mut rng, base, i);
-                self.next_line += 1;
-                lines::line(&mut rng, &stamp, self.next_line)
-            })
-            .collect()
-    }
-
     /// Performs `op`, then checks the archive.
     pub fn apply(&mut self, op: &Op) -> Step {
         let note = self.perform(op)?;
         self.notes.push(format!("{op}{note}"));
+        match (op, self.service.is_some()) {
+            (_, false) => self.calm_since = None,
+            (Op::Start, true) if self.calm_since.is_none() => {
+                self.calm_since = Some(Instant::now())
+            }
+            (Op::DiskFull | Op::S3Outage, true) => self.calm_since = Some(Instant::now()),
+            _ => self.live_windows_archived()?,
+        }
         if let Some(service) = &mut self.service {
             if service.exited() {
                 let ended = self.service.take().unwrap().wait(Duration::from_secs(1));
@@ -241,9 +179,7 @@ impl World {
                     ended.tail(15)
                 ));
             }
-            for file in &mut self.files {
-                file.maybe_read = file.lines.len();
-            }
+            self.logs.maybe_read();
         }
         // An object the service is uploading to s3s-fs may be half written: look between runs.
         if self.service.is_none() || self.s3.is_none() {
@@ -255,24 +191,26 @@ impl World {
     fn perform(&mut self, op: &Op) -> Result<String, String> {
         match *op {
             Op::Append { lines, style, seed } => {
-                self.finish_pending();
-                let new = self.new_lines(lines, style, seed);
-                self.write(&new.iter().map(|l| format!("{l}\n")).collect::<String>());
-                self.files[0].lines.extend(new.iter().cloned());
-                self.truth.extend(new);
+                self.logs.append(lines, style, seed);
             }
             Op::HalfLine { seed } => {
-                self.finish_pending();
-                let line = self.new_lines(1, Style::InOrder, seed).remove(0);
-                let cut = 10 + Rng::new(seed).below(line.len() as u64 - 15) as usize;
-                self.write(&line[..cut]);
-                self.files[0].pending = Some((line[..cut].to_owned(), line[cut..].to_owned()));
+                self.logs.half_line(seed);
             }
             Op::Rotate {
                 copytruncate,
                 compress,
-            } => self.rotate(copytruncate, compress),
-            Op::DeleteOldest => return Ok(self.delete_oldest()),
+            } => self.logs.rotate(copytruncate, compress),
+            Op::ReplaceByCopy => self.logs.replace_by_copy(),
+            Op::DeleteOldest => {
+                return Ok(match self.logs.delete_oldest(self.service.is_some()) {
+                    Err(why) => format!(" ({why})"),
+                    Ok(0) => String::new(),
+                    Ok(lost) => {
+                        self.loss_reported_after.get_or_insert(self.stderr.len());
+                        format!(" ({lost} unread lines lost: maillog must say so)")
+                    }
+                });
+            }
             Op::RunOnce { all } => return self.run_once(all, None),
             Op::Start => {
                 if self.service.is_none() {
@@ -304,9 +242,7 @@ impl World {
                     let ended = service.wait(Duration::from_secs(1)).unwrap_or_else(|e| e);
                     return Err(format!("the service exited by itself:\n{}", ended.tail(15)));
                 }
-                for file in &mut self.files {
-                    file.maybe_read = file.lines.len();
-                }
+                self.logs.maybe_read();
                 let ended = service.kill();
                 self.took(&ended)?;
                 if !stopped {
@@ -331,6 +267,45 @@ impl World {
         Ok(String::new())
     }
 
+    /// While the service runs undisturbed, a record is in the archive [`PROMPT`] after its
+    /// window is due and after it was written plus the lateness (a late part waits that long
+    /// for more late records): whatever else came in (a line stamped 2099), sealing goes on.
+    fn live_windows_archived(&self) -> Step {
+        let Some(calm) = self.calm_since else {
+            return Ok(());
+        };
+        let now = super::lines::now();
+        let due: Vec<_> = self
+            .logs
+            .written
+            .iter()
+            .filter(|w| {
+                w.at > calm && w.at.elapsed() > PROMPT + Duration::from_secs(LATENESS as u64)
+            })
+            .filter(|w| {
+                let end = w.event - w.event.rem_euclid(300) + 300;
+                end + LATENESS + PROMPT.as_secs() as i64 <= now
+            })
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let archived = check::archived_qids(&self.archive_root());
+        let missing: Vec<_> = due.iter().filter(|w| !archived.contains(&w.qid)).collect();
+        match missing.first() {
+            None => Ok(()),
+            Some(first) => Err(format!(
+                "the service runs, yet {} of {} records whose windows are due (end + lateness + \
+                 {} s, and as long after they were written) are not archived, e.g. {} stamped {}",
+                missing.len(),
+                due.len(),
+                PROMPT.as_secs(),
+                first.qid,
+                chrono::DateTime::from_timestamp(first.event, 0).unwrap()
+            )),
+        }
+    }
+
     /// Keeps a finished process's stderr; a panic is a failure wherever it happens.
     fn took(&mut self, ended: &Ended) -> Step {
         self.stderr.push_str(&ended.stderr);
@@ -341,9 +316,11 @@ impl World {
     }
 
     fn stop(&mut self) -> Step {
-        let Some(service) = self.service.take() else {
+        if self.service.is_none() {
             return Ok(());
-        };
+        }
+        self.live_windows_archived()?;
+        let service = self.service.take().unwrap();
         service.terminate();
         let ended = service.wait(Duration::from_secs(30));
         let hung = ended.is_err();
@@ -380,20 +357,14 @@ impl World {
             }
             return Ok(" (refused: the service holds the spool)".into());
         }
-        if all && let Some((written, _)) = self.files[0].pending.as_mut() {
-            // A backfill takes an unterminated last line as a line; the rest, when it comes,
-            // is a line of its own.
-            let piece = std::mem::take(written);
-            self.files[0].lines.push(piece.clone());
-            self.truth.push(piece);
+        if all {
+            self.logs.piece_taken_as_line();
         }
         let proc = Proc::start(&self.config, &[flag], crash_at);
         if crash_at.is_some() && proc.stopped_at_point(Duration::from_secs(3)) {
             let ended = proc.kill();
             self.took(&ended)?;
-            for file in &mut self.files {
-                file.maybe_read = file.lines.len();
-            }
+            self.logs.maybe_read();
             return Ok(String::new());
         }
         self.finished_run(proc, flag)
@@ -417,78 +388,8 @@ impl World {
                 ended.tail(15)
             ));
         }
-        for file in &mut self.files {
-            file.read = file.lines.len();
-            file.maybe_read = file.lines.len();
-            file.seen = true;
-        }
+        self.logs.all_read();
         Ok(String::new())
-    }
-
-    fn rotate(&mut self, copytruncate: bool, compress: bool) {
-        self.finish_pending();
-        for i in (1..self.files.len()).rev() {
-            let from = self.path(i);
-            let to = from
-                .to_string_lossy()
-                .replace(&format!("mail.log.{i}"), &format!("mail.log.{}", i + 1));
-            fs::rename(&from, &to).unwrap();
-        }
-        let logs = self.dir.path().join("logs");
-        if copytruncate {
-            fs::copy(self.path(0), logs.join("mail.log.1")).unwrap();
-            File::options()
-                .write(true)
-                .open(self.path(0))
-                .unwrap()
-                .set_len(0)
-                .unwrap();
-            let copy = self.files[0].clone();
-            self.files[0] = LogFile::default();
-            self.files.insert(1, copy);
-        } else {
-            fs::rename(self.path(0), logs.join("mail.log.1")).unwrap();
-            File::create(self.path(0)).unwrap();
-            self.files.insert(0, LogFile::default());
-        }
-        // delaycompress: the rotation that just became .2 is compressed now, as gzip does it.
-        if compress && self.files.len() > 2 && !self.files[2].gz {
-            let plain = logs.join("mail.log.2");
-            let mut gz = flate2::write::GzEncoder::new(
-                File::create(logs.join("mail.log.2.gz")).unwrap(),
-                flate2::Compression::default(),
-            );
-            gz.write_all(&fs::read(&plain).unwrap()).unwrap();
-            gz.finish().unwrap();
-            fs::remove_file(plain).unwrap();
-            self.files[2].gz = true;
-        }
-    }
-
-    /// Deletes the oldest rotation. Lines of it that maillog never read are lost — allowed
-    /// only where the model knows exactly which (no process ran since a finished run saw the
-    /// file, and none runs now); maillog must then say so.
-    fn delete_oldest(&mut self) -> String {
-        if self.files.len() < 2 {
-            return " (no rotation)".into();
-        }
-        let last = self.files.len() - 1;
-        let file = &self.files[last];
-        let unread = file.lines.len() - file.read;
-        if unread > 0 && (self.service.is_some() || !file.seen || file.read != file.maybe_read) {
-            return " (skipped: what maillog read of it is not known)".into();
-        }
-        fs::remove_file(self.path(last)).unwrap();
-        let file = self.files.pop().unwrap();
-        if unread == 0 {
-            return String::new();
-        }
-        for line in &file.lines[file.read..] {
-            let at = self.truth.iter().position(|l| l == line).unwrap();
-            self.truth.swap_remove(at);
-        }
-        self.loss_reported_after.get_or_insert(self.stderr.len());
-        format!(" ({unread} unread lines lost: maillog must say so)")
     }
 
     fn checkpoint_slots(&self) -> Vec<PathBuf> {
@@ -503,9 +404,7 @@ impl World {
 
     fn at_least_once(&mut self) {
         self.exactly_once = false;
-        for file in &mut self.files {
-            file.seen = false;
-        }
+        self.logs.forgotten();
     }
 
     fn damage_checkpoint(&mut self) -> String {
@@ -522,9 +421,7 @@ impl World {
         }
         let len = fs::metadata(newest).unwrap().len();
         fs::write(newest, vec![0u8; len as usize]).unwrap();
-        for file in &mut self.files {
-            file.seen = false;
-        }
+        self.logs.forgotten();
         String::new()
     }
 
@@ -566,7 +463,7 @@ impl World {
     /// compares the archive with the truth.
     pub fn finish(&mut self) -> Result<String, String> {
         self.stop()?;
-        self.finish_pending();
+        self.logs.finish_pending();
         self.notes.push("final: maillog run --once=all".into());
         let proc = Proc::start(&self.config, &["--once=all"], None);
         self.finished_run(proc, "--once=all (the final drain)")?;
@@ -585,11 +482,12 @@ impl World {
             }
         }
         let truth = self.dir.path().join("truth.log");
-        let text: String = self.truth.iter().map(|l| format!("{l}\n")).collect();
+        let text: String = self.logs.truth.iter().map(|l| format!("{l}\n")).collect();
         fs::write(&truth, text).unwrap();
         let year = self.spec.fixed_year.then_some(YEAR);
         let expected = check::parsed(&truth, self.spec.zone.name(), year);
         let archived = check::archived(&self.archive_root())?;
+        check::one_window_per_object(&self.archive_root())?;
         let (lost, extra, examples) = check::compare(&expected, &archived);
         let records: usize = expected.values().sum();
         let summary = format!(
