@@ -244,7 +244,12 @@ impl Logs {
                 .unwrap()
                 .set_len(0)
                 .unwrap();
-            let copy = self.files[0].clone();
+            // The copy is a file maillog never saw: it finds the unread rest there by content,
+            // but cannot know how much a deletion of it would take.
+            let copy = LogFile {
+                seen: false,
+                ..self.files[0].clone()
+            };
             self.files[0] = LogFile::default();
             self.files.insert(1, copy);
         } else {

@@ -23,6 +23,9 @@ use super::proc::{Ended, Proc};
 /// The fixed year of year-less stamps when a case fixes it.
 pub const YEAR: i32 = 2025;
 
+/// After the first run there is a checkpoint: where the model looks for its slots.
+const NO_SLOTS: &str = "no checkpoint slot (checkpoint*.json) anywhere under the spool";
+
 /// `[window] lateness_seconds` of the config.
 const LATENESS: i64 = 5;
 
@@ -249,14 +252,18 @@ impl World {
                     return Ok(" (not reached in 3 s: killed anyway)".into());
                 }
             }
-            Op::DamageCheckpoint => return Ok(self.damage_checkpoint()),
+            Op::DamageCheckpoint => return self.damage_checkpoint(),
             Op::RemoveCheckpoint => {
                 self.stop()?;
                 // Everything read first: lines of rotations never read are beyond what a
                 // start without a checkpoint can find.
                 let proc = Proc::start(&self.config, &["--once"], None);
                 self.finished_run(proc, "--once (before removing the checkpoint)")?;
-                for slot in self.checkpoint_slots() {
+                let slots = self.checkpoint_slots();
+                if slots.is_empty() {
+                    return Err(NO_SLOTS.into());
+                }
+                for slot in slots {
                     fs::remove_file(slot).unwrap();
                 }
                 self.at_least_once();
@@ -290,7 +297,12 @@ impl World {
         if due.is_empty() {
             return Ok(());
         }
-        let archived = check::archived_qids(&self.archive_root());
+        let mut archived = check::archived_qids(&self.archive_root());
+        if due.iter().any(|w| !archived.contains(&w.qid)) {
+            // An object being uploaded may not read whole yet: look once more.
+            std::thread::sleep(Duration::from_secs(1));
+            archived = check::archived_qids(&self.archive_root());
+        }
         let missing: Vec<_> = due.iter().filter(|w| !archived.contains(&w.qid)).collect();
         match missing.first() {
             None => Ok(()),
@@ -407,22 +419,22 @@ impl World {
         self.logs.forgotten();
     }
 
-    fn damage_checkpoint(&mut self) -> String {
+    fn damage_checkpoint(&mut self) -> Result<String, String> {
         if let Some(service) = self.service.take() {
             let _ = self.took(&service.kill());
         }
         let mut slots = self.checkpoint_slots();
         slots.sort_by_key(|p| fs::metadata(p).unwrap().modified().unwrap());
         let Some(newest) = slots.last() else {
-            return " (no checkpoint yet)".into();
+            return Err(NO_SLOTS.into());
         };
         if slots.len() < 2 {
-            return " (the only slot: no previous generation to fall back to, skipped)".into();
+            return Ok(" (the only slot: no previous generation to fall back to, skipped)".into());
         }
         let len = fs::metadata(newest).unwrap().len();
         fs::write(newest, vec![0u8; len as usize]).unwrap();
         self.logs.forgotten();
-        String::new()
+        Ok(String::new())
     }
 
     fn disk_full(&mut self) -> Result<String, String> {
