@@ -171,12 +171,17 @@ fn assert_same(archived: &HashMap<String, usize>, expected: &HashMap<String, usi
     };
     let (lost, lost_example) = diff(expected, archived);
     let (extra, extra_example) = diff(archived, expected);
-    assert!(
-        lost == 0 && extra == 0,
-        "{what}: of {} records expected, {lost} lost (e.g. {lost_example}), {extra} extra \
-         (e.g. {extra_example})",
+    let mut message = format!(
+        "{what}: of {} records expected, {lost} lost, {extra} extra",
         expected.values().sum::<usize>()
     );
+    if lost > 0 {
+        message.push_str(&format!("\n  lost, e.g.: {lost_example}"));
+    }
+    if extra > 0 {
+        message.push_str(&format!("\n  extra, e.g.: {extra_example}"));
+    }
+    assert!(lost == 0 && extra == 0, "{message}");
 }
 
 fn now() -> i64 {

@@ -148,7 +148,12 @@ pub fn compare(
 }
 
 fn short(record: &str) -> String {
-    record.chars().take(160).collect()
+    let head: String = record.chars().take(160).collect();
+    if head.len() < record.len() {
+        format!("{head}… ({} bytes)", record.len())
+    } else {
+        head
+    }
 }
 
 /// The queue ids of the records in the archive now; objects that cannot be read whole yet
