@@ -7,7 +7,7 @@
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::lines::{self, Zone};
 use super::ops::Style;
@@ -27,7 +27,14 @@ pub struct LogFile {
     maybe_read: usize,
     /// Whether a finished run saw this content (so maillog can tell when it is gone).
     seen: bool,
+    /// When gzip wrote it: a compressed file may still be being written for a while, and a
+    /// reader may wait until it is quiet.
+    compressed_at: Option<Instant>,
 }
+
+/// How long after gzip wrote it a compressed rotation is surely quiet (the tailer waits 5 s
+/// before it trusts a compressed file nothing has read).
+pub const QUIET: Duration = Duration::from_secs(6);
 
 /// A record line written, for the check that live windows reach the archive in time.
 pub struct Written {
@@ -74,8 +81,12 @@ impl Logs {
     }
 
     /// Every file's lines so far count as read (a `run --once` finished).
+    /// (A compressed rotation written less than [`QUIET`] ago may be left for a later run.)
     pub fn all_read(&mut self) {
         for file in &mut self.files {
+            if file.compressed_at.is_some_and(|at| at.elapsed() < QUIET) {
+                continue;
+            }
             file.read = file.lines.len();
             file.maybe_read = file.lines.len();
             file.seen = true;
@@ -137,6 +148,16 @@ impl Logs {
             self.files[0].lines.push(piece.clone());
             self.truth.push(piece);
         }
+    }
+
+    /// How long until every compressed rotation is [`QUIET`].
+    pub fn until_quiet(&self) -> Duration {
+        self.files
+            .iter()
+            .filter_map(|f| f.compressed_at)
+            .map(|at| QUIET.saturating_sub(at.elapsed()))
+            .max()
+            .unwrap_or_default()
     }
 
     /// `mail.log` replaced by a copy of itself: same content, new inode.
@@ -268,6 +289,7 @@ impl Logs {
             gz.finish().unwrap();
             fs::remove_file(plain).unwrap();
             self.files[2].gz = true;
+            self.files[2].compressed_at = Some(Instant::now());
         }
     }
 

@@ -476,19 +476,24 @@ impl World {
     pub fn finish(&mut self) -> Result<String, String> {
         self.stop()?;
         self.logs.finish_pending();
+        // Rotations happen while maillog is down, and days pass: the drain comes after a
+        // compressed rotation is done (a reader may wait for that).
+        std::thread::sleep(self.logs.until_quiet());
         self.notes.push("final: maillog run --once=all".into());
         let proc = Proc::start(&self.config, &["--once=all"], None);
         self.finished_run(proc, "--once=all (the final drain)")?;
         self.snapshots.look(&self.archive_root())?;
         if let Some(at) = self.loss_reported_after {
+            // A log line about lost lines: not the summary's counters ("0 files lost"), not
+            // a lost checkpoint's positions.
             let said = self.stderr[at..].lines().any(|l| {
                 let l = l.to_lowercase();
-                (l.contains("lost") || l.contains("gone")) && l.contains("bytes")
+                l.contains("lost") && !l.starts_with("maillog run:") && !l.contains("checkpoint")
             });
             if !said {
                 return Err(
                     "a rotation with unread lines was deleted and no maillog run said that \
-                     bytes were lost"
+                     lines were lost"
                         .into(),
                 );
             }
