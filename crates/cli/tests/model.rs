@@ -25,6 +25,9 @@
 //!   log line that says "lost", other than the summary's counters; it cannot always count the
 //!   bytes: those written after it last looked). `--once=all` takes a line still in two
 //!   pieces as a line, and its rest as a line of its own, as it promises.
+//! - **A one-shot run finishes what is due.** After `run --once`, every record written before
+//!   it whose window was due (end + lateness) when it started is archived; after
+//!   `--once=all`, every record written before it.
 //! - **Sealing goes on.** While the service runs undisturbed, a record is archived within 3 s
 //!   after its window is due and after it was written plus the lateness — whatever else came
 //!   in (a line stamped 2099).
@@ -91,7 +94,7 @@ impl Failure {
     /// same way (not, say, a run refused on a full disk in place of a replaced object).
     fn kind(&self) -> &'static str {
         let first = self.message.lines().next().unwrap_or("");
-        const KINDS: [(&str, &str); 10] = [
+        const KINDS: [(&str, &str); 11] = [
             ("panicked", "a panic"),
             ("changed its bytes", "an object changed"),
             ("disappeared", "an object disappeared"),
@@ -99,6 +102,7 @@ impl Failure {
             ("exited by itself", "the service exited"),
             ("not refused", "the lock"),
             ("SIGTERM", "a graceful stop"),
+            ("records written before it", "a run left due records"),
             ("not a window file", "a stray file in the archive"),
             ("expected, 0 lost, ", "records repeated"),
             ("expected, ", "records lost"),

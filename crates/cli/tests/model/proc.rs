@@ -13,6 +13,8 @@ use maillog_testkit::s3::{ACCESS_KEY, SECRET_KEY};
 
 /// A running `maillog run`.
 pub struct Proc {
+    /// When it was started (unix seconds, and as an instant).
+    pub started: (i64, Instant),
     child: Child,
     reader: Option<JoinHandle<String>>,
     stopped_here: Receiver<()>,
@@ -36,6 +38,7 @@ impl Ended {
 impl Proc {
     /// `maillog run --config CONFIG FLAGS…`, with `MAILLOG_CRASH_AT` when given.
     pub fn start(config: &Path, flags: &[&str], crash_at: Option<&str>) -> Proc {
+        let started = (chrono::Utc::now().timestamp(), Instant::now());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_maillog"));
         cmd.arg("run").arg("--config").arg(config).args(flags);
         if let Some(point) = crash_at {
@@ -67,6 +70,7 @@ impl Proc {
             all
         });
         Proc {
+            started,
             child,
             reader: Some(reader),
             stopped_here,

@@ -384,6 +384,7 @@ impl World {
 
     /// Waits for a `run --once` that must succeed; then every line written is surely read.
     fn finished_run(&mut self, proc: Proc, flag: &str) -> Result<String, String> {
+        let started = proc.started;
         let ended = proc.wait(Duration::from_secs(120));
         let hung = ended.is_err();
         let ended = ended.unwrap_or_else(|e| e);
@@ -401,7 +402,42 @@ impl World {
             ));
         }
         self.logs.all_read();
+        self.due_records_archived(started, flag.starts_with("--once=all"))?;
         Ok(String::new())
+    }
+
+    /// After a `run --once` every record written before it whose window was due when it
+    /// started (`--once=all`: every record) is in the archive — not waiting in the spool for
+    /// another run. Skipped while a compressed rotation may not be quiet yet.
+    fn due_records_archived(&self, (unix, at): (i64, Instant), all: bool) -> Step {
+        if self.logs.until_quiet() > Duration::ZERO {
+            return Ok(());
+        }
+        let due: Vec<_> = self
+            .logs
+            .written
+            .iter()
+            .filter(|w| w.at < at)
+            .filter(|w| all || w.event - w.event.rem_euclid(300) + 300 + LATENESS < unix)
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let archived = check::archived_qids(&self.archive_root());
+        let missing: Vec<_> = due.iter().filter(|w| !archived.contains(&w.qid)).collect();
+        match missing.first() {
+            None => Ok(()),
+            Some(first) => Err(format!(
+                "after run {}, {} of {} records written before it {} are not archived, e.g. {} \
+                 stamped {}",
+                if all { "--once=all" } else { "--once" },
+                missing.len(),
+                due.len(),
+                if all { "" } else { "in windows due then" },
+                first.qid,
+                chrono::DateTime::from_timestamp(first.event, 0).unwrap()
+            )),
+        }
     }
 
     fn checkpoint_slots(&self) -> Vec<PathBuf> {
