@@ -312,7 +312,8 @@ impl Logs {
         for line in &file.lines[file.read..] {
             let at = self.truth.iter().position(|l| l == line).unwrap();
             self.truth.swap_remove(at);
-            self.written.retain(|w| !line.contains(&format!("]: {}: ", w.qid)));
+            self.written
+                .retain(|w| !line.contains(&format!("]: {}: ", w.qid)));
         }
         Ok(unread)
     }
