@@ -1,6 +1,6 @@
 //! What maillog's tests and benchmarks share: the real servers they run against — an
-//! S3-compatible store ([`s3`]) and a syslog-ng with logrotate ([`syslog`]) — and the
-//! archive's records as multisets ([`records`]).
+//! S3-compatible store ([`s3`]) and a syslog-ng with logrotate ([`syslog`]) — a small disk to
+//! fill ([`tmpfs`]), and the archive's records as multisets ([`records`]).
 //!
 //! Test support only: it panics on any failure (that is the test's failure), and nothing in
 //! the product depends on it.
@@ -8,3 +8,4 @@
 pub mod records;
 pub mod s3;
 pub mod syslog;
+pub mod tmpfs;

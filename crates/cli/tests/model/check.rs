@@ -1,0 +1,215 @@
+//! What the model checks: the archive never changes an object it has shown (after every step),
+//! and, after the final drain, its records equal `maillog parse` of every complete line
+//! written — as a multiset of `"{kind} {json}"`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::File;
+use std::hash::{DefaultHasher, Hasher};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use maillog_testkit::records::multiset;
+
+/// Every object under `root` by key (its path below `root`), skipping the temporary files a
+/// writer may hold there (names starting with a dot).
+pub fn objects(root: &Path) -> BTreeMap<String, PathBuf> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let key = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(key, path);
+            }
+        }
+    }
+    out
+}
+
+fn hash(path: &Path) -> Option<u64> {
+    let bytes = std::fs::read(path).ok()?;
+    let mut h = DefaultHasher::new();
+    h.write(&bytes);
+    Some(h.finish() ^ bytes.len() as u64)
+}
+
+/// The hash of every object once seen: a key once seen keeps its bytes, and stays.
+#[derive(Default)]
+pub struct Snapshots(BTreeMap<String, u64>);
+
+impl Snapshots {
+    /// Compares the archive now with every earlier look; `Err` names what changed.
+    pub fn look(&mut self, root: &Path) -> Result<(), String> {
+        let now = objects(root);
+        for (key, old) in &self.0 {
+            match now.get(key).map(|p| hash(p)) {
+                None | Some(None) => return Err(format!("archived object {key} disappeared")),
+                Some(Some(h)) if h != *old => {
+                    return Err(format!("archived object {key} changed its bytes"));
+                }
+                Some(Some(_)) => {}
+            }
+        }
+        for (key, path) in now {
+            if let Some(h) = hash(&path) {
+                self.0.entry(key).or_insert(h);
+            }
+        }
+        Ok(())
+    }
+
+    /// How many objects were seen.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The records of every window file under `root` as `"{kind} {json}"`; any other file left
+/// there (not a dot file) is an error.
+pub fn archived(root: &Path) -> Result<HashMap<String, usize>, String> {
+    let mut lines = Vec::new();
+    for (key, path) in objects(root) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let Some(kind) = ["from", "to"]
+            .into_iter()
+            .find(|k| name.starts_with(&format!("{k}-")) && name.ends_with(".json.bz2"))
+        else {
+            return Err(format!("left in the archive, not a window file: {key}"));
+        };
+        let mut text = String::new();
+        bzip2::read::MultiBzDecoder::new(File::open(&path).unwrap())
+            .read_to_string(&mut text)
+            .map_err(|e| format!("{key}: not bzip2 of UTF-8: {e}"))?;
+        lines.extend(text.lines().map(|l| format!("{kind} {l}")));
+    }
+    Ok(multiset(lines))
+}
+
+/// `maillog parse --tz ZONE [--year YEAR]` of `log`, as `"{kind} {json}"`.
+pub fn parsed(log: &Path, zone: &str, year: Option<i32>) -> HashMap<String, usize> {
+    let mut lines = Vec::new();
+    for kind in ["from", "to"] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_maillog"));
+        cmd.args(["parse", "--kind", kind, "--tz", zone]);
+        if let Some(year) = year {
+            cmd.args(["--year", &year.to_string()]);
+        }
+        let out = cmd.arg(log).output().unwrap();
+        assert!(out.status.success(), "maillog parse failed");
+        lines.extend(
+            String::from_utf8(out.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| format!("{kind} {l}")),
+        );
+    }
+    multiset(lines)
+}
+
+/// What `expected` has that `archived` lacks (lost), and the reverse (extra), with a few
+/// examples of each.
+pub fn compare(
+    expected: &HashMap<String, usize>,
+    archived: &HashMap<String, usize>,
+) -> (usize, usize, String) {
+    let mut lost = 0;
+    let mut extra = 0;
+    let mut examples = String::new();
+    for (record, n) in expected {
+        let missing = n.saturating_sub(*archived.get(record).unwrap_or(&0));
+        if missing > 0 && lost < 3 {
+            examples.push_str(&format!("\n  lost {missing}×: {}", short(record)));
+        }
+        lost += missing;
+    }
+    for (record, n) in archived {
+        let more = n.saturating_sub(*expected.get(record).unwrap_or(&0));
+        if more > 0 && extra < 3 {
+            examples.push_str(&format!("\n  extra {more}×: {}", short(record)));
+        }
+        extra += more;
+    }
+    (lost, extra, examples)
+}
+
+fn short(record: &str) -> String {
+    let head: String = record.chars().take(160).collect();
+    if head.len() < record.len() {
+        format!("{head}… ({} bytes)", record.len())
+    } else {
+        head
+    }
+}
+
+/// The queue ids of the records in the archive now; objects that cannot be read whole yet
+/// (an upload in progress) are left out.
+pub fn archived_qids(root: &Path) -> HashSet<String> {
+    let mut qids = HashSet::new();
+    for path in objects(root).into_values() {
+        let mut text = String::new();
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        if bzip2::read::MultiBzDecoder::new(file)
+            .read_to_string(&mut text)
+            .is_err()
+        {
+            continue;
+        }
+        for line in text.lines() {
+            if let Ok(record) = serde_json::from_str::<serde_json::Value>(line)
+                && let Some(qid) = record["sendmailid"].as_str()
+            {
+                qids.insert(qid.to_owned());
+            }
+        }
+    }
+    qids
+}
+
+/// Every object holds one window: the `ts` of all its records fall in one 5-minute interval
+/// (the zones of the model have whole-hour offsets, so local windows are UTC ones). Two
+/// windows under one name — the repeated hour of a fall-back — break it.
+pub fn one_window_per_object(root: &Path) -> Result<(), String> {
+    for (key, path) in objects(root) {
+        let mut text = String::new();
+        bzip2::read::MultiBzDecoder::new(File::open(&path).unwrap())
+            .read_to_string(&mut text)
+            .map_err(|e| format!("{key}: {e}"))?;
+        let mut first: Option<(i64, String)> = None;
+        for line in text.lines() {
+            let record: serde_json::Value =
+                serde_json::from_str(line).map_err(|e| format!("{key}: {e}: {line}"))?;
+            let ts = record["ts"].as_str().unwrap_or_default().to_owned();
+            let Ok(at) = chrono::DateTime::parse_from_rfc3339(&ts) else {
+                return Err(format!("{key}: a record without a valid ts: {line}"));
+            };
+            let window = at.timestamp().div_euclid(300);
+            match &first {
+                None => first = Some((window, ts)),
+                Some((w, other)) if *w != window => {
+                    return Err(format!(
+                        "{key} holds records of two windows: ts {other} and ts {ts}"
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(())
+}
