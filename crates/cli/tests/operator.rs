@@ -22,17 +22,26 @@ fn lines(first: usize, count: usize) -> String {
         .collect()
 }
 
-/// `maillog run --once=all` in `dir` with relative paths on the command line; its stderr.
-fn run_relative(dir: &Path, input: &str) -> String {
+/// `maillog run ARGS` in `dir`, which must succeed; its stderr.
+fn run_in(dir: &Path, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
         .current_dir(dir)
-        .args(["run", "--once=all", "--input", input, "--spool", "spool"])
-        .args(["--archive", "file://archive"])
+        .arg("run")
+        .args(args)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
     stderr
+}
+
+/// `maillog run --once=all` in `dir` with relative paths on the command line; its stderr.
+fn run_relative(dir: &Path, input: &str) -> String {
+    let spool = ["--spool", "spool", "--archive", "file://archive"];
+    run_in(
+        dir,
+        &[&["--once=all", "--input", input][..], &spool[..]].concat(),
+    )
 }
 
 #[test]
@@ -124,14 +133,7 @@ fn lines_now(first: usize, count: usize) -> String {
 }
 
 fn run_config(dir: &Path, once: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
-        .current_dir(dir)
-        .args(["run", once, "--config", "pipeline.toml"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    stderr
+    run_in(dir, &[once, "--config", "pipeline.toml"])
 }
 
 #[test]

@@ -21,6 +21,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{ACCESS_KEY, S3Server, SECRET_KEY, free_port, get, have_s3s_fs, metric};
+use maillog_testkit::tmpfs::Tmpfs;
 
 fn maillog(config: &Path, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_maillog"));
@@ -32,6 +33,30 @@ fn maillog(config: &Path, args: &[&str]) -> Command {
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env_remove("AWS_PROFILE");
     cmd
+}
+
+/// Starts `command` with its stderr read by a thread: a message on the channel for each line
+/// holding `needle`; the thread returns the whole stderr.
+fn watched(
+    mut command: Command,
+    needle: &'static str,
+) -> (Child, mpsc::Receiver<()>, std::thread::JoinHandle<String>) {
+    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            if line.contains(needle) {
+                let _ = tx.send(());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    (child, rx, reader)
 }
 
 /// Every object's bytes, by path.
@@ -125,32 +150,6 @@ fn reading_goes_on_while_the_archive_is_down() {
     );
 }
 
-/// A tmpfs mounted for the test, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        fs::create_dir_all(dir).unwrap();
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(
-            ok || std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "cannot mount a tmpfs under CI=true"
-        );
-        ok.then(|| Tmpfs(dir.to_owned()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
-    }
-}
-
 #[test]
 fn a_spool_filled_while_the_archive_is_down_frees_itself_when_it_is_back() {
     if !have_s3s_fs() {
@@ -184,25 +183,8 @@ fn a_spool_filled_while_the_archive_is_down_frees_itself_when_it_is_back() {
         ),
     )
     .unwrap();
-    let mut child = maillog(&config, &["--once"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in stderr.lines() {
-            let line = line.unwrap();
-            if line.contains("disk is full") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    rx.recv_timeout(Duration::from_secs(90))
+    let (mut child, said, reader) = watched(maillog(&config, &["--once"]), "disk is full");
+    said.recv_timeout(Duration::from_secs(90))
         .expect("the spool never filled up");
     std::thread::sleep(Duration::from_secs(2));
     assert!(
@@ -253,25 +235,9 @@ fn a_one_shot_run_waiting_for_the_archive_stops_on_sigterm() {
         ),
     )
     .unwrap();
-    let mut child = maillog(&config, &["--once"])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in stderr.lines() {
-            let line = line.unwrap();
-            if line.contains("cannot put") {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    rx.recv_timeout(Duration::from_secs(60))
+    let (child, said, reader) = watched(maillog(&config, &["--once"]), "cannot put");
+    let mut child = child;
+    said.recv_timeout(Duration::from_secs(60))
         .expect("no put was tried");
     std::thread::sleep(Duration::from_secs(1));
     Command::new("kill")
