@@ -271,12 +271,23 @@ impl Batcher {
     /// open windows and hands last blocks to the compressors): call it as often as records
     /// come; [`Self::sync`] finishes the seals whose compression is done.
     pub fn seal_due(&mut self, everything: bool) {
+        self.seal_due_as(everything, false);
+    }
+
+    /// The end of a one-shot run: what [`Self::seal_due`] seals, and the further parts of
+    /// windows that are due without waiting the lateness after their opening (no more late
+    /// records come before the next run, which would otherwise find them due anyway).
+    pub fn seal_windows_due(&mut self) {
+        self.seal_due_as(false, true);
+    }
+
+    fn seal_due_as(&mut self, everything: bool, parts_with_window: bool) {
         let lateness = self.config.lateness;
         let watermark = self.watermark;
         let mut due = Vec::new();
         let mut by_bound = Vec::new();
         for (id, opened_at) in self.spool.open_windows() {
-            let closes = if id.part == 0 {
+            let closes = if id.part == 0 || parts_with_window {
                 id.end()
             } else {
                 id.end().max(opened_at.min(watermark))

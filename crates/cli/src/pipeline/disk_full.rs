@@ -27,10 +27,8 @@ impl Pipeline {
             match self.commit(seal) {
                 Err(e) if is_disk_full(&e) => {
                     self.wait_for_room(&e, &mut said)?;
-                    // From now on the compressors are waited for: a block they finished needs
-                    // a tenth of its raw file's room.
                     if seal == Seal::Due {
-                        seal = Seal::DueNow;
+                        seal = Seal::DueWaiting;
                     }
                 }
                 Err(e) => return Err(e),

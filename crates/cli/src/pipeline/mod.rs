@@ -520,7 +520,11 @@ impl Pipeline {
     /// Seals what is due (see [`Seal`]), makes the spool durable, commits it with the
     /// positions, then archives sealed files.
     fn commit(&mut self, seal: Seal) -> Result<()> {
-        self.batcher.seal_due(seal == Seal::All);
+        match seal {
+            Seal::Due | Seal::DueWaiting => self.batcher.seal_due(false),
+            Seal::DueNow => self.batcher.seal_windows_due(),
+            Seal::All => self.batcher.seal_due(true),
+        }
         let (state, sealed) = self.batcher.sync(seal != Seal::Due)?;
         if !sealed.is_empty() {
             crash_point("after-seal");
@@ -541,7 +545,11 @@ enum Seal {
     /// The windows that are due; a seal whose compression is not done yet waits for the next
     /// commit (the service, every second).
     Due,
-    /// The windows that are due, waiting for their compression (the end of `--once`).
+    /// What `Due` seals, waiting for the compression (a retry on a full disk: a block the
+    /// compressors finished needs a tenth of its raw file's room).
+    DueWaiting,
+    /// The windows that are due, further parts included, waiting for their compression (the
+    /// end of `--once`).
     DueNow,
     /// Every window, waiting for the compression (the end of `--once=all`).
     All,
