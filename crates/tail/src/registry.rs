@@ -38,6 +38,10 @@ pub(crate) struct Registry {
     /// Content of a truncated file's earlier epoch that lives on in a copy: acks of that epoch
     /// move the copy's position (the copy is that content, read on from where it stopped).
     moved: HashMap<(FileKey, u32), FileKey>,
+    /// Content of a file's epoch that another file (its replacement, a copy with another
+    /// inode) holds too, up to a position: acks of that epoch move the other file's position
+    /// too, up to there (both files start at the same bytes).
+    shared: HashMap<(FileKey, u32), (FileKey, u64)>,
     next_seq: u64,
     /// The highest epoch handed out.
     next_epoch: u32,
@@ -79,6 +83,7 @@ impl Registry {
             store,
             dirty: false,
             moved: HashMap::new(),
+            shared: HashMap::new(),
             next_seq,
             next_epoch,
             state,
@@ -100,6 +105,11 @@ impl Registry {
     }
 
     fn commit(&mut self, ack: &Ack) {
+        if let Some(&(other, upto)) = self.shared.get(&(ack.key, ack.epoch))
+            && let Some(entry) = self.entries.get_mut(&other)
+        {
+            entry.offset = entry.offset.max(ack.offset.min(upto));
+        }
         let key = match self.entries.get(&ack.key) {
             Some(entry) if entry.epoch == ack.epoch => ack.key,
             _ => match self.moved.get(&(ack.key, ack.epoch)) {
@@ -119,6 +129,12 @@ impl Registry {
     /// Epoch `epoch` of file `key` continues in file `copy`.
     pub(crate) fn moved(&mut self, key: FileKey, epoch: u32, copy: FileKey) {
         self.moved.insert((key, epoch), copy);
+    }
+
+    /// File `to` starts with the content of file `key` in `epoch` up to `upto`: acks of that
+    /// epoch move `to`'s position too, up to there.
+    pub(crate) fn shares(&mut self, key: FileKey, epoch: u32, to: FileKey, upto: u64) {
+        self.shared.insert((key, epoch), (to, upto));
     }
 
     /// Records a file now being followed, positioned at `offset` (committed: nothing before it
@@ -157,12 +173,14 @@ impl Registry {
     }
 
     /// The file's content (in `epoch`) was seen to be `size` bytes long. Kept in memory and
-    /// saved with the next save (not worth a save of its own).
-    pub(crate) fn saw(&mut self, key: FileKey, epoch: u32, size: u64) {
+    /// saved with the next save (not worth a save of its own). `tail`: a fingerprint of the
+    /// bytes just before `size`, for a plain file.
+    pub(crate) fn saw(&mut self, key: FileKey, epoch: u32, size: u64, tail: Option<Fingerprint>) {
         if let Some(entry) = self.entries.get_mut(&key)
             && entry.epoch == epoch
         {
             entry.size = size;
+            entry.tail = tail;
         }
     }
 
@@ -299,6 +317,7 @@ mod tests {
             seq: 0,
             eof: None,
             size: offset,
+            tail: None,
         }
     }
 

@@ -18,7 +18,12 @@ use common::*;
 /// Lines long enough that 40 of them are well over the 1 KiB head fingerprint.
 fn long(from: usize, to: usize) -> Vec<String> {
     (from..to)
-        .map(|i| format!("Nov 25 11:44:{:02} mx1 sendmail[4242]: AB{i:05}: to=<u{i}@example.org>", i % 60))
+        .map(|i| {
+            format!(
+                "Nov 25 11:44:{:02} mx1 sendmail[4242]: AB{i:05}: to=<u{i}@example.org>",
+                i % 60
+            )
+        })
         .collect()
 }
 
@@ -49,7 +54,11 @@ fn a_log_replaced_by_a_copy_while_followed_is_read_on_not_again() {
         replace_with(&log, &fs::read(&log).unwrap());
         write_long(&log, lines, lines + 5);
         let (got, acks) = receive(&mut tail, 5);
-        assert_eq!(got, long(lines, lines + 5), "only the lines after the replacement");
+        assert_eq!(
+            got,
+            long(lines, lines + 5),
+            "only the lines after the replacement"
+        );
         tail.checkpointer.commit(&acks).unwrap();
         let (more, _) = anything_more(&mut tail);
         assert!(more.is_empty(), "delivered again: {more:?}");
@@ -77,7 +86,11 @@ fn a_log_replaced_by_a_copy_while_stopped_is_read_on_from_the_checkpoint() {
     write_long(&log, 42, 45);
     let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
     let (got, _) = receive(&mut tail, 5);
-    assert_eq!(got, long(40, 45), "from the committed position, nothing twice");
+    assert_eq!(
+        got,
+        long(40, 45),
+        "from the committed position, nothing twice"
+    );
     let (more, _) = anything_more(&mut tail);
     assert!(more.is_empty(), "delivered again: {more:?}");
     stop(tail);
@@ -94,7 +107,9 @@ fn a_replaced_log_whose_writer_has_not_reopened_loses_nothing() {
     let mut writer = fs::OpenOptions::new().append(true).open(&log).unwrap();
     replace_with(&log, &fs::read(&log).unwrap());
     use std::io::Write;
-    writer.write_all(format!("{}\n", long(40, 41)[0]).as_bytes()).unwrap();
+    writer
+        .write_all(format!("{}\n", long(40, 41)[0]).as_bytes())
+        .unwrap();
     drop(writer);
     std::thread::sleep(std::time::Duration::from_millis(200));
     write_long(&log, 41, 43); // after it reopened: the new file
@@ -146,7 +161,10 @@ fn content_edited_while_stopped_is_read_again_whole_and_nothing_is_lost() {
     replace_with(&log, text.as_bytes());
     let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
     let (got, _) = receive(&mut tail, 42);
-    assert_eq!(got, edited, "what was read cannot be told apart: all of it again");
+    assert_eq!(
+        got, edited,
+        "what was read cannot be told apart: all of it again"
+    );
     assert_eq!(tail.stats.files_lost.load(Relaxed), 0);
     stop(tail);
 }

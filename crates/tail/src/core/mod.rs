@@ -10,6 +10,7 @@
 
 mod gone;
 mod open;
+mod replaced;
 mod siblings;
 
 use std::cell::Cell;
@@ -205,7 +206,7 @@ impl TailCore {
                 let path = f.path.to_string_lossy();
                 let mut registry = checkpointer.lock();
                 registry.update(f.key, f.fingerprint, &path);
-                registry.saw(f.key, f.epoch, f.seen_size());
+                registry.saw(f.key, f.epoch, f.seen_size(), f.tail_print());
             };
             let looked = f.look(
                 PASS_BUDGET,
@@ -356,6 +357,13 @@ impl TailCore {
             // A plain file with the inode of a compressed one read to its end: that one is
             // gone.
             self.gone_elsewhere(key);
+        }
+        if kind == Compression::None
+            && let Some(f) = self.open_replacement(&path, &file, meta.len(), key, now)?
+        {
+            TailStats::add(&self.stats.files_opened, 1);
+            self.files.push(f);
+            return Ok(());
         }
         let opened = match kind {
             Compression::None => Some(self.open_plain(path, file, meta.len(), key, now)?),

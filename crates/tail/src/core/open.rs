@@ -70,6 +70,7 @@ impl TailCore {
             seq,
             eof: None,
             size,
+            tail: None,
         };
         let epoch = self.checkpointer.lock().register(entry);
         let max_line = self.config.max_line_bytes;
@@ -188,6 +189,7 @@ impl TailCore {
             seq: at.seq,
             eof: None,
             size: at.read_from,
+            tail: None,
         });
         let input = Input::Compressed(reader);
         let max_line = self.config.max_line_bytes;
@@ -237,6 +239,7 @@ impl TailCore {
                 seq: at.seq,
                 eof: Some(len),
                 size: len,
+                tail: None,
             });
             return Some((key, None));
         }
@@ -254,6 +257,7 @@ impl TailCore {
                 seq: at.seq,
                 eof: None,
                 size: meta.len(),
+                tail: None,
             };
             let epoch = self.checkpointer.lock().register(entry);
             let input = Input::Plain(file);
@@ -335,6 +339,9 @@ impl TailCore {
             seq: e.seq,
         };
         let Some((path, meta)) = Self::find_known(e) else {
+            if self.replaced_while_stopped(e) {
+                return Ok(Vec::new()); // its path names a copy of it now
+            }
             if e.is_complete() {
                 self.gone_elsewhere(e.key);
                 return Ok(Vec::new());
@@ -386,9 +393,9 @@ impl TailCore {
         let input = Input::Plain(file);
         let (role, max_line) = (Role::Rotated { since: now }, self.config.max_line_bytes);
         let (fp, epoch, offset) = (e.fingerprint, e.epoch, e.offset);
-        Ok(vec![Followed::new(
-            path, e.key, input, fp, epoch, offset, role, max_line, now,
-        )])
+        let mut f = Followed::new(path, e.key, input, fp, epoch, offset, role, max_line, now);
+        f.named_as = last; // a copy of it at its old path is the same content
+        Ok(vec![f])
     }
 
     /// A compressed file read in part, or not committed to its end, before the stop (a

@@ -169,6 +169,7 @@ impl TailCore {
             seq: 0,
             eof: None,
             size: if compressed { 0 } else { meta.len() },
+            tail: None,
         });
         // A plain one may still be written to by a writer that has not reopened yet.
         let role = if compressed {
@@ -251,6 +252,7 @@ impl TailCore {
             seq: 0,
             eof: Some(len),
             size: len,
+            tail: None,
         });
         Ok(())
     }
