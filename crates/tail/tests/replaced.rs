@@ -64,6 +64,9 @@ fn a_log_replaced_by_a_copy_while_followed_is_read_on_not_again() {
         assert!(more.is_empty(), "delivered again: {more:?}");
         write_long(&log, lines + 5, lines + 6);
         assert_eq!(receive(&mut tail, 1).0, long(lines + 5, lines + 6));
+        assert_eq!(tail.stats.replaced_files.load(Relaxed), 1);
+        assert_eq!(tail.stats.diverged_files.load(Relaxed), 0);
+        assert_eq!(tail.stats.files_lost.load(Relaxed), 0);
         stop(tail);
     }
 }
@@ -93,6 +96,12 @@ fn a_log_replaced_by_a_copy_while_stopped_is_read_on_from_the_checkpoint() {
     );
     let (more, _) = anything_more(&mut tail);
     assert!(more.is_empty(), "delivered again: {more:?}");
+    assert_eq!(tail.stats.replaced_files.load(Relaxed), 1);
+    assert_eq!(
+        tail.stats.files_lost.load(Relaxed),
+        0,
+        "the old inode is no loss"
+    );
     stop(tail);
 }
 
@@ -141,6 +150,7 @@ fn content_edited_before_the_read_position_is_read_again_from_the_first_line_tha
     assert_eq!(got, expected, "from the edited line on, nothing before it");
     let (more, _) = anything_more(&mut tail);
     assert!(more.is_empty(), "delivered again: {more:?}");
+    assert_eq!(tail.stats.diverged_files.load(Relaxed), 1);
     stop(tail);
 }
 
@@ -166,5 +176,83 @@ fn content_edited_while_stopped_is_read_again_whole_and_nothing_is_lost() {
         "what was read cannot be told apart: all of it again"
     );
     assert_eq!(tail.stats.files_lost.load(Relaxed), 0);
+    assert_eq!(tail.stats.diverged_files.load(Relaxed), 1);
+    stop(tail);
+}
+
+#[test]
+fn a_file_that_merely_starts_alike_is_another_file() {
+    // vector#17240: a new file whose first line is the old one's is not a copy of it.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    append(&log, "# header\n");
+    write_long(&log, 0, 40);
+    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
+    assert_eq!(receive(&mut tail, 41).0.len(), 41);
+    // rename + create, the new file starting with the same header line
+    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
+    append(&log, "# header\n");
+    write_long(&log, 40, 45);
+    let (got, _) = receive(&mut tail, 6);
+    let mut expected = vec!["# header".to_owned()];
+    expected.extend(long(40, 45));
+    assert_eq!(got, expected);
+    assert_eq!(tail.stats.replaced_files.load(Relaxed), 0);
+    stop(tail);
+}
+
+#[test]
+fn a_replacement_then_a_copytruncate_then_a_rename_rotation() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    write_long(&log, 0, 40);
+    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
+    assert_eq!(receive(&mut tail, 40).0, long(0, 40));
+    replace_with(&log, &fs::read(&log).unwrap());
+    write_long(&log, 40, 42);
+    assert_eq!(receive(&mut tail, 2).0, long(40, 42));
+    // copytruncate: a copy of the replacement, then the replacement truncated.
+    fs::copy(&log, dir.path().join("mail.log.1")).unwrap();
+    let truncate = fs::OpenOptions::new().write(true).open(&log).unwrap();
+    truncate.set_len(0).unwrap();
+    write_long(&log, 42, 44);
+    assert_eq!(receive(&mut tail, 2).0, long(42, 44));
+    // rename + create
+    fs::rename(&log, dir.path().join("mail.log.2")).unwrap();
+    write_long(&log, 44, 46);
+    assert_eq!(receive(&mut tail, 2).0, long(44, 46));
+    let (more, _) = anything_more(&mut tail);
+    assert!(more.is_empty(), "delivered again: {more:?}");
+    assert_eq!(tail.stats.replaced_files.load(Relaxed), 1);
+    stop(tail);
+}
+
+#[test]
+fn a_crash_after_a_replacement_repeats_only_what_was_not_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    write_long(&log, 0, 40);
+    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
+    let (_, acks) = receive(&mut tail, 40);
+    tail.checkpointer.commit(&acks).unwrap();
+    write_long(&log, 40, 42);
+    assert_eq!(receive(&mut tail, 2).0, long(40, 42)); // from the old file, never committed
+    replace_with(&log, &fs::read(&log).unwrap());
+    write_long(&log, 42, 44);
+    assert_eq!(receive(&mut tail, 2).0, long(42, 44)); // from the new one, never committed
+    stop(tail); // as a crash: nothing more committed
+
+    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
+    let (got, acks) = receive(&mut tail, 4);
+    assert_eq!(got, long(40, 44), "what was not committed, once");
+    let (more, _) = anything_more(&mut tail);
+    assert!(more.is_empty(), "delivered again: {more:?}");
+    assert_eq!(tail.stats.files_lost.load(Relaxed), 0);
+    tail.checkpointer.commit(&acks).unwrap();
+    stop(tail);
+
+    let mut tail = spawn(config(dir.path(), &["mail.log"])).unwrap();
+    let (more, _) = anything_more(&mut tail);
+    assert!(more.is_empty(), "delivered again: {more:?}");
     stop(tail);
 }
