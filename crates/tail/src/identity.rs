@@ -106,6 +106,12 @@ pub fn read_before(file: &File, end: u64) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// The fingerprint of the bytes of `file` just before `end` (see [`read_before`]); None if
+/// they cannot be read.
+pub fn tail_of(file: &File, end: u64) -> Option<Fingerprint> {
+    read_before(file, end).ok().map(|b| Fingerprint::of(&b))
+}
+
 /// How many leading bytes `a` and `b` have in common, compared up to `limit` (and the end of
 /// the shorter one). Reads both in blocks of 64 KiB: a whole file's prefix in the worst case,
 /// which is paid once when a file is replaced by a copy, never while following.

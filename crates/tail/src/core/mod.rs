@@ -76,6 +76,9 @@ pub struct TailCore {
     unreadable: HashSet<PathBuf>,
     /// Siblings of the inputs looked at and left alone.
     judged: siblings::Judged,
+    /// Files replaced by a copy while followed: the replacement, its epoch, and where its own
+    /// content starts (see [`replaced`]).
+    replaced: std::collections::HashMap<FileKey, (FileKey, u32, u64)>,
     /// Where files unknown to the checkpoint start, until the first scan is over.
     first_start: Option<StartAt>,
     started: bool,
@@ -141,6 +144,7 @@ impl TailCore {
             done: HashSet::new(),
             unreadable: HashSet::new(),
             judged: siblings::Judged::new(),
+            replaced: std::collections::HashMap::new(),
             first_start,
             started: false,
             last_forget: None,
@@ -505,6 +509,14 @@ impl TailCore {
         self.checkpointer
             .lock()
             .released(f.key, f.delivered(), false);
+        if f.deleted
+            && let Some((to, epoch, upto)) = self.replaced.remove(&f.key)
+        {
+            // Its lines not committed are its replacement's too: taken there.
+            self.checkpointer
+                .lock()
+                .hand_over(f.key, f.epoch, (to, epoch), upto);
+        }
         if f.deleted && !self.move_to_copy(f.key) {
             self.checkpointer
                 .lock()

@@ -33,7 +33,7 @@
 //! [`Registry::shares`]: crate::registry::Registry::shares
 
 use std::fs::File;
-use std::io::{self, Seek, SeekFrom};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Instant;
@@ -41,7 +41,9 @@ use std::time::Instant;
 use super::TailCore;
 use crate::checkpoint::Entry;
 use crate::find::{self, Compression};
-use crate::identity::{FINGERPRINT_BYTES, FileKey, Fingerprint, common_prefix, read_head};
+use crate::identity::{
+    FINGERPRINT_BYTES, FileKey, Fingerprint, common_prefix, read_head, read_stream_head, tail_of,
+};
 use crate::source::{Followed, Input, Role};
 use crate::stats::TailStats;
 
@@ -57,8 +59,100 @@ impl TailCore {
         key: FileKey,
         now: Instant,
     ) -> io::Result<Option<Followed>> {
+        self.continued(path, path, file, size, key, Role::Live, now)
+    }
+
+    /// A sibling of `input` (`mail.log.1`) nothing has read, with inode `key`: if the file
+    /// followed under the input's name is no longer there and this one starts with all of its
+    /// content, this is its replacement, rotated away before it was seen under the input's
+    /// name. Opened where that content ends, read to its end and let go. (A copytruncate's
+    /// copy also starts with all of the followed file's content, but the followed file is
+    /// still named by the input then: it is left to the truncation logic.)
+    pub(super) fn rotated_replacement(
+        &mut self,
+        input: &Path,
+        path: &Path,
+        key: FileKey,
+        now: Instant,
+    ) -> io::Result<Option<Followed>> {
+        let file = File::open(path)?;
+        let meta = file.metadata()?;
+        let kind = find::compression_of(&file)?;
+        let named = std::fs::metadata(input).ok().map(|m| FileKey::of(&m));
+        let old = self.files.iter().rev().find(|f| f.named_as == input);
+        if old.is_none_or(|f| named == Some(f.key)) {
+            return Ok(None);
+        }
+        if kind == Compression::None {
+            let role = Role::Rotated { since: now };
+            return self.continued(input, path, &file, meta.len(), key, role, now);
+        }
+        // Compressed by the rotation already: compared with the decompressed content.
+        if !find::quiet_for(&meta, self.config.rotate_wait) {
+            return Ok(None); // perhaps still being compressed: looked at again later
+        }
+        let Some((read, old_file)) = old.and_then(|f| Some((f.delivered(), f.plain_file()?)))
+        else {
+            return Ok(None);
+        };
+        let old_len = old_file.metadata()?.len();
+        if old_len == 0 || !stream_starts_with(find::decompressor(file, kind), old_file, old_len)? {
+            return Ok(None);
+        }
+        let max_line = self.config.max_line_bytes as u64;
+        let start = line_start(
+            old_file,
+            read.max(old_len.saturating_sub(max_line)),
+            old_len,
+            read,
+        )?;
+        let mut reader = find::decompressor(File::open(path)?, kind);
+        let head = read_stream_head(&mut *reader)?;
+        let mut reader: Box<dyn Read + Send> =
+            Box::new(io::Cursor::new(head.clone()).chain(reader));
+        if io::copy(&mut (&mut reader).take(start), &mut io::sink())? < start {
+            return Ok(None);
+        }
+        self.vacate(key, &head, true);
+        TailStats::add(&self.stats.replaced_files, 1);
+        tracing::info!(path = %path.display(), from = start,
+            "the replacement of a followed file, rotated and compressed before it was seen: \
+             reading it on from where the content read ends");
+        let at = super::At {
+            read_from: start,
+            committed: start,
+            seq: 0,
+        };
+        let fingerprint = Fingerprint::of(&head);
+        let role = Role::Predecessor;
+        Ok(Some(self.registered(
+            path.to_owned(),
+            key,
+            reader,
+            fingerprint,
+            at,
+            role,
+            now,
+        )))
+    }
+
+    /// The file `file` (inode `key`, `size` bytes, at `path`) and the file followed under the
+    /// name `named`: if the first holds the second's content, it is opened as `role` where
+    /// that content parts from it (see the module). A rotated replacement must hold all of
+    /// it.
+    #[allow(clippy::too_many_arguments)]
+    fn continued(
+        &mut self,
+        named: &Path,
+        path: &Path,
+        file: &File,
+        size: u64,
+        key: FileKey,
+        role: Role,
+        now: Instant,
+    ) -> io::Result<Option<Followed>> {
         let old = self.files.iter().rev().find(|f| {
-            f.named_as == path
+            f.named_as == named
                 && f.key != key
                 && matches!(f.role, Role::Live | Role::Rotated { .. })
         });
@@ -72,6 +166,9 @@ impl TailCore {
         let common = common_prefix(old_file, file, old_len.min(size))?;
         if common < old_len.min(FINGERPRINT_BYTES as u64) {
             return Ok(None); // another file, or too short to tell: new
+        }
+        if role != Role::Live && common < old_len {
+            return Ok(None);
         }
         let read = old.delivered();
         let max_line = self.config.max_line_bytes as u64;
@@ -99,30 +196,32 @@ impl TailCore {
                 "replaced by a copy of the same content (new inode): reading on, not again");
         }
         let head = read_head(file)?;
+        // An entry its inode has for other content is of a file gone before (inode reused).
+        self.vacate(key, &head, false);
         let mut file = file.try_clone()?;
         file.seek(SeekFrom::Start(start))?;
         let fingerprint = Fingerprint::of(&head);
+        // What is before `start` is the replaced file's: committed there. (Should a restart
+        // find the replaced file gone with lines not committed, they are read from here.)
         let mut registry = self.checkpointer.lock();
-        let committed = registry
-            .entries
-            .get(&old_key)
-            .filter(|e| e.epoch == old_epoch)
-            .map_or(start, |e| e.offset.min(start));
         let epoch = registry.register(Entry {
             key,
             fingerprint,
             epoch: 0,
-            offset: committed,
+            offset: start,
             path: path.to_string_lossy().into_owned(),
             compressed: false,
             seq: 0,
             eof: None,
             size,
-            tail: None,
+            tail: tail_of(&file, size),
         });
-        registry.shares(old_key, old_epoch, key, start);
         drop(registry);
-        tracing::debug!(old = %old_path.display(), "the replaced file is read to its end");
+        if start >= read {
+            self.replaced.insert(old_key, (key, epoch, start));
+        }
+        tracing::debug!(old = %old_path.display(), epoch = old_epoch,
+            "the replaced file is read to its end");
         Ok(Some(Followed::new(
             path.to_owned(),
             key,
@@ -130,7 +229,7 @@ impl TailCore {
             fingerprint,
             epoch,
             start,
-            Role::Live,
+            role,
             self.config.max_line_bytes,
             now,
         )))
@@ -143,6 +242,75 @@ impl TailCore {
         if e.compressed || e.fingerprint.len == 0 || e.is_complete() {
             return false;
         }
+        self.at_path(e) || self.covered(e)
+    }
+
+    /// Whether a newer known content holds all of `e` (seen of it): a replacement of it,
+    /// followed before the stop, and rotated or truncated since. Then `e` is forgotten: that
+    /// content is read from its own position (which moved with `e`'s), nothing twice.
+    pub(super) fn covered(&mut self, e: &Entry) -> bool {
+        if e.compressed || e.fingerprint.len == 0 {
+            return false;
+        }
+        // Replaced while following, and the replacement rotated since: known as its own
+        // content, which starts with all of this one's (its position moved with this one's).
+        let others: Vec<Entry> = {
+            let registry = self.checkpointer.lock();
+            let others = registry.entries.values();
+            others
+                .filter(|o| o.key != e.key && o.seq > e.seq)
+                .cloned()
+                .collect()
+        };
+        // Its file, or the copy its content went to (truncated since: copytruncate).
+        let holder = others.iter().find(|o| {
+            let found = Self::find_known(o).map(|(path, meta)| (path, meta.len()));
+            let copy = || {
+                find::content_copy(Path::new(&o.path), o.fingerprint, o.key)
+                    .map(|c| (c.path, c.meta.len()))
+            };
+            let mut files = found.into_iter().chain(std::iter::from_fn(copy).take(1));
+            files.any(|(path, _)| holds_content(e, &path))
+        });
+        if let Some(o) = holder {
+            tracing::info!(path = %e.path, copy = %o.path,
+                "replaced by a copy of the same content, since rotated: read on from there");
+            self.hand_over(e, o.key);
+            return true;
+        }
+        false
+    }
+
+    /// `e` is gone, and the known content `to` holds all of it (seen of it): `e` is
+    /// forgotten, and lines of it not committed are read from `to` (its first bytes are
+    /// `e`'s, at the same positions).
+    pub(super) fn hand_over(&mut self, e: &Entry, to: FileKey) {
+        let mut registry = self.checkpointer.lock();
+        registry.forget(e.key);
+        // With lines of `e` not committed, no line after them is (commits come in order):
+        // `to`'s position is where its own content starts, at most.
+        if let Some(other) = registry.entries.get_mut(&to)
+            && e.offset < other.offset
+            && e.offset < e.size
+        {
+            other.offset = e.offset;
+            registry.dirty = true;
+        }
+    }
+
+    /// The newer known content with the same path as `e` that `file` holds besides `e`, if
+    /// any.
+    pub(super) fn superseded(&self, e: &Entry, file: &File, len: u64) -> Option<FileKey> {
+        let registry = self.checkpointer.lock();
+        let mut newer = registry
+            .entries
+            .values()
+            .filter(|o| o.key != e.key && !o.compressed && o.seq > e.seq && o.path == e.path);
+        newer.find(|o| holds(o, file, len)).map(|o| o.key)
+    }
+
+    /// [`Self::replaced_while_stopped`], where the path of `e` names the replacement.
+    fn at_path(&mut self, e: &Entry) -> bool {
         let path = Path::new(&e.path);
         let Ok(file) = File::open(path) else {
             return false;
@@ -161,16 +329,19 @@ impl TailCore {
         if !e.fingerprint.matches(&head) {
             return false; // another file
         }
-        // Everything seen of `e` is there, at the same place: its first KiB and the KiB
-        // before the length last seen (or the first KiB covers all of it).
-        let whole = meta.len() >= e.size
-            && match e.tail {
-                Some(tail) => tail.matches_before(&file, e.size).unwrap_or(false),
-                None => u64::from(e.fingerprint.len) >= e.size,
-            };
+        let whole = holds(e, &file, meta.len());
         self.vacate(key, &head, false);
         let known = self.checkpointer.lock().entries.contains_key(&key);
         let path_text = e.path.clone();
+        if whole
+            && !known
+            && let Some(newer) = self.superseded(e, &file, meta.len())
+        {
+            // A newer content known under this path (a replacement of this one, replaced in
+            // turn) is held here too: that one takes the file, from its own position.
+            self.hand_over(e, newer);
+            return true;
+        }
         if whole && !known {
             tracing::info!(path = %path_text, committed = e.offset,
                 "replaced by a copy of the same content (new inode) while maillog was \
@@ -181,12 +352,15 @@ impl TailCore {
                 .transfer(e.key, key, &path_text, false);
             return true;
         }
+        if known && whole {
+            // Replaced while following, before the stop: the copy is known already.
+            self.hand_over(e, key);
+            return true;
+        }
         self.checkpointer.lock().forget(e.key);
         if known {
-            // Replaced while following, before the stop: the copy is known already, and holds
-            // the replaced file's lines up to where the two part (its position moved with
-            // theirs). Lines only the replaced file held, not committed, are gone with it.
-            if !whole {
+            // Lines only the replaced file held, not committed, are gone with it.
+            {
                 let mut lost = e.clone();
                 lost.offset = e.offset.max(e.size.min(meta.len()));
                 self.lost(&lost, "replaced file vanished while maillog was stopped");
@@ -201,6 +375,73 @@ impl TailCore {
              may be delivered again");
         true
     }
+}
+
+/// Whether `file` (`len` bytes long) holds everything seen of `e` at the same place: its
+/// first KiB, and the KiB before the length last seen (or the first KiB covers all of it).
+fn holds(e: &Entry, file: &File, len: u64) -> bool {
+    let head = read_head(file).is_ok_and(|head| e.fingerprint.matches(&head));
+    head && len >= e.size
+        && match e.tail {
+            Some(tail) => tail.matches_before(file, e.size).unwrap_or(false),
+            None => u64::from(e.fingerprint.len) >= e.size,
+        }
+}
+
+/// [`holds`] for a file that may be compressed (its decompressed content): read through up
+/// to the length seen of `e` (paid once, at a start, for a file that vanished).
+fn holds_content(e: &Entry, path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let Ok(kind) = find::compression_of(&file) else {
+        return false;
+    };
+    let mut reader = find::decompressor(file, kind);
+    let mut head = Vec::new();
+    let first = (&mut reader).take(u64::from(e.fingerprint.len));
+    if first.take(u64::MAX).read_to_end(&mut head).is_err() || !e.fingerprint.matches(&head) {
+        return false;
+    }
+    let Some(tail) = e.tail else {
+        return u64::from(e.fingerprint.len) >= e.size;
+    };
+    let have = head.len() as u64;
+    let Some(start) = e.size.checked_sub(u64::from(tail.len)) else {
+        return false;
+    };
+    // The window [start, size), partly in the head perhaps.
+    let mut window = head
+        .get(usize::try_from(start).unwrap_or(usize::MAX)..)
+        .map_or_else(Vec::new, <[u8]>::to_vec);
+    let skip = start.saturating_sub(have);
+    let skipped = io::copy(&mut (&mut reader).take(skip), &mut io::sink());
+    if !skipped.is_ok_and(|n| n == skip) {
+        return false;
+    }
+    let want = u64::from(tail.len) - window.len() as u64;
+    if (&mut reader).take(want).read_to_end(&mut window).is_err() {
+        return false;
+    }
+    window.len() == tail.len as usize && crc32fast::hash(&window) == tail.crc
+}
+
+/// Whether `stream` starts with the first `len` bytes of `file`.
+fn stream_starts_with(mut stream: Box<dyn Read + Send>, file: &File, len: u64) -> io::Result<bool> {
+    const BLOCK: usize = 64 * 1024;
+    let (mut x, mut y) = (vec![0; BLOCK], Vec::with_capacity(BLOCK));
+    let mut at = 0u64;
+    while at < len {
+        let want = (len - at).min(BLOCK as u64) as usize;
+        y.clear();
+        (&mut stream).take(want as u64).read_to_end(&mut y)?;
+        file.read_exact_at(&mut x[..want], at)?;
+        if y.len() < want || x[..want] != y[..] {
+            return Ok(false);
+        }
+        at += want as u64;
+    }
+    Ok(true)
 }
 
 /// Where the last line that starts in `lo..=at` starts (just after the last newline in

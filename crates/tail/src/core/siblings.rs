@@ -56,7 +56,10 @@ impl TailCore {
                     self.judged.insert(key, stamp);
                     self.written_after_let_go(&path, key, &meta, now)
                 } else if find::written_since(&meta, created) {
-                    self.adopt(&path, key, &meta, now)
+                    match self.rotated_replacement(&input, &path, key, now) {
+                        Ok(None) => self.adopt(&path, key, &meta, now),
+                        found => found,
+                    }
                 } else {
                     self.judged.insert(key, stamp);
                     self.predates(&path, key, &meta).map(|()| None)
