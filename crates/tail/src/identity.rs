@@ -3,8 +3,16 @@
 //! A path names different files over time (rotation), and an inode number is reused once a file
 //! is deleted. A followed file is therefore known by its device and inode *and* a fingerprint of
 //! its first bytes (up to [`FINGERPRINT_BYTES`]): a new file that got the old inode starts with
-//! different bytes, and a truncated-and-rewritten file (copytruncate) too. This module only
-//! computes and compares identities; it never decides what to do about a mismatch.
+//! different bytes, and a truncated-and-rewritten file (copytruncate) too. And a file with
+//! another inode that holds the same bytes is the same content (a copy renamed over it): told
+//! by comparing the two byte for byte ([`common_prefix`]) while both are open, and after a
+//! restart by the head fingerprint plus a fingerprint of the KiB before the length last seen
+//! ([`read_before`], stored as [`crate::checkpoint::Entry::tail`]). A KiB covers 10–20 syslog
+//! lines with their timestamps, pids and queue ids: two files that share it are one content
+//! in practice (Vector's checksum fingerprint reads the first line or 256 bytes; one line alone
+//! mixes up files that start alike, vector#17240). A young file shorter than a KiB is
+//! fingerprinted whole, and the fingerprint grows with it. This module only computes and
+//! compares identities; it never decides what to do about a mismatch.
 
 use std::fs::{File, Metadata};
 use std::io::{self, Read};

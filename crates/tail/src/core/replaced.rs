@@ -23,14 +23,24 @@
 //!
 //! While following, the replaced file itself is left to the rotation logic: it is no longer
 //! named, so it is read on from its read position to its end (lines a writer that has not
-//! reopened yet still appends to it are not lost) and let go once quiet. Its lines before the
-//! point where the two files part are committed for both ([`Registry::shares`]), so a restart
-//! resumes the new file where the consumer's commits are.
+//! reopened yet still appends to it are not lost) and let go once quiet. The new file's own
+//! content starts where the two part; what is before is the replaced file's. Should the
+//! replaced file be gone with lines not committed — deleted and let go
+//! ([`Registry::hand_over`]), or found gone after a restart (`TailCore::hand_over`) — the new
+//! file takes them: its position moves back to the replaced file's, and that file's acks move
+//! it. Found anywhere it went: at the path, rotated (`mail.log.1`, compressed or not, even
+//! before it was seen at the path), or truncated since with its content in a copy.
+//!
+//! **Limits** (documented in the README): a replacement and a rotation (or a second
+//! replacement) of it between two looks of the tailer (the recheck runs every second) is
+//! handled but not covered by the model test; nor is a log both replaced and copytruncated.
+//! After a restart a replacement is recognised only if the checkpoint has a `tail`
+//! fingerprint (written by this version) or the file was shorter than a KiB.
 //!
 //! It never reads a line, and never decides about rotation or truncation (a copytruncate keeps
 //! the inode: it is never seen here).
 //!
-//! [`Registry::shares`]: crate::registry::Registry::shares
+//! [`Registry::hand_over`]: crate::registry::Registry::hand_over
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
