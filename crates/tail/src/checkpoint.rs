@@ -55,6 +55,13 @@ pub struct Entry {
     /// it was kept.
     #[serde(default)]
     pub size: u64,
+    /// A fingerprint of the last bytes (up to [`crate::identity::FINGERPRINT_BYTES`]) before
+    /// `size`, taken when the file was `size` bytes long (plain files). With `fingerprint`,
+    /// it tells after a restart whether a file with another inode at the path holds this
+    /// content up to `size` (the file was replaced by a copy). None in checkpoints written
+    /// before it was kept, and until the file was first looked at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Fingerprint>,
 }
 
 impl Entry {
@@ -245,6 +252,7 @@ mod tests {
             seq: 1,
             eof: None,
             size: offset,
+            tail: None,
         }
     }
 

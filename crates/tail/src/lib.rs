@@ -11,6 +11,18 @@
 //! # What it guarantees, and the limits
 //! - Files are known by device, inode and a fingerprint of their first bytes ([`identity`]),
 //!   so a renamed file is still the same file and a reused inode is a new one.
+//! - A file is who its content says it is: the log replaced by a copy with another inode
+//!   (`sed -i`, an editor saving, rsync without `--inplace`, `cp mail.log x && mv x
+//!   mail.log`, /var/log moved to another disk) that starts with all of the content read is
+//!   read on from there, not again, while following and across a restart; the replaced file
+//!   is read to its end (a writer may not have reopened yet) and its lines not committed are
+//!   taken from the replacement if it is deleted. A copy whose first KiB is the same but whose
+//!   bytes before the read position differ (lines read already were edited) is read from the
+//!   first line that differs while following, and from its start when found after a restart
+//!   (the replaced file is gone, the point cannot be found): nothing is lost, edited lines and
+//!   the ones after them come again, logged and counted ([`TailStats::replaced_files`],
+//!   [`TailStats::diverged_files`]). A new file whose first KiB differs (or shorter than that
+//!   and not the old content) is a new file, read from its start.
 //! - Rename + create rotation (logrotate `create`, or `mv` + `syslog-ng-ctl reopen`): the old
 //!   file is read to its end, including lines written to it after the rename, and let go once
 //!   it has been quiet for [`TailConfig::rotate_wait`]; then the new file is read from its

@@ -38,6 +38,10 @@ pub(crate) struct Registry {
     /// Content of a truncated file's earlier epoch that lives on in a copy: acks of that epoch
     /// move the copy's position (the copy is that content, read on from where it stopped).
     moved: HashMap<(FileKey, u32), FileKey>,
+    /// Content of a file's epoch that another content (its replacement, a copy with another
+    /// inode) holds too, up to a position: acks of that epoch move the other's position too,
+    /// up to there (both start with the same bytes).
+    shared: HashMap<(FileKey, u32), (FileKey, u32, u64)>,
     next_seq: u64,
     /// The highest epoch handed out.
     next_epoch: u32,
@@ -79,6 +83,7 @@ impl Registry {
             store,
             dirty: false,
             moved: HashMap::new(),
+            shared: HashMap::new(),
             next_seq,
             next_epoch,
             state,
@@ -100,6 +105,18 @@ impl Registry {
     }
 
     fn commit(&mut self, ack: &Ack) {
+        if let Some(&(other, epoch, upto)) = self.shared.get(&(ack.key, ack.epoch)) {
+            // That content, wherever it is now (truncated since, and moved to a copy).
+            let target = match self.entries.get(&other) {
+                Some(entry) if entry.epoch == epoch => Some(other),
+                _ => self.moved.get(&(other, epoch)).copied(),
+            };
+            if let Some(entry) = target.and_then(|t| self.entries.get_mut(&t)) {
+                let offset = ack.offset.min(upto);
+                let offset = entry.eof.map_or(offset, |eof| offset.min(eof));
+                entry.offset = entry.offset.max(offset);
+            }
+        }
         let key = match self.entries.get(&ack.key) {
             Some(entry) if entry.epoch == ack.epoch => ack.key,
             _ => match self.moved.get(&(ack.key, ack.epoch)) {
@@ -119,6 +136,31 @@ impl Registry {
     /// Epoch `epoch` of file `key` continues in file `copy`.
     pub(crate) fn moved(&mut self, key: FileKey, epoch: u32, copy: FileKey) {
         self.moved.insert((key, epoch), copy);
+    }
+
+    /// The file `key` (content `epoch`), replaced by `to` whose content up to `upto` is the
+    /// same, is let go and deleted with lines not committed: `to` takes them (its position
+    /// moves back to `key`'s, and acks of `key` move it, up to `upto`).
+    pub(crate) fn hand_over(&mut self, key: FileKey, epoch: u32, to: (FileKey, u32), upto: u64) {
+        let Some(from) = self.entries.get(&key).filter(|e| e.epoch == epoch) else {
+            return;
+        };
+        let offset = from.offset;
+        if let Some(entry) = self.entries.get_mut(&to.0)
+            && entry.epoch == to.1
+            && offset < entry.offset
+            && entry.offset <= upto
+        {
+            entry.offset = offset;
+            self.dirty = true;
+        }
+        for (other, other_epoch, other_upto) in self.shared.values_mut() {
+            if (*other, *other_epoch) == (key, epoch) {
+                // Content handed over to `key` before: `to` holds it too.
+                (*other, *other_epoch, *other_upto) = (to.0, to.1, (*other_upto).min(upto));
+            }
+        }
+        self.shared.insert((key, epoch), (to.0, to.1, upto));
     }
 
     /// Records a file now being followed, positioned at `offset` (committed: nothing before it
@@ -157,12 +199,14 @@ impl Registry {
     }
 
     /// The file's content (in `epoch`) was seen to be `size` bytes long. Kept in memory and
-    /// saved with the next save (not worth a save of its own).
-    pub(crate) fn saw(&mut self, key: FileKey, epoch: u32, size: u64) {
+    /// saved with the next save (not worth a save of its own). `tail`: a fingerprint of the
+    /// bytes just before `size`, for a plain file.
+    pub(crate) fn saw(&mut self, key: FileKey, epoch: u32, size: u64, tail: Option<Fingerprint>) {
         if let Some(entry) = self.entries.get_mut(&key)
             && entry.epoch == epoch
         {
             entry.size = size;
+            entry.tail = tail;
         }
     }
 
@@ -299,6 +343,7 @@ mod tests {
             seq: 0,
             eof: None,
             size: offset,
+            tail: None,
         }
     }
 

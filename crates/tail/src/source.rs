@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use crate::identity::{FileKey, Fingerprint, read_head};
+use crate::identity::{FileKey, Fingerprint, read_before, read_head};
 use crate::lines::{ChunkKind, LineSplitter, Piece};
 use crate::registry::Ack;
 
@@ -168,6 +168,23 @@ impl Followed {
             Input::Plain(file) => read_head(file).unwrap_or_else(|_| self.head.clone()),
             Input::Compressed(_) => self.head.clone(),
         }
+    }
+
+    /// The open file, for a plain one.
+    pub(crate) fn plain_file(&self) -> Option<&File> {
+        match &self.input {
+            Input::Plain(file) => Some(file),
+            Input::Compressed(_) => None,
+        }
+    }
+
+    /// A fingerprint of the bytes just before [`Self::seen_size`], for a plain file (None if
+    /// they cannot be read now: the next look tries again).
+    pub(crate) fn tail_print(&self) -> Option<Fingerprint> {
+        let file = self.plain_file()?;
+        read_before(file, self.last_size)
+            .ok()
+            .map(|b| Fingerprint::of(&b))
     }
 
     pub(crate) fn is_compressed(&self) -> bool {

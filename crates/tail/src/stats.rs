@@ -19,6 +19,14 @@ pub struct TailStats {
     pub truncations: AtomicU64,
     /// Truncated files whose unread rest was found in a copy and read from there.
     pub copies_read: AtomicU64,
+    /// Files an input names replaced by a file with another inode that starts with the same
+    /// content (`sed -i`, an editor, rsync without `--inplace`, a move to another disk): read
+    /// on from where the content read ends, not again. Includes [`Self::diverged_files`].
+    pub replaced_files: AtomicU64,
+    /// Replacements whose content differs from what was read before the read position (an
+    /// edit of lines read already): read again from the first line that differs (while
+    /// following) or from the start (found after a restart); lines may repeat (logged).
+    pub diverged_files: AtomicU64,
     /// Files that stopped being named by an input (renamed or deleted).
     pub rotations: AtomicU64,
     /// Files opened for reading.
@@ -52,7 +60,7 @@ impl fmt::Display for TailStats {
         write!(
             f,
             "{} bytes in {} chunks from {} files ({} let go); {} rotations, {} truncations \
-             ({} continued from a copy); {} long lines cut, {} partial lines flushed; \
+             ({} continued from a copy); {} replaced by a copy ({} with edited content); {} long lines cut, {} partial lines flushed; \
              {} read errors; {} files lost with {} bytes unread",
             g(&self.bytes),
             g(&self.chunks),
@@ -61,6 +69,8 @@ impl fmt::Display for TailStats {
             g(&self.rotations),
             g(&self.truncations),
             g(&self.copies_read),
+            g(&self.replaced_files),
+            g(&self.diverged_files),
             g(&self.lines_cut),
             g(&self.partial_lines),
             g(&self.read_errors),

@@ -70,6 +70,11 @@ impl TailCore {
             return;
         }
         let gone = self.checkpointer.lock().entries.get(&key).cloned();
+        if let Some(e) = gone.as_ref().filter(|e| !e.is_complete())
+            && self.covered(e)
+        {
+            return; // its replacement holds it: read from there
+        }
         self.checkpointer.lock().forget(key);
         if let Some(e) = gone.filter(|_| !self.started) {
             self.lost(

@@ -10,6 +10,7 @@
 
 mod gone;
 mod open;
+mod replaced;
 mod siblings;
 
 use std::cell::Cell;
@@ -75,6 +76,9 @@ pub struct TailCore {
     unreadable: HashSet<PathBuf>,
     /// Siblings of the inputs looked at and left alone.
     judged: siblings::Judged,
+    /// Files replaced by a copy while followed: the replacement, its epoch, and where its own
+    /// content starts (see [`replaced`]).
+    replaced: std::collections::HashMap<FileKey, (FileKey, u32, u64)>,
     /// Where files unknown to the checkpoint start, until the first scan is over.
     first_start: Option<StartAt>,
     started: bool,
@@ -140,6 +144,7 @@ impl TailCore {
             done: HashSet::new(),
             unreadable: HashSet::new(),
             judged: siblings::Judged::new(),
+            replaced: std::collections::HashMap::new(),
             first_start,
             started: false,
             last_forget: None,
@@ -205,7 +210,7 @@ impl TailCore {
                 let path = f.path.to_string_lossy();
                 let mut registry = checkpointer.lock();
                 registry.update(f.key, f.fingerprint, &path);
-                registry.saw(f.key, f.epoch, f.seen_size());
+                registry.saw(f.key, f.epoch, f.seen_size(), f.tail_print());
             };
             let looked = f.look(
                 PASS_BUDGET,
@@ -357,6 +362,13 @@ impl TailCore {
             // gone.
             self.gone_elsewhere(key);
         }
+        if kind == Compression::None
+            && let Some(f) = self.open_replacement(&path, &file, meta.len(), key, now)?
+        {
+            TailStats::add(&self.stats.files_opened, 1);
+            self.files.push(f);
+            return Ok(());
+        }
         let opened = match kind {
             Compression::None => Some(self.open_plain(path, file, meta.len(), key, now)?),
             _ => self.open_archive(path, file, kind, key, now)?,
@@ -497,6 +509,14 @@ impl TailCore {
         self.checkpointer
             .lock()
             .released(f.key, f.delivered(), false);
+        if f.deleted
+            && let Some((to, epoch, upto)) = self.replaced.remove(&f.key)
+        {
+            // Its lines not committed are its replacement's too: taken there.
+            self.checkpointer
+                .lock()
+                .hand_over(f.key, f.epoch, (to, epoch), upto);
+        }
         if f.deleted && !self.move_to_copy(f.key) {
             self.checkpointer
                 .lock()

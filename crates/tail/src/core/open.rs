@@ -13,7 +13,7 @@ use super::{At, TailCore};
 use crate::StartAt;
 use crate::checkpoint::Entry;
 use crate::find::{self, Compression};
-use crate::identity::{FileKey, Fingerprint, read_head, read_stream_head};
+use crate::identity::{FileKey, Fingerprint, read_head, read_stream_head, tail_of};
 use crate::source::{Followed, Input, Role};
 use crate::stats::TailStats;
 
@@ -70,6 +70,7 @@ impl TailCore {
             seq,
             eof: None,
             size,
+            tail: tail_of(&file, size),
         };
         let epoch = self.checkpointer.lock().register(entry);
         let max_line = self.config.max_line_bytes;
@@ -168,7 +169,7 @@ impl TailCore {
 
     /// Registers and builds a followed compressed file, read from `position`.
     #[allow(clippy::too_many_arguments)]
-    fn registered(
+    pub(super) fn registered(
         &mut self,
         path: PathBuf,
         key: FileKey,
@@ -188,6 +189,7 @@ impl TailCore {
             seq: at.seq,
             eof: None,
             size: at.read_from,
+            tail: None,
         });
         let input = Input::Compressed(reader);
         let max_line = self.config.max_line_bytes;
@@ -237,6 +239,7 @@ impl TailCore {
                 seq: at.seq,
                 eof: Some(len),
                 size: len,
+                tail: None,
             });
             return Some((key, None));
         }
@@ -254,6 +257,7 @@ impl TailCore {
                 seq: at.seq,
                 eof: None,
                 size: meta.len(),
+                tail: None,
             };
             let epoch = self.checkpointer.lock().register(entry);
             let input = Input::Plain(file);
@@ -285,25 +289,54 @@ impl TailCore {
     /// first, compressed or not).
     pub(super) fn resume_unfinished(&mut self, now: Instant) {
         let mut followed: HashSet<FileKey> = self.files.iter().map(|f| f.key).collect();
-        let mut entries: Vec<Entry> = self.checkpointer.lock().entries.values().cloned().collect();
-        entries.sort_by_key(|e| e.seq); // oldest content first
         let mut resumed: Vec<Followed> = Vec::new();
-        for e in entries {
-            followed.extend(resumed.iter().map(|f| f.key));
-            // An entry replaced or forgotten meanwhile (its inode was a copy's) is no more.
-            let current = self.checkpointer.lock().entries.get(&e.key) == Some(&e);
-            if !current || followed.contains(&e.key) || (e.compressed && e.is_complete()) {
-                continue;
-            }
-            let reopened = if e.compressed {
-                self.resume_compressed(&e, now).map(Vec::from_iter)
-            } else {
-                self.reopen(&e, now)
+        let mut seen = HashSet::new();
+        // An entry may move to another file while others are resumed (the file's content
+        // found in a copy, or its replacement): looked at again, under its new key, until
+        // nothing moves (a few rounds at most).
+        for _ in 0..4 {
+            let mut entries: Vec<Entry> = {
+                let registry = self.checkpointer.lock();
+                let entries = registry.entries.values();
+                entries
+                    .filter(|e| !seen.contains(&(e.key, e.epoch)))
+                    .cloned()
+                    .collect()
             };
-            match reopened {
-                Ok(files) => resumed.extend(files),
-                Err(err) => tracing::warn!(path = %e.path, "cannot reopen: {err}"),
+            if entries.is_empty() {
+                break;
             }
+            entries.sort_by_key(|e| e.seq); // oldest content first
+            for e in entries {
+                seen.insert((e.key, e.epoch));
+                followed.extend(resumed.iter().map(|f| f.key));
+                // An entry replaced or forgotten meanwhile (its inode was a copy's) is no
+                // more; one whose position moved back (a replaced file's lines not committed
+                // are read from its replacement) is taken as it is now.
+                let current = self.checkpointer.lock().entries.get(&e.key).cloned();
+                let current =
+                    current.filter(|c| c.epoch == e.epoch && c.fingerprint == e.fingerprint);
+                let Some(e) = current else {
+                    continue;
+                };
+                if followed.contains(&e.key) || (e.compressed && e.is_complete()) {
+                    continue;
+                }
+                let reopened = if e.compressed {
+                    self.resume_compressed(&e, now).map(Vec::from_iter)
+                } else {
+                    self.reopen(&e, now)
+                };
+                match reopened {
+                    Ok(files) => resumed.extend(files),
+                    Err(err) => tracing::warn!(path = %e.path, "cannot reopen: {err}"),
+                }
+            }
+        }
+        {
+            let registry = self.checkpointer.lock();
+            let seq = |f: &Followed| registry.entries.get(&f.key).map_or(u64::MAX, |e| e.seq);
+            resumed.sort_by_cached_key(seq);
         }
         TailStats::add(&self.stats.files_opened, resumed.len() as u64);
         self.files.splice(0..0, resumed);
@@ -311,7 +344,7 @@ impl TailCore {
 
     /// Where a known file is now: at its last path, or renamed beside it (and compressed, or
     /// not, as it was: a compressed file with the inode of a plain one deleted is a copy).
-    fn find_known(e: &Entry) -> Option<(PathBuf, fs::Metadata)> {
+    pub(super) fn find_known(e: &Entry) -> Option<(PathBuf, fs::Metadata)> {
         let last = PathBuf::from(&e.path);
         let found = fs::metadata(&last)
             .ok()
@@ -335,6 +368,9 @@ impl TailCore {
             seq: e.seq,
         };
         let Some((path, meta)) = Self::find_known(e) else {
+            if self.replaced_while_stopped(e) {
+                return Ok(Vec::new()); // its path names a copy of it now
+            }
             if e.is_complete() {
                 self.gone_elsewhere(e.key);
                 return Ok(Vec::new());
@@ -344,10 +380,24 @@ impl TailCore {
             if copy.is_none() {
                 self.lost(e, "file vanished while maillog was stopped");
             }
-            return Ok(copy.and_then(|c| c.1).into_iter().collect());
+            let mut copy = copy.and_then(|c| c.1);
+            if let Some(f) = copy.as_mut().filter(|f| !f.is_compressed()) {
+                // Perhaps no copy but the file's replacement (a new inode with its content),
+                // rotated since: its writer may still be at it, as with any rotated file.
+                f.role = Role::Rotated { since: now };
+            }
+            return Ok(copy.into_iter().collect());
         };
         let mut file = File::open(&path)?;
         let head = read_head(&file)?;
+        if e.fingerprint.matches(&head)
+            && let Some(newer) = self.superseded(e, &file, meta.len())
+        {
+            // Its inode went to a copy of a replacement of it (known under the same path):
+            // that content takes the file, from its own position.
+            self.hand_over(e, newer);
+            return Ok(Vec::new());
+        }
         if e.is_complete() && !e.fingerprint.matches(&head) {
             // Read and committed to its end, and another file has its inode now: nothing to
             // finish; its copy (if the rotation compressed it) is known as it.
@@ -360,6 +410,9 @@ impl TailCore {
             // now is new, and is found like any unknown file (in the order it was written).
             tracing::warn!(path = %path.display(), committed = e.offset,
                 "known file was truncated or replaced while stopped: its content is new");
+            if self.covered(e) {
+                return Ok(Vec::new()); // its inode went to a file made after it was replaced
+            }
             TailStats::add(&self.stats.truncations, 1);
             self.checkpointer.lock().forget(e.key);
             let copy = self.open_copy(&last, e.fingerprint, e.key, at, now);
@@ -386,9 +439,9 @@ impl TailCore {
         let input = Input::Plain(file);
         let (role, max_line) = (Role::Rotated { since: now }, self.config.max_line_bytes);
         let (fp, epoch, offset) = (e.fingerprint, e.epoch, e.offset);
-        Ok(vec![Followed::new(
-            path, e.key, input, fp, epoch, offset, role, max_line, now,
-        )])
+        let mut f = Followed::new(path, e.key, input, fp, epoch, offset, role, max_line, now);
+        f.named_as = last; // a copy of it at its old path is the same content
+        Ok(vec![f])
     }
 
     /// A compressed file read in part, or not committed to its end, before the stop (a

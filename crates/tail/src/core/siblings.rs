@@ -56,7 +56,10 @@ impl TailCore {
                     self.judged.insert(key, stamp);
                     self.written_after_let_go(&path, key, &meta, now)
                 } else if find::written_since(&meta, created) {
-                    self.adopt(&path, key, &meta, now)
+                    match self.rotated_replacement(&input, &path, key, now) {
+                        Ok(None) => self.adopt(&path, key, &meta, now),
+                        found => found,
+                    }
                 } else {
                     self.judged.insert(key, stamp);
                     self.predates(&path, key, &meta).map(|()| None)
@@ -169,6 +172,7 @@ impl TailCore {
             seq: 0,
             eof: None,
             size: if compressed { 0 } else { meta.len() },
+            tail: None,
         });
         // A plain one may still be written to by a writer that has not reopened yet.
         let role = if compressed {
@@ -251,6 +255,7 @@ impl TailCore {
             seq: 0,
             eof: Some(len),
             size: len,
+            tail: None,
         });
         Ok(())
     }
