@@ -44,6 +44,8 @@ pub struct Metrics {
     pub windows_sealed_by_bound: Counter,
     pub archive_name_taken: Counter,
     pub tail_files_lost: Counter,
+    pub tail_files_replaced: Counter,
+    pub tail_files_diverged: Counter,
     pub lines_cut: Counter,
     pub spool_records_lost: Counter,
     pub tail_bytes_lost: Counter,
@@ -145,6 +147,16 @@ impl Observed {
             "lines_cut",
             "Lines longer than [tail] max_line_bytes, cut to it",
             m.lines_cut.clone(),
+        );
+        registry.register(
+            "tail_files_replaced",
+            "Followed files replaced by a copy of their content (read on, not again)",
+            m.tail_files_replaced.clone(),
+        );
+        registry.register(
+            "tail_files_diverged",
+            "Replacements whose content differed from what was read (read again from the first difference, or from the start after a restart)",
+            m.tail_files_diverged.clone(),
         );
         registry.register(
             "tail_files_lost",

@@ -200,3 +200,20 @@ fn a_spool_wiped_with_the_checkpoint_kept_is_said_and_maillog_goes_on() {
         expected
     );
 }
+
+#[test]
+fn a_log_replaced_by_a_copy_of_itself_is_not_read_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    fs::write(&log, lines(0, 12)).unwrap();
+    run_relative(dir.path(), "mail.log");
+    // `sed -i`, an editor, rsync without --inplace: a new inode with the same content, and more.
+    let copy = dir.path().join("mail.log.tmp");
+    fs::write(&copy, fs::read_to_string(&log).unwrap() + &lines(12, 4)).unwrap();
+    fs::rename(&copy, &log).unwrap();
+    run_relative(dir.path(), "mail.log");
+    assert_eq!(
+        common::archived_records(&dir.path().join("archive")),
+        common::parsed_records(&log)
+    );
+}

@@ -161,6 +161,9 @@ impl Pipeline {
         let (files, bytes) = (&m.tail_files_lost, &m.tail_bytes_lost);
         files.inc_by(TailStats::get(&tail.files_lost).saturating_sub(files.get()));
         bytes.inc_by(TailStats::get(&tail.bytes_lost).saturating_sub(bytes.get()));
+        let (replaced, diverged) = (&m.tail_files_replaced, &m.tail_files_diverged);
+        replaced.inc_by(TailStats::get(&tail.replaced_files).saturating_sub(replaced.get()));
+        diverged.inc_by(TailStats::get(&tail.diverged_files).saturating_sub(diverged.get()));
         if self.newest > i64::MIN {
             m.seconds_behind.set((unix_now() - self.newest).max(0));
         }
