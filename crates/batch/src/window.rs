@@ -66,6 +66,43 @@ impl WindowId {
     }
 }
 
+impl WindowId {
+    /// The window a file name names in `zone` — the inverse of [`WindowId::file_name`], for
+    /// files found without a state that says which window they hold.
+    pub fn from_file_name(name: &str, zone: &Zone) -> Option<WindowId> {
+        let stem = name.strip_suffix(".json.bz2")?;
+        let (stem, part) = match stem.rsplit_once(".part-") {
+            Some((stem, part)) => (stem, part.parse().ok()?),
+            None => (stem, 0),
+        };
+        let (kind, stamp) = if let Some(rest) = stem.strip_prefix("from-") {
+            (Kind::From, rest)
+        } else {
+            (Kind::To, stem.strip_prefix("to-")?)
+        };
+        let (stamp, repeat) = match stamp.split_once('_') {
+            Some((stamp, offset)) => (stamp, Some(offset)),
+            None => (stamp, None),
+        };
+        let local = NaiveDateTime::parse_from_str(stamp, "%Y-%m-%d-%H-%M").ok()?;
+        let offset = match repeat {
+            Some(offset) => {
+                let sign = match offset.as_bytes().first()? {
+                    b'+' => 1,
+                    b'-' => -1,
+                    _ => return None,
+                };
+                let (hours, minutes) = (offset.get(1..3)?, offset.get(3..5)?);
+                sign * (hours.parse::<i64>().ok()? * 3600 + minutes.parse::<i64>().ok()? * 60)
+            }
+            None => i64::from(zone.offset_of_local(local)),
+        };
+        let start = local.and_utc().timestamp() - offset;
+        let id = WindowId { kind, start, part };
+        (id.file_name(zone) == name).then_some(id)
+    }
+}
+
 impl fmt::Display for WindowId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}@{}#{}", self.kind.as_str(), self.start, self.part)
@@ -244,6 +281,30 @@ mod tests {
             part: 0,
         };
         assert_eq!(id.file_name(&ny), "to-2025-11-02-01-10_-0500.json.bz2");
+    }
+
+    #[test]
+    fn a_name_gives_back_its_window() {
+        for zone in ["UTC", "+05:30", "Europe/Berlin", "America/New_York"] {
+            let zone: Zone = zone.parse().unwrap();
+            let first = unix("2025-10-25T00:00:00Z");
+            for i in 0..(3 * 86400 / WINDOW_SECONDS) {
+                for (kind, part) in [(Kind::From, 0), (Kind::To, 3)] {
+                    let start = window_start(first + i * WINDOW_SECONDS, &zone);
+                    let id = WindowId { kind, start, part };
+                    let name = id.file_name(&zone);
+                    assert_eq!(WindowId::from_file_name(&name, &zone), Some(id), "{name}");
+                }
+            }
+        }
+        let utc = Zone::Utc;
+        for bad in [
+            "x.json.bz2",
+            "from-2025-13-01-00-00.json.bz2",
+            "from-2025-10-26-02-30_+01.json.bz2",
+        ] {
+            assert_eq!(WindowId::from_file_name(bad, &utc), None, "{bad}");
+        }
     }
 
     #[test]

@@ -211,3 +211,43 @@ fn the_previous_generation_still_opens_the_spool() {
         .unwrap();
     assert_eq!(text.lines().count() as u64, sealed.records);
 }
+
+#[test]
+fn a_spool_without_its_state_offers_every_record_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = unix("2026-12-03T10:20:00Z");
+    let mut batcher = open(dir.path(), None, now);
+    add(&mut batcher, "2026-12-03T10:00:10+00:00", 1);
+    batcher.idle(now);
+    assert_eq!(seal(&mut batcher), ["from-2026-12-03-10-00.json.bz2"]);
+    // An open window with streams, a block being compressed and a current block.
+    for n in 0..12_010 {
+        add(&mut batcher, "2026-12-03T10:15:10+00:00", n);
+    }
+    batcher.sync(false).unwrap();
+    drop(batcher);
+    // The checkpoint is removed by hand: no state.
+    let (batcher, recovery) = Batcher::open(dir.path(), config(), None, now).unwrap();
+    let mut sealed: Vec<_> = batcher
+        .sealed()
+        .iter()
+        .map(|s| (s.name.clone(), s.records))
+        .collect();
+    sealed.sort();
+    assert_eq!(
+        sealed,
+        [
+            ("from-2026-12-03-10-00.json.bz2".to_owned(), 1),
+            ("from-2026-12-03-10-15.json.bz2".to_owned(), 12_010)
+        ]
+    );
+    assert_eq!(recovery.salvaged_records, 12_011);
+    let bytes = std::fs::read(batcher.sealed_path("from-2026-12-03-10-15.json.bz2")).unwrap();
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut bzip2::read::MultiBzDecoder::new(&bytes[..]), &mut text)
+        .unwrap();
+    let mut seen: Vec<&str> = text.lines().collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 12_010, "every record once");
+}

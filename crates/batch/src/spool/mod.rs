@@ -32,6 +32,7 @@ use std::sync::Arc;
 use crate::compress::{BLOCK_BYTES, Compressor, Pending};
 
 mod recover;
+mod salvage;
 use crate::window::WindowId;
 
 /// A zone kept in the state, else the configured one (a state written by a version that did
@@ -239,6 +240,8 @@ pub struct Recovery {
     /// wiped or edited while the checkpoint was kept): their committed records are lost.
     /// What is left of them is moved to `orphaned/`.
     pub lost_windows: Vec<LostWindow>,
+    /// Records of a spool found without a state, offered to the archive again.
+    pub salvaged_records: u64,
 }
 
 /// An open window the spool could not resume.

@@ -14,7 +14,7 @@ use crate::compress::Compressor;
 
 impl Spool {
     /// Opens the spool in `dir`, cutting every file back to `state` (the last committed one;
-    /// `None` on a first start — files found then are moved aside to `orphaned/`).
+    /// `None` on a first start — files found then are salvaged: `salvage`).
     pub fn open(
         dir: &Path,
         zone: Zone,
@@ -41,7 +41,7 @@ impl Spool {
         let state = match state {
             Some(state) => state,
             None => {
-                spool.orphan(dir, &mut recovery)?;
+                spool.salvage(dir, &mut recovery)?;
                 SpoolState::default()
             }
         };
@@ -75,27 +75,6 @@ impl Spool {
         }
         spool.discard_uncommitted(&resumed, &mut recovery)?;
         Ok((spool, recovery))
-    }
-
-    /// Without a state, files in the spool cannot be trusted: they go to `orphaned/` for a
-    /// human to look at, and the tailer's configured start decides what is read again.
-    fn orphan(&self, dir: &Path, recovery: &mut Recovery) -> Result<(), SpoolError> {
-        for d in [&self.open_dir, &self.sealed_dir] {
-            for entry in at("list", d, fs::read_dir(d))?.filter_map(Result::ok) {
-                let aside = dir.join("orphaned");
-                at("create", &aside, super::create_dir(&aside))?;
-                let to = aside.join(entry.file_name());
-                at("move aside", &entry.path(), fs::rename(entry.path(), &to))?;
-                recovery
-                    .discarded
-                    .push(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-        if !recovery.discarded.is_empty() {
-            tracing::error!(files = ?recovery.discarded, dir = %dir.join("orphaned").display(),
-                "spool files without a committed state: moved aside, not archived");
-        }
-        Ok(())
     }
 
     /// Moves what is left of a window that cannot be resumed to `orphaned/` (best effort).
