@@ -89,7 +89,9 @@ impl Logs {
             }
             file.read = file.lines.len();
             file.maybe_read = file.lines.len();
-            file.seen = true;
+            // A file maillog saw only empty is not remembered (nothing to resume, and its
+            // inode may be another file's by the next look): it cannot tell its loss.
+            file.seen |= !file.lines.is_empty();
         }
     }
 
