@@ -3,9 +3,10 @@
 //! starts at the next free part without asking the archive from the reading thread.
 //!
 //! One file, `archived.log`, one line per archived name: `{kind} {start} {part}`. A line is
-//! appended and fsynced when the archive confirmed a put (or refused one because the name was
-//! taken by other bytes): the ledger may know a name the spool's committed state does not yet,
-//! never the reverse. Windows more than the horizon older than the newest window it knows are
+//! appended when the archive confirmed a put (or refused one because the name was taken by
+//! other bytes). It is advice, not the guard — the archive's conditional write is — so it is
+//! not fsynced line by line (an fsync per archived file cost the backfill seconds): a line a
+//! crash loses means one more conditional write that finds the name taken. Windows more than the horizon older than the newest window it knows are
 //! dropped when the ledger is opened (relative to its own content, not the wall clock, so that
 //! a backfill of old logs keeps what it archived); for those, and after a lost spool, the
 //! archive itself decides: its conditional write refuses a
@@ -85,7 +86,7 @@ impl Ledger {
             .map_or(0, |part| part.saturating_add(1))
     }
 
-    /// The archive holds this name now: remembered durably before the call returns.
+    /// The archive holds this name now: remembered (written, not fsynced: see the module docs).
     pub fn taken(&mut self, id: &WindowId) -> Result<(), SpoolError> {
         let known = self.taken.get(&(id.kind, id.start)).copied();
         if known.is_some_and(|part| part >= id.part) {
@@ -94,7 +95,6 @@ impl Ledger {
         let line = format!("{} {} {}\n", id.kind.as_str(), id.start, id.part);
         self.file
             .write_all(line.as_bytes())
-            .and_then(|()| self.file.sync_data())
             .map_err(|e| SpoolError::new("append", &self.path, e))?;
         self.taken.insert((id.kind, id.start), id.part);
         Ok(())
