@@ -337,6 +337,7 @@ impl Pipeline {
             .enable_time()
             .build()?;
         let mut last_commit = Instant::now();
+        let mut last_chunk = Instant::now();
         let mut last_report = Instant::now();
         loop {
             if self.service.signals.stop_requested() {
@@ -355,12 +356,18 @@ impl Pipeline {
                 runtime.block_on(async { tokio::time::timeout(wait, chunks.recv()).await });
             match received {
                 Ok(Some(chunk)) => {
+                    last_chunk = Instant::now();
                     if let Err(e) = self.take(&chunk) {
                         return self.stopped_while_taking(e);
                     }
                 }
                 Ok(None) => break, // the tailer is done (or failed: see below)
-                Err(_) if !self.settings.once => self.batcher.idle(unix_now()),
+                // Quiet for a while, not merely between two reads: an input that lags the
+                // clock (a backlog, a replay) is read faster than it is written, and a wall
+                // clock moving its watermark would make every one of its windows late.
+                Err(_) if !self.settings.once && last_chunk.elapsed() >= QUIET => {
+                    self.batcher.idle(unix_now())
+                }
                 Err(_) => {}
             }
             if last_commit.elapsed() >= self.settings.commit_every {
@@ -538,6 +545,9 @@ impl Pipeline {
         self.archiving.step(&mut self.batcher)
     }
 }
+
+/// How long the inputs must give nothing before the wall clock moves the watermark.
+const QUIET: Duration = Duration::from_secs(2);
 
 /// What a commit seals.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
