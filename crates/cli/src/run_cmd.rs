@@ -484,7 +484,7 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
                     .unwrap_or(1024)
                     .saturating_mul(1 << 20),
             },
-            top_max_keys: file.top.max_keys.unwrap_or(256),
+            top_max_keys: file.top.max_keys.unwrap_or(128),
         },
     })
 }

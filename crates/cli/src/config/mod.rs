@@ -130,7 +130,7 @@ pub struct HealthSection {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TopSection {
-    /// Distinct keys counted exactly per key kind and time bucket (default 256); beyond it a
+    /// Distinct keys counted exactly per key kind and time bucket (default 128); beyond it a
     /// heavy-hitters sketch, and answers say `approximate`. 0 turns the live top-N off.
     pub max_keys: Option<usize>,
 }
