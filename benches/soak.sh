@@ -18,7 +18,8 @@
 #   SPEED=100            event seconds per wall second (100: a day in 14.4 minutes)
 #   RATE=10              mean lines per second of event time (loggen's --rate)
 #   DURATION=86400       seconds of event time (a day)
-#   LINES=RATE*DURATION  lines of the generated day (loggen's --lines)
+#   LINES=2*RATE*DURATION  lines generated (loggen's --lines); the log is cut at START + DURATION
+#                        (loggen's mean rate is below --rate: it is cut, not stretched)
 #   MAX_KEYS=256         [top] max_keys
 #   OUTLIER_EVERY=20 BURST_EVERY=120 BURST=300 TOP_EVERY=30 TAIL=30   see benches/soak.py
 #   MAILLOG=… LOGGEN=…   prebuilt binaries: no build (else built into TARGET_DIR, default
@@ -31,7 +32,7 @@ repo=$PWD
 speed=${SPEED:-100}
 rate=${RATE:-10}
 duration=${DURATION:-86400}
-lines=${LINES:-$(python3 -c "print(int($rate * $duration))")}
+lines=${LINES:-$(python3 -c "print(int(2 * $rate * $duration))")}
 max_keys=${MAX_KEYS:-256}
 target_dir=${TARGET_DIR:-$(cd "$repo/.." && pwd)/target-bench}
 
@@ -72,9 +73,14 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 t0=$(date +%s)
 start=$((t0 - duration - 60))
 "$loggen" --lines "$lines" --rate "$rate" --header iso --seed 1 \
-  --start "$(date -u -d "@$start" +%Y-%m-%dT%H:%M:%S)" -o "$work/day.log"
+  --start "$(date -u -d "@$start" +%Y-%m-%dT%H:%M:%S)" -o "$work/gen.log"
+# The day: the generated lines up to START + DURATION (the first line stamped later ends it).
+awk -v end="$(date -u -d "@$((start + duration))" +%Y-%m-%dT%H:%M:%S)" 'substr($0, 1, 19) >= end { exit } { print }' \
+  "$work/gen.log" > "$work/day.log"
+rm "$work/gen.log"
+day_lines=$(wc -l < "$work/day.log")
 first=$(head -c 19 "$work/day.log"); last=$(tail -n 1 "$work/day.log" | head -c 19)
-echo "soak.sh: $lines lines of event time $first – $last UTC, at ${speed}x" >&2
+echo "soak.sh: $day_lines lines of event time $first – $last UTC, at ${speed}x" >&2
 
 mkdir -p "$work/s3/soak" "$work/spool" "$work/log"
 : > "$work/log/mail.log"
@@ -129,7 +135,7 @@ exp_to=$("$maillog" parse --kind to "$work/log/mail.log" 2>/dev/null | wc -l)
 
 echo
 echo "maillog $built, $(nproc) cores, $(date -u +%Y-%m-%d); s3s-fs $(s3s-fs --version 2>/dev/null | awk '{print $2}'); \
-$lines generated lines (loggen --rate $rate --header iso --seed 1), event time $first – $last UTC replayed at ${speed}x; \
+$day_lines lines of a generated day (loggen --lines $lines --rate $rate --header iso --seed 1, cut at $duration s), event time $first – $last UTC replayed at ${speed}x; \
 [top] max_keys $max_keys; [metrics] on; lateness and bounds at their defaults; load average at the start $load_start, at the end of the feed $load_end."
 echo
 "$py" benches/soak.py summarize "$work"
@@ -145,9 +151,9 @@ for f in maillog.err drain.err; do
   grep -iE 'warn|error' "$work/$f" | sed -E 's/^[^ ]+ +//; s/[0-9]+/N/g' | cut -c1-150 | sort | uniq -c | sort -rn | head -8 || true
 done
 echo '```'
-echo "Service summary (stdout) and drain summary:"
+echo "The last lines of the service's log and of the drain's:"
 echo '```'
-cat "$work/maillog.out" "$work/drain.out" | tail -n 20
+for f in maillog.err drain.err; do tail -n 4 "$work/$f" | cut -c1-400; done
 echo '```'
 repro="SPEED=$speed RATE=$rate DURATION=$duration LINES=$lines MAX_KEYS=$max_keys"
 echo "Reproduce: $repro benches/soak.sh"
