@@ -21,6 +21,7 @@
 #   LINES=2*RATE*DURATION  lines generated (loggen's --lines); the log is cut at START + DURATION
 #                        (loggen's mean rate is below --rate: it is cut, not stretched)
 #   MAX_KEYS=256         [top] max_keys
+#   EXTRA_TOML=$'[tail]\nwatch = "events"'  appended to maillog's pipeline.toml (new sections only)
 #   OUTLIER_EVERY=20 BURST_EVERY=120 BURST=300 TOP_EVERY=30 TAIL=30   see benches/soak.py
 #   MAILLOG=… LOGGEN=…   prebuilt binaries: no build (else built into TARGET_DIR, default
 #                        ../target-bench)
@@ -34,6 +35,7 @@ rate=${RATE:-10}
 duration=${DURATION:-86400}
 lines=${LINES:-$(python3 -c "print(int(2 * $rate * $duration))")}
 max_keys=${MAX_KEYS:-256}
+extra_toml=${EXTRA_TOML:-}
 target_dir=${TARGET_DIR:-$(cd "$repo/.." && pwd)/target-bench}
 
 for p in s3s-fs python3 bzip2 curl; do
@@ -104,6 +106,7 @@ checksum = "when_required"
 address = "127.0.0.1:$mport"
 [top]
 max_keys = $max_keys
+$extra_toml
 EOF
 export AWS_ACCESS_KEY_ID=soak-key AWS_SECRET_ACCESS_KEY=soak-secret
 "$maillog" run --config "$work/pipeline.toml" > "$work/maillog.out" 2> "$work/maillog.err" &
@@ -136,7 +139,7 @@ exp_to=$("$maillog" parse --kind to "$work/log/mail.log" 2>/dev/null | wc -l)
 echo
 echo "maillog $built, $(nproc) cores, $(date -u +%Y-%m-%d); s3s-fs $(s3s-fs --version 2>/dev/null | awk '{print $2}'); \
 $day_lines lines of a generated day (loggen --lines $lines --rate $rate --header iso --seed 1, cut at $duration s), event time $first – $last UTC replayed at ${speed}x; \
-[top] max_keys $max_keys; [metrics] on; lateness and bounds at their defaults; load average at the start $load_start, at the end of the feed $load_end."
+[top] max_keys $max_keys; [metrics] on;${extra_toml:+ extra config: ${extra_toml//$'\n'/ };} lateness and bounds at their defaults; load average at the start $load_start, at the end of the feed $load_end."
 echo
 "$py" benches/soak.py summarize "$work"
 echo
@@ -156,5 +159,6 @@ echo '```'
 for f in maillog.err drain.err; do tail -n 4 "$work/$f" | cut -c1-400; done
 echo '```'
 repro="SPEED=$speed RATE=$rate DURATION=$duration LINES=$lines MAX_KEYS=$max_keys"
+if [ -n "$extra_toml" ]; then repro+=" EXTRA_TOML=$(printf '%q' "$extra_toml")"; fi
 echo "Reproduce: $repro benches/soak.sh"
 if [ "$verdict" != "equal" ]; then exit 2; fi
