@@ -5,6 +5,9 @@
 # (the stricter limit). Wall-clock seconds, best of N runs; maillog's peak RSS from /usr/bin/time.
 #
 # usage: benches/run-vs-bzip2.sh [LINES]        (N via RUNS, default 3)
+#   MAILLOG=… LOGGEN=…   prebuilt binaries: no build (e.g. a baseline built from `git archive`)
+#   ONCE=--once=all      the one-shot flag; a binary older than `--once=all` (before issue 13)
+#                        sealed everything with plain `ONCE=--once`
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,12 +15,16 @@ lines=${1:-1000000}
 runs=${RUNS:-3}
 cores=$(nproc)
 
-cargo build --release --locked --bin maillog --bin maillog-loggen >&2
-maillog=$PWD/target/release/maillog
+once=${ONCE:---once=all}
+if [ -z "${MAILLOG:-}" ] || [ -z "${LOGGEN:-}" ]; then
+  cargo build --release --locked --bin maillog --bin maillog-loggen >&2
+fi
+maillog=${MAILLOG:-$PWD/target/release/maillog}
+loggen=${LOGGEN:-$PWD/target/release/maillog-loggen}
 data=target/bench-data
 mkdir -p "$data"
 log="$PWD/$data/gen-$lines.log"
-[ -s "$log" ] || ./target/release/maillog-loggen --lines "$lines" --rate 20 -o "$log"
+[ -s "$log" ] || "$loggen" --lines "$lines" --rate 20 -o "$log"
 work="$PWD/$data/run-bench"
 rm -rf "$work" && mkdir -p "$work"
 "$maillog" parse --kind from "$log" > "$work/from.ndjson" 2>/dev/null
@@ -33,7 +40,7 @@ parts=$(best "$runs" sh -c "for p in '$work'/part.*; do bzip2 -9 -c \"\$p\" >/de
 
 run_once() {
   rm -rf "$work/spool" "$work/archive"
-  /usr/bin/time -f "%M" -o "$work/rss" "$maillog" run --once=all --input "$log" \
+  /usr/bin/time -f "%M" -o "$work/rss" "$maillog" run $once --input "$log" \
     --spool "$work/spool" --archive "file://$work/archive" 2> "$work/run.err"
 }
 run=""; rss=""
@@ -45,10 +52,11 @@ for _ in $(seq "$runs"); do
 done
 
 mb=$(du -m "$work/all.ndjson" | cut -f1)
+echo "maillog: $maillog ($once)"
 echo "input: $log ($lines lines); records' NDJSON: $mb MiB; $cores cores; $(bzip2 --version 2>&1 | head -1)"
 printf '%-58s %8.3f s\n' "bzip2 -9, the two kinds' files in parallel" "$kinds"
 printf '%-58s %8.3f s\n' "bzip2 -9, $cores equal parts in parallel" "$parts"
-printf '%-58s %8.3f s   peak RSS %d MiB\n' "maillog run --once (bzip2 -9 on every core)" "$run" "$((rss / 1024))"
+printf '%-58s %8.3f s   peak RSS %d MiB\n' "maillog run $once (bzip2 -9 on every core)" "$run" "$((rss / 1024))"
 echo "ratio limit(kinds) / maillog: $(echo "scale=2; $kinds / $run" | bc)"
 echo "ratio limit(equal parts) / maillog: $(echo "scale=2; $parts / $run" | bc)"
 tail -3 "$work/run.err"
