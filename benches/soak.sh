@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A soak of the service: a generated day of mail (24 h of event time) replayed SPEED times faster
 # than real time into `maillog run` (the service, not --once), with the live top-N on
-# ([top] max_keys, default 256) and every metric on ([metrics] address), /top asked now and then
+# ([top] max_keys, default 128) and every metric on ([metrics] address), /top asked now and then
 # for every dimension and window, and hostile lines mixed in (benches/soak.py): lines stamped in
 # 2099 and in 1999, year-less BSD stamps (of now and of a random day of the year), bursts of
 # lines each in a different 5-minute window of the past 30 days. The day starts DURATION + 60 s
@@ -20,7 +20,7 @@
 #   DURATION=86400       seconds of event time (a day)
 #   LINES=2*RATE*DURATION  lines generated (loggen's --lines); the log is cut at START + DURATION
 #                        (loggen's mean rate is below --rate: it is cut, not stretched)
-#   MAX_KEYS=256         [top] max_keys
+#   MAX_KEYS=128         [top] max_keys
 #   EXTRA_TOML=$'[tail]\nwatch = "events"'  appended to maillog's pipeline.toml (new sections only)
 #   OUTLIER_EVERY=20 BURST_EVERY=120 BURST=300 TOP_EVERY=30 TAIL=30   see benches/soak.py
 #   MAILLOG=… LOGGEN=…   prebuilt binaries: no build (else built into TARGET_DIR, default
@@ -34,7 +34,7 @@ speed=${SPEED:-100}
 rate=${RATE:-10}
 duration=${DURATION:-86400}
 lines=${LINES:-$(python3 -c "print(int(2 * $rate * $duration))")}
-max_keys=${MAX_KEYS:-256}
+max_keys=${MAX_KEYS:-128}
 extra_toml=${EXTRA_TOML:-}
 target_dir=${TARGET_DIR:-$(cd "$repo/.." && pwd)/target-bench}
 
