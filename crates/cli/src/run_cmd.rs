@@ -142,22 +142,6 @@ fn absolute_path(path: &Path) -> Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("cannot resolve {}", path.display()))
 }
 
-/// A local archive's directory made absolute (`file://DIR` or a plain path); `s3://` as is.
-fn absolute_archive(url: String) -> Result<String> {
-    if let Some(dir) = url.strip_prefix("file://")
-        && !dir.is_empty()
-    {
-        return Ok(format!(
-            "file://{}",
-            absolute_path(Path::new(dir))?.display()
-        ));
-    }
-    if url.contains("://") || url.is_empty() {
-        return Ok(url);
-    }
-    Ok(absolute_path(Path::new(&url))?.display().to_string())
-}
-
 /// `maillog run`: the pipeline, as a service unless `--once`.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let settings = settings(args.clone(), true)?;
@@ -208,7 +192,8 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         .archive
         .or(file.archive)
         .unwrap_or_else(|| "file://archive".into());
-    let archive_url = absolute_archive(archive_url)?;
+    let cwd = std::env::current_dir().context("cannot tell the working directory")?;
+    let archive_url = config::archive_under(&archive_url, &cwd);
     if !archive_url.starts_with("s3://") {
         // A bad URL is an error now, not at the first seal.
         if let Err(e) = Archive::from_url(&archive_url) {

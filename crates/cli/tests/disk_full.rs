@@ -6,9 +6,7 @@
 mod common;
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::Duration;
 
 use maillog_testkit::tmpfs::Tmpfs;
@@ -25,26 +23,9 @@ fn a_full_spool_stops_reading_and_resumes_when_there_is_room() {
     let config = dir.path().join("pipeline.toml");
     fs::write(&config, "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n[bzip2]\nlevel = 1\n")
         .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_maillog"))
-        .args(["run", "--once", "--config"])
-        .arg(&config)
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in stderr.lines() {
-            let line = line.unwrap();
-            if line.contains("disk is full") {
-                let _ = tx.send(line.clone());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
+    let mut command = Command::new(env!("CARGO_BIN_EXE_maillog"));
+    command.args(["run", "--once", "--config"]).arg(&config);
+    let (mut child, rx, reader) = common::watched(command, "disk is full");
     let full = rx
         .recv_timeout(Duration::from_secs(60))
         .expect("the spool never filled up");

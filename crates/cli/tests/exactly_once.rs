@@ -140,18 +140,7 @@ impl Case {
 
 /// `maillog parse --tz ZONE` of `log`, as `"{kind} {json}"`.
 fn parsed(log: &Path, zone: &str) -> HashMap<String, usize> {
-    let mut lines = Vec::new();
-    for kind in ["from", "to"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
-            .args(["parse", "--kind", kind, "--tz", zone])
-            .arg(log)
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        let text = String::from_utf8(out.stdout).unwrap();
-        lines.extend(text.lines().map(|l| format!("{kind} {l}")));
-    }
-    common::multiset(lines)
+    common::parsed_records_with(log, &["--tz", zone])
 }
 
 /// Asserts that the archive holds exactly the expected records; the message counts what is

@@ -59,6 +59,7 @@
 
 #[path = "model/check.rs"]
 mod check;
+mod common;
 #[path = "model/lines.rs"]
 mod lines;
 #[path = "model/logs.rs"]

@@ -14,13 +14,12 @@ mod common;
 
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{ACCESS_KEY, S3Server, SECRET_KEY, free_port, get, have_s3s_fs, metric};
+use common::{ACCESS_KEY, S3Server, SECRET_KEY, free_port, get, have_s3s_fs, metric, watched};
 use maillog_testkit::tmpfs::Tmpfs;
 
 fn maillog(config: &Path, args: &[&str]) -> Command {
@@ -33,30 +32,6 @@ fn maillog(config: &Path, args: &[&str]) -> Command {
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env_remove("AWS_PROFILE");
     cmd
-}
-
-/// Starts `command` with its stderr read by a thread: a message on the channel for each line
-/// holding `needle`; the thread returns the whole stderr.
-fn watched(
-    mut command: Command,
-    needle: &'static str,
-) -> (Child, mpsc::Receiver<()>, std::thread::JoinHandle<String>) {
-    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let reader = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in stderr.lines() {
-            let line = line.unwrap();
-            if line.contains(needle) {
-                let _ = tx.send(());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
-    });
-    (child, rx, reader)
 }
 
 /// Every object's bytes, by path.

@@ -247,6 +247,20 @@ impl Loaded {
     }
 }
 
+/// A local archive's directory (`file://DIR` or a plain path) taken relative to `base` when it
+/// is relative; `s3://` and absolute ones as they are.
+pub fn archive_under(url: &str, base: &Path) -> String {
+    if let Some(dir) = url.strip_prefix("file://")
+        && !dir.is_empty()
+    {
+        return format!("file://{}", base.join(dir).display());
+    }
+    if url.contains("://") || url.is_empty() {
+        return url.to_owned();
+    }
+    base.join(url).display().to_string()
+}
+
 /// Reads a config file; relative paths become absolute, relative to its directory. Errors
 /// name the file, the line and the key.
 pub fn load(path: &Path) -> Result<Loaded> {
@@ -271,13 +285,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         *dir = base.join(&*dir);
     }
     if let Some(archive) = &mut config.archive {
-        if let Some(dir) = archive.strip_prefix("file://")
-            && Path::new(dir).is_relative()
-        {
-            *archive = format!("file://{}", base.join(dir).display());
-        } else if !archive.contains("://") && Path::new(archive.as_str()).is_relative() {
-            *archive = base.join(archive.as_str()).display().to_string();
-        }
+        *archive = archive_under(archive, base);
     }
     Ok(Loaded {
         file: config,

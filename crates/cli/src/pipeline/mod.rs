@@ -447,14 +447,17 @@ impl Pipeline {
 
     /// Parses a chunk's lines and routes their records.
     fn take(&mut self, chunk: &Chunk) -> Result<()> {
-        self.batcher.tick(unix_now());
+        let now = unix_now();
+        self.batcher.tick(now);
+        // Records stamped past this do not go to the live top-N (one clock reading a chunk).
+        let live_latest = now.saturating_add(self.settings.batch.max_skew);
         if self.settings.year.is_none() {
             let reference = if self.settings.once {
                 self.mtime(&chunk.path)
             } else {
-                let now = unix_now().max(self.batcher.year_reference().unwrap_or(i64::MIN));
-                self.batcher.set_year_reference(now);
-                now
+                let latest = now.max(self.batcher.year_reference().unwrap_or(i64::MIN));
+                self.batcher.set_year_reference(latest);
+                latest
             };
             let at = DateTime::<Utc>::from_timestamp(reference, 0).unwrap_or_default();
             self.parser.set_year_policy(YearPolicy::Reference(at));
@@ -474,8 +477,7 @@ impl Pipeline {
                     self.newest = self.newest.max(event.at.unix_seconds());
                     counts.records[event.kind as usize] += event.record_count() as u64;
                     if let Some(live) = self.observed.live.as_ref() {
-                        let latest = unix_now().saturating_add(self.settings.batch.max_skew);
-                        self.live_feed.add(live, event, latest);
+                        self.live_feed.add(live, event, live_latest);
                     }
                 }
                 Parsed::NonRecord(class) => counts.non_records[*class as usize] += 1,

@@ -10,14 +10,20 @@ pub use maillog_testkit::s3::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
 
 /// What `maillog parse` makes of `log`, as `"{kind} {json}"`.
 pub fn parsed_records(log: &Path) -> HashMap<String, usize> {
+    parsed_records_with(log, &[])
+}
+
+/// What `maillog parse ARGS` (`--tz`, `--year`, …) makes of `log`, as `"{kind} {json}"`.
+pub fn parsed_records_with(log: &Path, args: &[&str]) -> HashMap<String, usize> {
     let mut lines = Vec::new();
     for kind in ["from", "to"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_maillog"))
             .args(["parse", "--kind", kind])
+            .args(args)
             .arg(log)
             .output()
             .unwrap();
-        assert!(out.status.success());
+        assert!(out.status.success(), "maillog parse {args:?} failed");
         lines.extend(
             String::from_utf8(out.stdout)
                 .unwrap()
@@ -65,4 +71,36 @@ pub fn metric(text: &str, name: &str) -> u64 {
         .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
         .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap() as u64)
         .sum()
+}
+
+/// Starts `command` with its stderr read by a thread: each line holding `needle` is sent on
+/// the channel; the thread returns the whole stderr.
+pub fn watched(
+    mut command: std::process::Command,
+    needle: &'static str,
+) -> (
+    std::process::Child,
+    std::sync::mpsc::Receiver<String>,
+    std::thread::JoinHandle<String>,
+) {
+    use std::io::BufRead;
+    let mut child = command
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            if line.contains(needle) {
+                let _ = tx.send(line.clone());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    (child, rx, reader)
 }

@@ -7,7 +7,6 @@ use std::fs::File;
 use std::hash::{DefaultHasher, Hasher};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use maillog_testkit::records::multiset;
 
@@ -102,23 +101,12 @@ pub fn archived(root: &Path) -> Result<HashMap<String, usize>, String> {
 
 /// `maillog parse --tz ZONE [--year YEAR]` of `log`, as `"{kind} {json}"`.
 pub fn parsed(log: &Path, zone: &str, year: Option<i32>) -> HashMap<String, usize> {
-    let mut lines = Vec::new();
-    for kind in ["from", "to"] {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_maillog"));
-        cmd.args(["parse", "--kind", kind, "--tz", zone]);
-        if let Some(year) = year {
-            cmd.args(["--year", &year.to_string()]);
-        }
-        let out = cmd.arg(log).output().unwrap();
-        assert!(out.status.success(), "maillog parse failed");
-        lines.extend(
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .lines()
-                .map(|l| format!("{kind} {l}")),
-        );
+    let year = year.map(|y| y.to_string());
+    let mut args = vec!["--tz", zone];
+    if let Some(year) = &year {
+        args.extend(["--year", year.as_str()]);
     }
-    multiset(lines)
+    crate::common::parsed_records_with(log, &args)
 }
 
 /// What `expected` has that `archived` lacks (lost), and the reverse (extra), with a few
