@@ -201,10 +201,15 @@ impl Batcher {
         self.year_reference = Some(reference);
     }
 
-    /// Adds every record of a parsed event.
-    pub fn add(&mut self, event: &Event<'_>) -> Result<(), SpoolError> {
+    /// The window a record of `kind` stamped `at` (unix seconds) goes to: its kind and start.
+    pub fn window_of(&self, kind: Kind, at: i64) -> (Kind, i64) {
+        (kind, window_start(at, &self.config.zone))
+    }
+
+    /// Adds every record of a parsed event. Returns the window it opened, if it opened one.
+    pub fn add(&mut self, event: &Event<'_>) -> Result<Option<WindowId>, SpoolError> {
         let at = event.at.unix_seconds();
-        let id = self.route(event.kind, window_start(at, &self.config.zone))?;
+        let (id, opened) = self.route(event.kind, window_start(at, &self.config.zone))?;
         for record in event.records() {
             self.json.clear();
             record.write_json(self.config.fields, &mut self.json);
@@ -221,11 +226,12 @@ impl Batcher {
         } else {
             self.stats.ahead_of_clock += event.record_count() as u64;
         }
-        Ok(())
+        Ok(opened.then_some(id))
     }
 
-    /// The open file for records of `kind` in the window starting at `start`, opened if need be.
-    fn route(&mut self, kind: Kind, start: i64) -> Result<WindowId, SpoolError> {
+    /// The open file for records of `kind` in the window starting at `start`, opened if need be
+    /// (then `true`).
+    fn route(&mut self, kind: Kind, start: i64) -> Result<(WindowId, bool), SpoolError> {
         let newest_open = self
             .spool
             .open_windows()
@@ -233,7 +239,7 @@ impl Batcher {
             .filter(|id| id.kind == kind && id.start == start)
             .max();
         if let Some(id) = newest_open {
-            return Ok(id);
+            return Ok((id, false));
         }
         // Not open: a new window, or one sealed before (then a further part).
         let zone = self.config.zone;
@@ -252,7 +258,7 @@ impl Batcher {
         self.bound_open_windows(self.config.max_open_windows.saturating_sub(1));
         self.spool.open_window(id, self.watermark)?;
         self.opened_wall.insert(id, self.now);
-        Ok(id)
+        Ok((id, true))
     }
 
     /// Whether a sealed file waiting in the spool is to be archived under `id`'s name.

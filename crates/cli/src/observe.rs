@@ -48,6 +48,7 @@ pub struct Metrics {
     pub tail_files_diverged: Counter,
     pub lines_cut: Counter,
     pub spool_records_lost: Counter,
+    pub spool_records_reread: Counter,
     pub tail_bytes_lost: Counter,
     pub upload_seconds: UploadLatency,
     pub seconds_behind: Gauge,
@@ -142,6 +143,11 @@ impl Observed {
             "spool_records_lost",
             "Committed records the spool no longer held at a start (wiped or edited while the checkpoint was kept)",
             m.spool_records_lost.clone(),
+        );
+        registry.register(
+            "spool_records_reread",
+            "Records of open windows the spool lost, read again from the log files",
+            m.spool_records_reread.clone(),
         );
         registry.register(
             "lines_cut",

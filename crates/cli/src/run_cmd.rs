@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use maillog_batch::{BatchConfig, WindowId, render_key, window::KEY_PLACEHOLDERS};
 use maillog_parse::{FieldsMode, Kind, Zone};
 use maillog_tail::{StartAt, WatchMode};
@@ -179,7 +179,10 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         .map(|p| absolute_path(p))
         .collect::<Result<Vec<_>>>()?;
     if inputs.is_empty() && need_inputs {
-        bail!("nothing to follow: give --input PATH_OR_GLOB or `inputs` in the config");
+        return Err(config::ConfigError(
+            "nothing to follow: give --input PATH_OR_GLOB or `inputs` in the config".into(),
+        )
+        .into());
     }
     let spool = absolute_path(
         &args
@@ -198,7 +201,7 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         // A bad URL is an error now, not at the first seal.
         if let Err(e) = Archive::from_url(&archive_url) {
             return Err(if archive_from_flag {
-                anyhow::anyhow!("--archive: {e}")
+                config::ConfigError(format!("--archive: {e}")).into()
             } else {
                 source.invalid("archive", e)
             });

@@ -188,3 +188,35 @@ fn the_shipped_config_and_an_empty_one_are_valid() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn run_refuses_what_check_refuses_before_it_writes_anything() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("mail.log"), "").unwrap();
+    let host_unset = "inputs = [\"mail.log\"]\nkey_template = \"logs/{host}/{date}/{name}\"\n";
+    let cases: &[(&str, &[&str], &str)] = &[
+        // Issue 19's key that could never be put: refused at the start, not retried forever.
+        (host_unset, &[], "key `key_template`"),
+        ("", &[], "nothing to follow"),
+        (
+            "inputs = [\"mail.log\"]\n",
+            &["--archive", "ftp://x/y"],
+            "--archive: ",
+        ),
+    ];
+    for (config, flags, expected) in cases {
+        std::fs::write(dir.path().join("p.toml"), config).unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
+            .args(["run", "--once", "--config", "p.toml"])
+            .args(*flags)
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{config:?} {flags:?}: {stderr}");
+        assert!(stderr.contains(expected), "{config:?}: {stderr}");
+        for made in ["spool", "archive", "state"] {
+            assert!(!dir.path().join(made).exists(), "{config:?} made {made}");
+        }
+    }
+}

@@ -62,6 +62,13 @@ pub struct Entry {
     /// before it was kept, and until the file was first looked at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tail: Option<Fingerprint>,
+    /// Where reading this content began: 0, or the position a file was found at (the end, at
+    /// a first start with [`crate::StartAt::End`]; what was read already, for a copy holding
+    /// the rest of a truncated file or a replacement). Lines before it were never handed out
+    /// in this epoch, so [`crate::Checkpointer::rewind`] never goes back past it. 0 in
+    /// checkpoints written before it was kept.
+    #[serde(default)]
+    pub first: u64,
 }
 
 impl Entry {
@@ -253,6 +260,7 @@ mod tests {
             eof: None,
             size: offset,
             tail: None,
+            first: 0,
         }
     }
 

@@ -103,7 +103,7 @@ pub use crate::checkpoint::SaveError;
 pub use crate::core::{CheckpointOrigin, PassReport, TailCore};
 pub use crate::lines::ChunkKind;
 pub use crate::registry::{Ack, Checkpointer};
-pub use crate::runner::{Tail, TailHandle, spawn};
+pub use crate::runner::{Tail, TailHandle, spawn, start};
 pub use crate::source::Chunk;
 pub use crate::stats::TailStats;
 

@@ -169,6 +169,11 @@ impl Registry {
         self.dirty = true;
         if entry.epoch == 0 {
             entry.epoch = self.new_epoch();
+            entry.first = entry.offset;
+        } else if let Some(known) = self.entries.get(&entry.key)
+            && known.epoch == entry.epoch
+        {
+            entry.first = known.first;
         }
         if entry.seq == 0 {
             entry.seq = self.next_seq;
@@ -184,6 +189,24 @@ impl Registry {
     fn new_epoch(&mut self) -> u32 {
         self.next_epoch += 1;
         self.next_epoch
+    }
+
+    /// The positions of the content of `epoch`s go back to `to`'s (never before where its
+    /// reading began, nor forward). Returns each moved epoch's position before.
+    pub(crate) fn rewind(&mut self, to: &BTreeMap<u32, u64>) -> BTreeMap<u32, u64> {
+        let mut moved = BTreeMap::new();
+        for entry in self.entries.values_mut() {
+            let Some(&target) = to.get(&entry.epoch) else {
+                continue;
+            };
+            let target = target.max(entry.first);
+            if target < entry.offset {
+                moved.insert(entry.epoch, entry.offset);
+                entry.offset = target;
+                self.dirty = true;
+            }
+        }
+        moved
     }
 
     /// The file's fingerprint grew with it, or its path changed.
@@ -322,6 +345,16 @@ impl Checkpointer {
         self.lock().state.clone()
     }
 
+    /// Before the tailer starts ([`crate::start`]): the lines of each content `epoch` from
+    /// position `to[epoch]` on are to be handed out again (the consumer lost what it made of
+    /// them). A position never moves back past where the content's reading began
+    /// ([`Entry::first`]), nor forward. Returns, for each epoch moved back, its committed
+    /// position before: lines before it were committed once already. Saved with the next
+    /// commit (a crash before it rewinds again from the same checkpoint).
+    pub fn rewind(&self, to: &BTreeMap<u32, u64>) -> BTreeMap<u32, u64> {
+        self.lock().rewind(to)
+    }
+
     /// The committed position of every known file, for reports and tests.
     pub fn entries(&self) -> Vec<Entry> {
         self.lock().entries.values().cloned().collect()
@@ -344,6 +377,7 @@ mod tests {
             eof: None,
             size: offset,
             tail: None,
+            first: 0,
         }
     }
 
@@ -367,5 +401,47 @@ mod tests {
         let e = &registry.entries[&later];
         assert!(e.compressed && e.is_complete(), "{e:?}");
         assert!(!registry.entries.contains_key(&plain) && !registry.entries.contains_key(&gz));
+    }
+
+    #[test]
+    fn a_rewind_goes_back_to_the_positions_asked_never_before_where_reading_began() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = CheckpointStore::open(dir.path()).unwrap();
+        let mut registry = Registry::new(store, Vec::new(), None, None);
+        let from_start = registry.register(entry(1, 0));
+        // Found at its end (a first start at the end, a copy holding the rest of a file).
+        let from_middle = registry.register(entry(2, 40));
+        let untouched = registry.register(entry(3, 0));
+        for (key, epoch, offset) in [
+            (1, from_start, 90),
+            (2, from_middle, 95),
+            (3, untouched, 70),
+        ] {
+            let key = FileKey { dev: 1, ino: key };
+            registry.commit(&Ack { key, epoch, offset });
+        }
+        // Known again after a restart: where its reading began is kept.
+        let known = registry.entries[&FileKey { dev: 1, ino: 2 }].clone();
+        registry.register(known);
+        let to = BTreeMap::from([(from_start, 30), (from_middle, 10), (99, 0)]);
+        let before = registry.rewind(&to);
+        assert_eq!(
+            before,
+            BTreeMap::from([(from_start, 90), (from_middle, 95)])
+        );
+        let offset = |r: &Registry, ino| r.entries[&FileKey { dev: 1, ino }].offset;
+        let offsets = (
+            offset(&registry, 1),
+            offset(&registry, 2),
+            offset(&registry, 3),
+        );
+        assert_eq!(offsets, (30, 40, 70));
+        // Never forward.
+        assert!(
+            registry
+                .rewind(&BTreeMap::from([(untouched, 80)]))
+                .is_empty()
+        );
+        assert_eq!(offset(&registry, 3), 70);
     }
 }

@@ -71,7 +71,14 @@ impl TailHandle {
 
 /// Loads the checkpoint and starts following.
 pub fn spawn(config: TailConfig) -> Result<Tail, TailError> {
-    let core = TailCore::open(config.clone())?;
+    start(TailCore::open(config)?)
+}
+
+/// Starts following with a core opened by [`TailCore::open`]: between the two, the consumer
+/// may look at the state it saved ([`Checkpointer::state`]) and move positions back
+/// ([`Checkpointer::rewind`]).
+pub fn start(core: TailCore) -> Result<Tail, TailError> {
+    let config = core.config().clone();
     let checkpointer = core.checkpointer();
     let stats = core.stats();
     let (tx, chunks) = mpsc::channel(config.channel_capacity.max(1));

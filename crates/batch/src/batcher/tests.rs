@@ -29,7 +29,9 @@ fn add(batcher: &mut Batcher, at: &str, n: u32) {
         "{at} mail1 sendmail[1]: q{n:07}x: from=<a{n}@example.com>, size=1, class=0, nrcpts=1, relay=x"
     );
     match parser.parse(&line) {
-        Parsed::Event(event) => batcher.add(&event).unwrap(),
+        Parsed::Event(event) => {
+            batcher.add(&event).unwrap();
+        }
         Parsed::NonRecord(class) => panic!("not a record: {class:?}: {line}"),
     }
 }

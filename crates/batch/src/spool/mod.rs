@@ -237,8 +237,9 @@ pub struct Recovery {
     /// just before a stop: the caller checks the archive has them).
     pub missing_sealed: Vec<SealedFile>,
     /// Open windows the state lists whose files are gone or shorter than committed (a spool
-    /// wiped or edited while the checkpoint was kept): their committed records are lost.
-    /// What is left of them is moved to `orphaned/`.
+    /// wiped or edited while the checkpoint was kept): their committed records are not in the
+    /// spool any more (the caller reads their lines again where it can). What is left of them
+    /// is moved to `orphaned/`.
     pub lost_windows: Vec<LostWindow>,
     /// Records of a spool found without a state, offered to the archive again.
     pub salvaged_records: u64,
@@ -247,6 +248,8 @@ pub struct Recovery {
 /// An open window the spool could not resume.
 #[derive(Debug)]
 pub struct LostWindow {
+    /// Which window.
+    pub id: WindowId,
     /// Its file name.
     pub name: String,
     /// Records the state says it held.

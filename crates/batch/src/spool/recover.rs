@@ -58,6 +58,7 @@ impl Spool {
                     let name = open.id.file_name(&open.zone_or(spool.zone));
                     spool.orphan_window(dir, &name, open);
                     recovery.lost_windows.push(super::LostWindow {
+                        id: open.id,
                         name,
                         records: open.records,
                         why: e.to_string(),

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use maillog_batch::WindowId;
 use maillog_parse::Event;
 
 use super::{Pipeline, Seal};
@@ -43,18 +44,18 @@ impl Pipeline {
     }
 
     /// Adds an event's records; while the window they open cannot be created for a full
-    /// disk, waits as a commit does.
-    pub(super) fn add_when_possible(&mut self, event: &Event<'_>) -> Result<()> {
+    /// disk, waits as a commit does. Returns the window it opened, if it opened one.
+    pub(super) fn add_when_possible(&mut self, event: &Event<'_>) -> Result<Option<WindowId>> {
         let mut said = false;
         loop {
             match self.batcher.add(event) {
                 Err(e) if e.is_disk_full() => self.wait_for_room(&e.into(), &mut said)?,
                 Err(e) => return Err(e.into()),
-                Ok(()) => {
+                Ok(opened) => {
                     if said {
                         tracing::info!("the spool has room again: reading on");
                     }
-                    return Ok(());
+                    return Ok(opened);
                 }
             }
         }

@@ -14,7 +14,9 @@
 
 mod disk_full;
 mod live_feed;
+mod replay;
 mod service;
+mod take;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -26,12 +28,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, Utc};
-use maillog_batch::{BatchConfig, BatchState, BatchStats, Batcher};
-use maillog_parse::{Kind, NonRecord, ParseStats, Parsed, Parser, TimeContext, YearPolicy, decode};
+use chrono::Utc;
+use maillog_batch::{BatchConfig, BatchStats, Batcher};
+use maillog_parse::{ParseStats, Parser, TimeContext, YearPolicy};
 use maillog_tail::{
-    Ack, Checkpointer, Chunk, ChunkKind, StartAt, Tail, TailConfig, TailHandle, TailStats,
-    WatchMode,
+    Ack, Checkpointer, Chunk, StartAt, Tail, TailConfig, TailCore, TailHandle, TailStats, WatchMode,
 };
 use maillog_upload::{Backoff, S3Options, Uploader};
 
@@ -39,7 +40,8 @@ use crate::archiving::Archiving;
 use crate::lifecycle::{Signals, SpoolLock};
 use crate::logging::LogHandle;
 pub use crate::observe::HealthLimits;
-use crate::observe::{Metrics, Observed};
+use crate::observe::Observed;
+use replay::{Committed, Origins, Replay};
 
 /// Everything `maillog run` needs, resolved from the config file and the flags.
 #[derive(Debug)]
@@ -146,6 +148,10 @@ struct Pipeline {
     live_feed: live_feed::LiveFeed,
     /// When a cut line was last warned about.
     last_cut_warning: Option<Instant>,
+    /// Where the open windows' lines begin.
+    origins: Origins,
+    /// Lines read again for windows the spool lost, until done.
+    replay: Option<Replay>,
 }
 
 /// Runs until the inputs are read (`--once`), a stop signal, or forever.
@@ -170,8 +176,9 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         let bound = crate::http::serve(address, Arc::clone(&observed))?;
         tracing::info!("serving /metrics, /health and /top on http://{bound}");
     }
-    let tail = maillog_tail::spawn(tail_config(&settings)).context("cannot start the tailer")?;
-    let state: Option<BatchState> = match tail.checkpointer.state() {
+    let tail = TailCore::open(tail_config(&settings)).context("cannot start the tailer")?;
+    let checkpointer = tail.checkpointer();
+    let state: Option<Committed> = match checkpointer.state() {
         Some(value) => Some(serde_json::from_value(value).with_context(|| {
             format!(
                 "the spool state in {} is not readable",
@@ -200,14 +207,30 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         observed.metrics.upload_seconds.clone(),
     );
     let windows = settings.spool.join("windows");
+    let batch_state = state.as_ref().map(|s| s.batch.clone());
     let (mut batcher, recovery) =
-        Batcher::open(&windows, settings.batch.clone(), state, unix_now())?;
+        Batcher::open(&windows, settings.batch.clone(), batch_state, unix_now())?;
     batcher.set_keep_uploaded(settings.keep_uploaded);
     if recovery.resumed > 0 || !recovery.discarded.is_empty() {
         tracing::info!(resumed = recovery.resumed, discarded = ?recovery.discarded,
             "spool resumed from the last commit");
     }
-    report_lost_windows(&recovery.lost_windows, &observed);
+    let state = state.unwrap_or_default();
+    let replay = read_lost_windows_again(&recovery.lost_windows, &state, &checkpointer, &observed);
+    let origins = Origins::new(&state.origins, &checkpointer);
+    if replay.is_some() {
+        // The plan is committed before the tailer moves: a crash from here on goes on with it
+        // (a checkpoint with the positions moved back but without it would take the lines
+        // read again for new ones).
+        let (batch, _) = batcher.sync(false)?;
+        let committed = Committed {
+            origins: state.origins.clone(),
+            replay: replay.clone(),
+            batch,
+        };
+        checkpointer.commit_with(&[], serde_json::to_value(&committed)?)?;
+        batcher.committed();
+    }
     check_missing_sealed(
         recovery.missing_sealed,
         &archiving,
@@ -228,7 +251,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         checkpointer,
         stats: tail_stats,
         handle,
-    } = tail;
+    } = maillog_tail::start(tail).context("cannot start the tailer")?;
     tracing::info!(
         inputs = ?settings.inputs,
         spool = %settings.spool.display(),
@@ -254,6 +277,8 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         outliers_reported: 0,
         live_feed: live_feed::LiveFeed::default(),
         last_cut_warning: None,
+        origins,
+        replay,
     };
     pipeline.run()?;
     let tail_stats = pipeline.tail_stats.to_string();
@@ -265,18 +290,38 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
     })
 }
 
-/// Open windows the spool could not resume (wiped, edited): said precisely, counted; the
-/// service goes on.
-fn report_lost_windows(lost: &[maillog_batch::LostWindow], observed: &Observed) {
-    for window in lost {
+/// Open windows the spool could not resume (wiped, edited; what is left of them is moved to
+/// `orphaned/`): their lines are read again from where each window began (`replay`), said;
+/// one that cannot be (no origin kept) is said precisely and counted. The service goes on.
+fn read_lost_windows_again(
+    lost: &[maillog_batch::LostWindow],
+    state: &Committed,
+    checkpointer: &Checkpointer,
+    observed: &Observed,
+) -> Option<Replay> {
+    let started = Replay::start(lost, state, checkpointer);
+    for (name, records, why) in started.unrecoverable {
         tracing::error!(
+            window = %name,
+            records,
+            why = %why,
+            "RECORDS LOST: the checkpoint names an open window the spool no longer holds whole (a spool wiped or edited while the checkpoint was kept), and where its lines begin was not kept (a state written by an older version): what is left of it is in orphaned/"
+        );
+        observed.metrics.spool_records_lost.inc_by(records);
+    }
+    let replay = started.replay?;
+    for window in lost
+        .iter()
+        .filter(|w| replay.lost.iter().any(|l| l.window == w.id))
+    {
+        tracing::warn!(
             window = %window.name,
             records = window.records,
             why = %window.why,
-            "RECORDS LOST: the checkpoint names an open window the spool no longer holds whole (a spool wiped or edited while the checkpoint was kept); what is left of it is in orphaned/, the lines before the checkpoint are not read again"
+            "the spool lost an open window (wiped or edited while the checkpoint was kept): its records are read again from the log files; what was left of it is in orphaned/"
         );
-        observed.metrics.spool_records_lost.inc_by(window.records);
     }
+    Some(replay)
 }
 
 /// Sealed files the state lists but the spool no longer holds were archived and released
@@ -396,7 +441,8 @@ impl Pipeline {
             return self.shut_down();
         }
         // Every input is read to its end: the wall clock says what is due (`--once=all`
-        // seals everything, a backfill).
+        // seals everything, a backfill); a replay has read all it can.
+        self.finish_replay(true);
         self.batcher.idle(unix_now());
         let end = if self.settings.seal_all {
             Seal::All
@@ -413,25 +459,6 @@ impl Pipeline {
         archived
     }
 
-    /// A line longer than the limit, cut to it: counted, and said at most once a minute.
-    fn cut_line(&mut self, chunk: &Chunk) {
-        self.stats.cut_lines += 1;
-        self.observed.metrics.lines_cut.inc();
-        if self
-            .last_cut_warning
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
-        {
-            self.last_cut_warning = Some(Instant::now());
-            tracing::warn!(
-                path = %chunk.path.display(),
-                offset = chunk.start,
-                limit = self.settings.max_line_bytes,
-                cut_so_far = self.stats.cut_lines,
-                "a line longer than [tail] max_line_bytes: its first bytes are kept (maillog parse cuts it the same way)"
-            );
-        }
-    }
-
     /// Records stamped beyond the wall clock plus the skew, said at most once a minute.
     fn report_time_outliers(&mut self) {
         let ahead = self.batcher.stats().ahead_of_clock;
@@ -443,62 +470,6 @@ impl Pipeline {
             );
             self.outliers_reported = ahead;
         }
-    }
-
-    /// Parses a chunk's lines and routes their records.
-    fn take(&mut self, chunk: &Chunk) -> Result<()> {
-        let now = unix_now();
-        self.batcher.tick(now);
-        // Records stamped past this do not go to the live top-N (one clock reading a chunk).
-        let live_latest = now.saturating_add(self.settings.batch.max_skew);
-        if self.settings.year.is_none() {
-            let reference = if self.settings.once {
-                self.mtime(&chunk.path)
-            } else {
-                let latest = now.max(self.batcher.year_reference().unwrap_or(i64::MIN));
-                self.batcher.set_year_reference(latest);
-                latest
-            };
-            let at = DateTime::<Utc>::from_timestamp(reference, 0).unwrap_or_default();
-            self.parser.set_year_policy(YearPolicy::Reference(at));
-        }
-        if chunk.kind == ChunkKind::CutLine {
-            self.cut_line(chunk);
-        }
-        let mut counts = ChunkCounts::default();
-        for line in chunk.lines() {
-            counts.lines += 1;
-            let decoded = decode(line);
-            let parsed = self.parser.parse(&decoded.text);
-            self.stats.count(&parsed, decoded.lossy);
-            match &parsed {
-                Parsed::Event(event) => {
-                    self.add_when_possible(event)?;
-                    self.newest = self.newest.max(event.at.unix_seconds());
-                    counts.records[event.kind as usize] += event.record_count() as u64;
-                    if let Some(live) = self.observed.live.as_ref() {
-                        self.live_feed.add(live, event, live_latest);
-                    }
-                }
-                Parsed::NonRecord(class) => counts.non_records[*class as usize] += 1,
-            }
-        }
-        counts.publish(&self.observed.metrics, &chunk.path);
-        self.acks.push(chunk.ack);
-        // Windows the chunk made due start sealing now, not at the next commit: a backfill
-        // reads many windows a second, and each open one holds a block in memory.
-        self.batcher.seal_due(false);
-        Ok(())
-    }
-
-    fn mtime(&mut self, path: &Arc<Path>) -> i64 {
-        *self.mtimes.entry(Arc::clone(path)).or_insert_with(|| {
-            std::fs::metadata(path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or_else(unix_now, |d| d.as_secs() as i64)
-        })
     }
 
     /// While the sealed files waiting for the archive pass the ceiling, reading stops (the
@@ -539,7 +510,13 @@ impl Pipeline {
             crash_point("after-seal");
         }
         let open = state.spool.open.len();
-        let value = serde_json::to_value(&state).context("cannot serialize the spool state")?;
+        self.finish_replay(false);
+        let committed = Committed {
+            origins: self.origins.committed(&state, &self.checkpointer),
+            replay: self.replay.clone(),
+            batch: state,
+        };
+        let value = serde_json::to_value(&committed).context("cannot serialize the spool state")?;
         self.checkpointer.commit_with(&self.acks, value)?;
         self.acks.clear();
         self.batcher.committed();
@@ -565,41 +542,6 @@ enum Seal {
     DueNow,
     /// Every window, waiting for the compression (the end of `--once=all`).
     All,
-}
-
-/// What one chunk added to the counters (published once per chunk, not per line).
-#[derive(Default)]
-struct ChunkCounts {
-    lines: u64,
-    records: [u64; 2],
-    non_records: [u64; NonRecord::ALL.len()],
-}
-
-impl ChunkCounts {
-    fn publish(&self, metrics: &Metrics, path: &Path) {
-        metrics
-            .lines
-            .get_or_create(&[("file", path.display().to_string())])
-            .inc_by(self.lines);
-        for kind in [Kind::From, Kind::To] {
-            let n = self.records[kind as usize];
-            if n > 0 {
-                metrics
-                    .records
-                    .get_or_create(&[("kind", kind.as_str().to_owned())])
-                    .inc_by(n);
-            }
-        }
-        for class in NonRecord::ALL {
-            let n = self.non_records[class as usize];
-            if n > 0 {
-                metrics
-                    .non_records
-                    .get_or_create(&[("class", class.as_str().to_owned())])
-                    .inc_by(n);
-            }
-        }
-    }
 }
 
 /// Fault injection for the crash test: with `MAILLOG_CRASH_AT=after-seal|after-archive|after-release`

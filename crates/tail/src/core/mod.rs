@@ -158,6 +158,11 @@ impl TailCore {
         self.checkpointer.clone()
     }
 
+    /// What it follows and how.
+    pub fn config(&self) -> &TailConfig {
+        &self.config
+    }
+
     /// The counters.
     pub fn stats(&self) -> Arc<TailStats> {
         Arc::clone(&self.stats)

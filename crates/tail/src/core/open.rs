@@ -71,6 +71,7 @@ impl TailCore {
             eof: None,
             size,
             tail: tail_of(&file, size),
+            first: 0,
         };
         let epoch = self.checkpointer.lock().register(entry);
         let max_line = self.config.max_line_bytes;
@@ -190,6 +191,7 @@ impl TailCore {
             eof: None,
             size: at.read_from,
             tail: None,
+            first: 0,
         });
         let input = Input::Compressed(reader);
         let max_line = self.config.max_line_bytes;
@@ -240,6 +242,7 @@ impl TailCore {
                 eof: Some(len),
                 size: len,
                 tail: None,
+                first: 0,
             });
             return Some((key, None));
         }
@@ -258,6 +261,7 @@ impl TailCore {
                 eof: None,
                 size: meta.len(),
                 tail: None,
+                first: 0,
             };
             let epoch = self.checkpointer.lock().register(entry);
             let input = Input::Plain(file);

@@ -225,6 +225,7 @@ impl TailCore {
             eof: None,
             size,
             tail: tail_of(&file, size),
+            first: 0,
         });
         drop(registry);
         if start >= read {

@@ -173,6 +173,7 @@ impl TailCore {
             eof: None,
             size: if compressed { 0 } else { meta.len() },
             tail: None,
+            first: 0,
         });
         // A plain one may still be written to by a writer that has not reopened yet.
         let role = if compressed {
@@ -256,6 +257,7 @@ impl TailCore {
             eof: Some(len),
             size: len,
             tail: None,
+            first: 0,
         });
         Ok(())
     }
