@@ -284,3 +284,44 @@ fn a_log_replaced_by_a_copy_of_itself_is_not_read_again() {
         common::parsed_records(&log)
     );
 }
+
+#[test]
+fn a_rotation_deleted_before_it_was_read_is_said() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    fs::write(&log, lines(0, 4)).unwrap();
+    run_relative(dir.path(), "mail.log");
+    // While maillog is down: more lines, a rotation, and `rotate N` running out before the
+    // next run.
+    let unread = lines(4, 3);
+    fs::write(&log, lines(0, 4) + &unread).unwrap();
+    fs::rename(&log, dir.path().join("mail.log.1")).unwrap();
+    fs::write(&log, lines(7, 2)).unwrap();
+    fs::remove_file(dir.path().join("mail.log.1")).unwrap();
+    let stderr = run_relative(dir.path(), "mail.log");
+    // What was written after maillog last saw the file cannot be measured (it is gone): the
+    // warning names the file and where reading stopped, and says lines may be lost.
+    let said = stderr
+        .lines()
+        .find(|l| l.contains("WARN") && l.contains("file vanished"))
+        .unwrap_or_else(|| panic!("the loss is said: {stderr}"));
+    let path = dir.path().join("mail.log").canonicalize().unwrap();
+    assert!(
+        said.contains("is lost") && said.contains(&format!("path={}", path.display())),
+        "names the file: {said}"
+    );
+    assert!(
+        said.contains(&format!("committed={}", lines(0, 4).len())),
+        "{said}"
+    );
+    // What was not lost is archived once.
+    let mut expected = common::parsed_records(&log);
+    fs::write(dir.path().join("read.log"), lines(0, 4)).unwrap();
+    for (record, n) in common::parsed_records(&dir.path().join("read.log")) {
+        *expected.entry(record).or_default() += n;
+    }
+    assert_eq!(
+        common::archived_records(&dir.path().join("archive")),
+        expected
+    );
+}
