@@ -1,17 +1,13 @@
 //! `maillog`: the command-line edge of the pipeline.
 //!
-//! This binary owns argument parsing, exit codes and messages for humans; every subcommand is a
-//! thin driver over a library crate. It never parses log lines itself (that is `maillog-parse`).
+//! This binary owns argument parsing, the config file, exit codes and messages for humans;
+//! every subcommand drives a library crate: `run` the pipeline (`maillog-pipeline`), `parse`
+//! the parser, `top` and `report` the aggregation (`maillog-aggregate`). It never parses log
+//! lines itself (that is `maillog-parse`).
 
-mod archiving;
 mod chunks;
 mod config;
-mod http;
-mod lifecycle;
-mod logging;
-mod observe;
 mod parse_cmd;
-mod pipeline;
 mod query;
 mod run_cmd;
 
@@ -44,7 +40,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Command::Run(_)) {
-        logging::init_default(); // `run` sets up its logs from its config
+        maillog_pipeline::logging::init_default(); // `run` sets up its logs from its config
     }
     let result = match cli.command {
         Command::Parse(args) => parse_cmd::run(args),

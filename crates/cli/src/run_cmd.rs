@@ -12,8 +12,8 @@ use maillog_tail::{StartAt, WatchMode};
 use maillog_upload::{Archive, Backoff, S3Options, UploadOptions};
 
 use crate::config::{self, Loaded};
-use crate::lifecycle::Signals;
-use crate::pipeline::{self, HealthLimits, LogSettings, Service, ServiceSettings, Settings};
+use maillog_pipeline::logging;
+use maillog_pipeline::{HealthLimits, LogSettings, Service, ServiceSettings, Settings, Signals};
 
 /// Arguments of `maillog run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -145,13 +145,13 @@ fn absolute_path(path: &Path) -> Result<PathBuf> {
 /// `maillog run`: the pipeline, as a service unless `--once`.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let settings = settings(args.clone(), true)?;
-    let log = crate::logging::init(settings.service.log.json, &settings.service.log.level)?;
+    let log = logging::init(settings.service.log.json, &settings.service.log.level)?;
     let service = Service {
         signals: Signals::install()?,
         log: Some(log),
         reread: Some(Box::new(move || settings_of(args.clone()))),
     };
-    let summary = pipeline::run(settings, service)?;
+    let summary = maillog_pipeline::run(settings, service)?;
     eprintln!("{summary}");
     Ok(ExitCode::SUCCESS)
 }
@@ -388,7 +388,7 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         },
         level: file.log.level.clone().unwrap_or_else(|| "info".into()),
     };
-    if let Err(e) = crate::logging::filter(&log.level) {
+    if let Err(e) = logging::filter(&log.level) {
         return Err(source.invalid("log.level", format!("{:?}: {e}", log.level)));
     }
     // Polling is the default: on a file written all the time it costs less than inotify (an

@@ -76,7 +76,7 @@ impl Archiving {
             self.observe(&done);
             match done.result {
                 Ok(()) => {
-                    crate::pipeline::crash_point("after-archive");
+                    crate::fault::crash_point("after-archive");
                     match batcher.release(&done.name) {
                         Ok(()) => self.archived += 1,
                         // Kept and offered again: the archive answers "same bytes" next time.
@@ -85,7 +85,7 @@ impl Archiving {
                         }
                         Err(e) => return Err(e.into()),
                     }
-                    crate::pipeline::crash_point("after-release");
+                    crate::fault::crash_point("after-release");
                 }
                 Err(ArchiveError::Conflict { key, .. }) => {
                     self.name_taken(batcher, &done.name, &key)?

@@ -1,4 +1,5 @@
-//! The pipeline of `maillog run`: tailer → parser → windows → spool → archive.
+//! The running pipeline: the loop that takes chunks from the tailer, routes their records,
+//! commits, and hands sealed files to the archive.
 //!
 //! The tailer runs on its own thread and hands chunks of lines through a bounded channel; this
 //! thread parses them and routes the records into the batcher, whose bzip2 workers compress on
@@ -13,97 +14,31 @@
 //! on the HTTP side: it only adds to counters and tries the live top-N's lock (`live_feed`).
 
 mod disk_full;
-mod live_feed;
-mod replay;
 mod service;
 mod take;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::fs;
-use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use chrono::Utc;
-use maillog_batch::{BatchConfig, BatchStats, Batcher};
+use maillog_batch::{BatchStats, Batcher};
 use maillog_parse::{ParseStats, Parser, TimeContext, YearPolicy};
-use maillog_tail::{
-    Ack, Checkpointer, Chunk, StartAt, Tail, TailConfig, TailCore, TailHandle, TailStats, WatchMode,
-};
-use maillog_upload::{Backoff, S3Options, Uploader};
+use maillog_tail::{Ack, Checkpointer, Chunk, Tail, TailConfig, TailCore, TailHandle, TailStats};
+use maillog_upload::Uploader;
 
 use crate::archiving::Archiving;
+use crate::fault::crash_point;
 use crate::lifecycle::{Signals, SpoolLock};
-use crate::logging::LogHandle;
-pub use crate::observe::HealthLimits;
+use crate::live_feed::LiveFeed;
 use crate::observe::Observed;
-use replay::{Committed, Origins, Replay};
-
-/// Everything `maillog run` needs, resolved from the config file and the flags.
-#[derive(Debug)]
-pub struct Settings {
-    pub inputs: Vec<PathBuf>,
-    pub spool: PathBuf,
-    /// The checkpoint directory.
-    pub state: PathBuf,
-    pub archive_url: String,
-    pub s3: S3Options,
-    pub upload_concurrency: usize,
-    pub keep_uploaded: Option<Duration>,
-    pub max_waiting: Option<u64>,
-    pub key_template: String,
-    pub host: String,
-    pub year: Option<i32>,
-    pub sendmail_programs: Vec<String>,
-    pub start_at: StartAt,
-    /// How the tailer watches files.
-    pub watch: WatchMode,
-    pub poll_interval: Duration,
-    /// Longer lines keep their first this many bytes.
-    pub max_line_bytes: usize,
-    pub batch: BatchConfig,
-    pub commit_every: Duration,
-    /// Read the inputs to their end and exit (`--once`), rather than follow them.
-    pub once: bool,
-    /// With `once`: seal every window and take an unterminated last line as a line
-    /// (`--once=all`, a backfill), rather than seal only what is due and leave the rest for
-    /// the next run (`--once`, `--once=due`).
-    pub seal_all: bool,
-    pub backoff: Backoff,
-    pub service: ServiceSettings,
-}
-
-/// The settings of the long-running service.
-#[derive(Debug, Clone)]
-pub struct ServiceSettings {
-    /// How long SIGTERM/SIGINT may take.
-    pub shutdown: Duration,
-    pub log: LogSettings,
-    /// Where `/metrics`, `/health`, `/top` are served.
-    pub metrics: Option<SocketAddr>,
-    pub health: HealthLimits,
-    /// The live top-N's cap (0: off).
-    pub top_max_keys: usize,
-}
-
-/// `[log]`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LogSettings {
-    pub json: bool,
-    pub level: String,
-}
-
-/// What the service brings to the pipeline: its signals, its log level control, and how to
-/// read the settings again.
-pub struct Service {
-    pub signals: Signals,
-    pub log: Option<LogHandle>,
-    pub reread: Option<Box<dyn Fn() -> Result<Settings>>>,
-}
+use crate::replay::{Committed, Origins, Replay};
+use crate::settings::{Service, Settings};
 
 /// The counters printed at the end.
 pub struct Summary {
@@ -145,7 +80,7 @@ struct Pipeline {
     mtimes: HashMap<Arc<Path>, i64>,
     /// Records ahead of the clock already warned about.
     outliers_reported: u64,
-    live_feed: live_feed::LiveFeed,
+    live_feed: LiveFeed,
     /// When a cut line was last warned about.
     last_cut_warning: Option<Instant>,
     /// Where the open windows' lines begin.
@@ -275,7 +210,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         archiving,
         mtimes: HashMap::new(),
         outliers_reported: 0,
-        live_feed: live_feed::LiveFeed::default(),
+        live_feed: LiveFeed::default(),
         last_cut_warning: None,
         origins,
         replay,
@@ -542,17 +477,6 @@ enum Seal {
     DueNow,
     /// Every window, waiting for the compression (the end of `--once=all`).
     All,
-}
-
-/// Fault injection for the crash test: with `MAILLOG_CRASH_AT=after-seal|after-archive|after-release`
-/// the process stops there, the first time it gets there, and says so: the test kills it.
-pub fn crash_point(name: &str) {
-    if std::env::var_os("MAILLOG_CRASH_AT").is_some_and(|v| v == name) {
-        eprintln!("maillog: MAILLOG_CRASH_AT={name}: stopped here for a SIGKILL");
-        loop {
-            std::thread::sleep(std::time::Duration::from_secs(3600));
-        }
-    }
 }
 
 /// Whether the process runs as root (the owner of `/proc/self` is its effective user).
