@@ -228,23 +228,8 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
             format!("{h}: expected 0 to 100000"),
         ));
     }
-    let checksum_when_required = match file.s3.checksum.as_deref() {
-        None | Some("when_supported") => false,
-        Some("when_required") => true,
-        Some(other) => {
-            return Err(source.invalid(
-                "s3.checksum",
-                format!("{other:?}: expected \"when_supported\" or \"when_required\""),
-            ));
-        }
-    };
     let defaults = UploadOptions::default();
     let s3 = S3Options {
-        region: file.s3.region,
-        endpoint: file.s3.endpoint,
-        path_style: file.s3.path_style.unwrap_or(false),
-        profile: file.s3.profile,
-        checksum_when_required,
         upload: UploadOptions {
             multipart_threshold: up
                 .multipart_threshold_mib
@@ -259,11 +244,9 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
         },
-        static_credentials: None,
-        conditional_writes: file.s3.conditional_writes.unwrap_or(true),
-        // Set by the pipeline (its spool), never by `check`: its probe must not abort a
-        // running service's uploads.
-        state_dir: None,
+        // `state_dir` is set by the pipeline (its spool), never by `check`: its probe must
+        // not abort a running service's uploads.
+        ..file.s3.options(&source)?
     };
     let key_template = file
         .key_template

@@ -12,6 +12,7 @@ pub use source::{ConfigError, Source};
 
 mod source;
 use maillog_parse::Zone;
+use maillog_upload::S3Options;
 use serde::Deserialize;
 
 /// The file as written.
@@ -154,6 +155,31 @@ pub struct S3Section {
     /// object (default true). False for a store that ignores the condition (`maillog check
     /// --probe-archive` tells): each put then looks the key up first.
     pub conditional_writes: Option<bool>,
+}
+
+impl S3Section {
+    /// How to reach the store, for writing and reading alike (`[upload]` adds how to write).
+    pub fn options(&self, source: &Source) -> Result<S3Options> {
+        let checksum_when_required = match self.checksum.as_deref() {
+            None | Some("when_supported") => false,
+            Some("when_required") => true,
+            Some(other) => {
+                return Err(source.invalid(
+                    "s3.checksum",
+                    format!("{other:?}: expected \"when_supported\" or \"when_required\""),
+                ));
+            }
+        };
+        Ok(S3Options {
+            region: self.region.clone(),
+            endpoint: self.endpoint.clone(),
+            path_style: self.path_style.unwrap_or(false),
+            profile: self.profile.clone(),
+            checksum_when_required,
+            conditional_writes: self.conditional_writes.unwrap_or(true),
+            ..S3Options::default()
+        })
+    }
 }
 
 /// `[upload]`.

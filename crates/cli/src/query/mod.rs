@@ -198,19 +198,17 @@ struct Settings {
 fn settings(scope: &Scope) -> Result<Settings> {
     let loaded = config::load_or_default(scope.config.as_deref())?;
     let zone = loaded.zone()?;
-    let file = loaded.file;
+    let file = &loaded.file;
     let parser = Parser::new(
         TimeContext::new(zone, YearPolicy::Reference(chrono::Utc::now())),
         &file.sendmail_programs,
     );
-    let s3 = S3Options {
-        region: file.s3.region,
-        endpoint: file.s3.endpoint,
-        path_style: file.s3.path_style.unwrap_or(false),
-        profile: file.s3.profile,
-        ..S3Options::default()
-    };
-    let archive = file.archive.unwrap_or_else(|| "file://archive".into());
+    // The same `[s3]` as `run` reads, `checksum` included.
+    let s3 = file.s3.options(&loaded.source)?;
+    let archive = file
+        .archive
+        .clone()
+        .unwrap_or_else(|| "file://archive".into());
     Ok(Settings {
         parser,
         year: scope.year.or(file.year),
