@@ -87,7 +87,7 @@
 //!   [`TailConfig::poll_interval`]. An idle tailer sleeps.
 
 pub mod checkpoint;
-mod core;
+mod tailer;
 mod find;
 pub mod identity;
 mod lines;
@@ -100,7 +100,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::checkpoint::SaveError;
-pub use crate::core::{CheckpointOrigin, PassReport, TailCore};
+pub use crate::tailer::{CheckpointOrigin, PassReport, TailCore};
 pub use crate::lines::ChunkKind;
 pub use crate::registry::{Ack, Checkpointer};
 pub use crate::runner::{Tail, TailHandle, spawn, start};

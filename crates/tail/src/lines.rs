@@ -7,7 +7,7 @@
 //! counted, and the lines after it are untouched.
 //!
 //! The splitter never reads files and never decides when a partial line is final (its file let
-//! go, or a backfill run ends): [`crate::core`] does.
+//! go, or a backfill run ends): [`crate::tailer`] does.
 
 use memchr::{memchr, memrchr};
 

@@ -3,7 +3,7 @@
 //! A [`Followed`] reads what its file gained since the last look, checks first that the file
 //! is still the one it was (size not below the read position, first bytes unchanged), and cuts
 //! what it read into [`Chunk`]s of complete lines. It owns no policy: when to let a file go and
-//! what a truncation means are [`crate::core`]'s decisions.
+//! what a truncation means are [`crate::tailer`]'s decisions.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
