@@ -30,7 +30,7 @@ use crate::spool::{Recovery, SealedFile, Spool, SpoolError, SpoolState};
 use crate::window::{WINDOW_SECONDS, WindowId, window_start};
 
 /// How records are batched.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct BatchConfig {
     /// The zone windows are aligned in and named by.
     pub zone: Zone,

@@ -21,7 +21,7 @@ use prometheus_client::registry::Registry;
 use serde::Serialize;
 
 /// `/health`'s limits (SIGHUP may change them).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct HealthLimits {
     /// Unhealthy once uploads have failed this long without a success.
     pub upload_failing: Duration,

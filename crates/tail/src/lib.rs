@@ -87,7 +87,6 @@
 //!   [`TailConfig::poll_interval`]. An idle tailer sleeps.
 
 pub mod checkpoint;
-mod tailer;
 mod find;
 pub mod identity;
 mod lines;
@@ -95,17 +94,18 @@ mod registry;
 mod runner;
 mod source;
 mod stats;
+mod tailer;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 pub use crate::checkpoint::SaveError;
-pub use crate::tailer::{CheckpointOrigin, PassReport, TailCore};
 pub use crate::lines::ChunkKind;
 pub use crate::registry::{Ack, Checkpointer};
 pub use crate::runner::{Tail, TailHandle, spawn, start};
 pub use crate::source::Chunk;
 pub use crate::stats::TailStats;
+pub use crate::tailer::{CheckpointOrigin, PassReport, TailCore};
 
 /// Where files found at the first start (no checkpoint, or an unreadable one) begin.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]

@@ -39,7 +39,7 @@ use crate::pending::Pending;
 use crate::{ArchiveError, Failure, Outcome, PutError, validate_key};
 
 /// How to reach the store (besides the credentials, which come from the AWS chain).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct S3Options {
     /// The region; default: the AWS chain's, else `us-east-1`.
     pub region: Option<String>,
@@ -84,7 +84,7 @@ impl Default for S3Options {
 }
 
 /// How objects are written.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct UploadOptions {
     /// Files bigger than this go up in parts (default 64 MiB).
     pub multipart_threshold: u64,

@@ -95,7 +95,7 @@ impl UploadStats {
 }
 
 /// Back-off between retries of one file: from `first` doubling up to `max`, with jitter.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Backoff {
     /// The first wait.
     pub first: Duration,

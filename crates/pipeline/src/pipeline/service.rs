@@ -15,6 +15,7 @@ use super::{Pipeline, Seal, Settings, tail_config, unix_now};
 use maillog_tail::TailStats;
 
 use crate::observe::now_ms;
+use crate::settings::ServiceSettings;
 
 impl Pipeline {
     /// SIGTERM/SIGINT: stop within the bound, everything durable.
@@ -173,63 +174,88 @@ impl Pipeline {
     }
 }
 
-/// The settings that differ and cannot change while running.
+/// The settings that differ and cannot change while running. Every field of [`Settings`] is
+/// named here (a new one does not compile until it is placed): applied on SIGHUP, or listed.
 fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
-    let same =
-        |a: &dyn std::fmt::Debug, b: &dyn std::fmt::Debug| format!("{a:?}") == format!("{b:?}");
-    let mut changed = Vec::new();
+    let Settings {
+        // Applied on SIGHUP (`reload`).
+        inputs: _,
+        // What the service was started as, not a setting of the file.
+        once: _,
+        seal_all: _,
+        spool,
+        state,
+        archive_url,
+        s3,
+        upload_concurrency,
+        keep_uploaded,
+        max_waiting,
+        key_template,
+        host,
+        year,
+        sendmail_programs,
+        start_at,
+        watch,
+        poll_interval,
+        max_line_bytes,
+        batch,
+        commit_every,
+        backoff,
+        service,
+    } = old;
+    let ServiceSettings {
+        // Applied on SIGHUP.
+        shutdown: _,
+        health: _,
+        log,
+        metrics,
+        top_max_keys,
+    } = service;
     let checks: [(&'static str, bool); 12] = [
-        ("spool", old.spool == new.spool),
-        ("state", old.state == new.state),
-        ("archive", old.archive_url == new.archive_url),
+        ("spool", *spool == new.spool),
+        ("state", *state == new.state),
+        ("archive", *archive_url == new.archive_url),
         (
             "key_template or host",
-            old.key_template == new.key_template && old.host == new.host,
+            *key_template == new.key_template && *host == new.host,
         ),
-        ("[s3]", same(&old.s3, &new.s3)),
+        ("[s3]", *s3 == new.s3),
         (
             "[upload]",
-            same(
-                &(
-                    &old.upload_concurrency,
-                    &old.backoff,
-                    &old.keep_uploaded,
-                    &old.max_waiting,
-                ),
-                &(
+            (upload_concurrency, backoff, keep_uploaded, max_waiting)
+                == (
                     &new.upload_concurrency,
                     &new.backoff,
                     &new.keep_uploaded,
                     &new.max_waiting,
                 ),
-            ),
         ),
         (
             "time_zone, [window], [bzip2] or fields",
-            same(&old.batch, &new.batch) && old.commit_every == new.commit_every,
+            *batch == new.batch && *commit_every == new.commit_every,
         ),
         (
             "year or sendmail_programs",
-            old.year == new.year && old.sendmail_programs == new.sendmail_programs,
+            *year == new.year && *sendmail_programs == new.sendmail_programs,
         ),
         (
-            "[tail]",
-            old.watch == new.watch && old.poll_interval == new.poll_interval,
+            "[tail] or start_at",
+            (watch, poll_interval, max_line_bytes, start_at)
+                == (
+                    &new.watch,
+                    &new.poll_interval,
+                    &new.max_line_bytes,
+                    &new.start_at,
+                ),
         ),
-        (
-            "[metrics] address",
-            old.service.metrics == new.service.metrics,
-        ),
-        (
-            "[top] max_keys",
-            old.service.top_max_keys == new.service.top_max_keys,
-        ),
-        ("[log] format", old.service.log.json == new.service.log.json),
+        ("[metrics] address", *metrics == new.service.metrics),
+        ("[top] max_keys", *top_max_keys == new.service.top_max_keys),
+        // The level is applied on SIGHUP; the format is not.
+        ("[log] format", log.json == new.service.log.json),
     ];
-    for (name, unchanged) in checks {
-        if !unchanged {
-            changed.push(name);
-        }
-    }
-    changed
+    checks
+        .into_iter()
+        .filter(|(_, unchanged)| !unchanged)
+        .map(|(name, _)| name)
+        .collect()
 }
