@@ -357,6 +357,22 @@ impl Batcher {
         Ok((state, sealed))
     }
 
+    /// Makes everything added so far durable, as [`Self::sync`], with the key template and
+    /// host of every sealed file fixed (see [`crate::SealedFile::pin_key`]) before the state
+    /// that lists it is committed: a key changed in the config later never gives a file
+    /// archived already a second key.
+    pub fn sync_pinned(
+        &mut self,
+        wait: bool,
+        template: &str,
+        host: &str,
+    ) -> Result<(BatchState, Vec<SealedFile>), SpoolError> {
+        let (mut state, sealed) = self.sync(wait)?;
+        self.spool.pin_keys(template, host);
+        state.spool.sealed = self.spool.sealed().to_vec();
+        Ok((state, sealed))
+    }
+
     /// The state from [`Self::sync`] is committed: files it no longer needs are removed.
     pub fn committed(&mut self) {
         self.spool.committed();

@@ -43,5 +43,5 @@ pub mod spool;
 pub mod window;
 
 pub use batcher::{BatchConfig, BatchState, BatchStats, Batcher};
-pub use spool::{LostWindow, Recovery, SealedFile, SpoolError, SpoolState};
+pub use spool::{KeyPin, LostWindow, Recovery, SealedFile, SpoolError, SpoolState};
 pub use window::{WINDOW_SECONDS, WindowId, render_key, window_start};

@@ -63,10 +63,16 @@ impl Archiving {
     }
 
     /// The key a sealed file is archived under: its part, named in its window's zone (a
-    /// window opened before a change of `time_zone` keeps its name).
+    /// window opened before a change of `time_zone` keeps its name), rendered with the key
+    /// template and host fixed when it was first committed (a file archived before a change of
+    /// `key_template` or `host`, and not yet released, keeps its key).
     pub fn key(&self, file: &SealedFile) -> String {
         let zone = file.zone_or(self.zone);
-        render_key(&self.key_template, &file.archive_id(), &zone, &self.host)
+        let (template, host) = match &file.key {
+            Some(pin) => (&pin.template, &pin.host),
+            None => (&self.key_template, &self.host),
+        };
+        render_key(template, &file.archive_id(), &zone, host)
     }
 
     /// Submits the sealed files not yet submitted, releases the ones the archive confirmed.

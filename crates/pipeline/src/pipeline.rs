@@ -23,6 +23,7 @@ use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -67,7 +68,7 @@ struct Pipeline {
     observed: Arc<Observed>,
     /// The newest record time read (unix seconds).
     newest: i64,
-    chunks: tokio::sync::mpsc::Receiver<Chunk>,
+    chunks: std::sync::mpsc::Receiver<Chunk>,
     checkpointer: Checkpointer,
     tail_handle: Option<TailHandle>,
     tail_stats: Arc<TailStats>,
@@ -157,7 +158,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         // The plan is committed before the tailer moves: a crash from here on goes on with it
         // (a checkpoint with the positions moved back but without it would take the lines
         // read again for new ones).
-        let (batch, _) = batcher.sync(false)?;
+        let (batch, _) = batcher.sync_pinned(false, &settings.key_template, &settings.host)?;
         let committed = Committed {
             origins: state.origins.clone(),
             replay: replay.clone(),
@@ -313,9 +314,6 @@ fn tail_config(settings: &Settings) -> TailConfig {
 
 impl Pipeline {
     fn run(&mut self) -> Result<()> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()?;
         let mut last_commit = Instant::now();
         let mut last_chunk = Instant::now();
         let mut last_report = Instant::now();
@@ -331,24 +329,23 @@ impl Pipeline {
                 .commit_every
                 .saturating_sub(last_commit.elapsed());
             let wait = wait.min(Duration::from_millis(200));
-            let chunks = &mut self.chunks;
-            let received =
-                runtime.block_on(async { tokio::time::timeout(wait, chunks.recv()).await });
-            match received {
-                Ok(Some(chunk)) => {
+            match self.chunks.recv_timeout(wait) {
+                Ok(chunk) => {
                     last_chunk = Instant::now();
                     if let Err(e) = self.take(&chunk) {
                         return self.stopped_while_taking(e);
                     }
                 }
-                Ok(None) => break, // the tailer is done (or failed: see below)
+                Err(RecvTimeoutError::Disconnected) => break, // the tailer is done (or failed: see below)
                 // Quiet for a while, not merely between two reads: an input that lags the
                 // clock (a backlog, a replay) is read faster than it is written, and a wall
                 // clock moving its watermark would make every one of its windows late.
-                Err(_) if !self.settings.once && last_chunk.elapsed() >= QUIET => {
+                Err(RecvTimeoutError::Timeout)
+                    if !self.settings.once && last_chunk.elapsed() >= QUIET =>
+                {
                     self.batcher.idle(unix_now())
                 }
-                Err(_) => {}
+                Err(RecvTimeoutError::Timeout) => {}
             }
             if last_commit.elapsed() >= self.settings.commit_every {
                 self.commit_when_possible(Seal::Due)?;
@@ -440,7 +437,10 @@ impl Pipeline {
             Seal::DueNow => self.batcher.seal_windows_due(),
             Seal::All => self.batcher.seal_due(true),
         }
-        let (state, sealed) = self.batcher.sync(seal != Seal::Due)?;
+        let (template, host) = (&self.settings.key_template, &self.settings.host);
+        let (state, sealed) = self
+            .batcher
+            .sync_pinned(seal != Seal::Due, template, host)?;
         if !sealed.is_empty() {
             crash_point("after-seal");
         }

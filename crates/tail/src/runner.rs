@@ -5,7 +5,9 @@
 //! or the recheck timer fires; events are only a wake-up, every decision is made from what the
 //! files look like now (events can be late, merged or lost). While a pass leaves data unread
 //! it loops without sleeping. Sending blocks when the channel is full: that is the
-//! backpressure. It stops when asked ([`TailHandle::stop`]), when the consumer drops the
+//! backpressure. The channel is std's bounded `sync_channel`: both ends are plain threads (the
+//! tailer's, and the pipeline's loop, which needs only `recv_timeout` between two commits), so
+//! an async channel would need a runtime on each side for nothing. It stops when asked ([`TailHandle::stop`]), when the consumer drops the
 //! receiver, or — not following — when every file is read to its end.
 
 use std::collections::BTreeSet;
@@ -18,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use notify::event::{AccessKind, ModifyKind};
 use notify::{EventKind, RecommendedWatcher, RecursiveMode, Watcher};
-use tokio::sync::mpsc;
 
 use crate::find::watch_dir;
 
@@ -31,7 +32,7 @@ use crate::{Checkpointer, Chunk, TailConfig, TailCore, TailError, TailStats, Wat
 /// A running tailer: the chunks, the commit handle, the counters and the thread.
 pub struct Tail {
     /// Chunks of complete lines, in order per file.
-    pub chunks: mpsc::Receiver<Chunk>,
+    pub chunks: Receiver<Chunk>,
     /// Commit positions here once their lines are durable.
     pub checkpointer: Checkpointer,
     /// The counters.
@@ -81,7 +82,7 @@ pub fn start(core: TailCore) -> Result<Tail, TailError> {
     let config = core.config().clone();
     let checkpointer = core.checkpointer();
     let stats = core.stats();
-    let (tx, chunks) = mpsc::channel(config.channel_capacity.max(1));
+    let (tx, chunks) = sync_channel(config.channel_capacity.max(1));
     let (wake, woken) = sync_channel(1);
     let stop = Arc::new(AtomicBool::new(false));
     let changed = Arc::new(AtomicBool::new(true));
@@ -109,7 +110,7 @@ pub fn start(core: TailCore) -> Result<Tail, TailError> {
 fn run(
     mut core: TailCore,
     config: TailConfig,
-    tx: mpsc::Sender<Chunk>,
+    tx: SyncSender<Chunk>,
     (wake, woken): (SyncSender<()>, Receiver<()>),
     stop: Arc<AtomicBool>,
     changed: Arc<AtomicBool>,
@@ -123,7 +124,7 @@ fn run(
     } else {
         config.poll_interval
     };
-    let mut send = |chunk: Chunk| tx.blocking_send(chunk).is_ok();
+    let mut send = |chunk: Chunk| tx.send(chunk).is_ok();
     let mut last_rescan: Option<Instant> = None;
     let stats = core.stats();
     let mut read_before = 0;

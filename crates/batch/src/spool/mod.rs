@@ -165,9 +165,32 @@ pub struct SealedFile {
     /// The zone its window was opened in (`None` in states written before it was kept).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
+    /// The key template and host its key is rendered with, fixed when it is first committed
+    /// ([`SealedFile::pin_key`]): a file archived and not yet released when `key_template` or
+    /// `host` changed is offered again under the key it was archived under, not a second
+    /// one. `None` in states written before they were kept (the configured ones apply).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyPin>,
+}
+
+/// What a sealed file's archive key is rendered with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPin {
+    /// The key template.
+    pub template: String,
+    /// What `{host}` renders as.
+    pub host: String,
 }
 
 impl SealedFile {
+    /// Fixes the key template and host its key is rendered with, unless fixed already.
+    pub fn pin_key(&mut self, template: &str, host: &str) {
+        self.key.get_or_insert_with(|| KeyPin {
+            template: template.to_owned(),
+            host: host.to_owned(),
+        });
+    }
+
     /// The zone its name and key are in: its window's, else `configured`.
     pub fn zone_or(&self, configured: Zone) -> Zone {
         parse_zone(self.zone.as_deref(), configured)
@@ -447,6 +470,7 @@ impl Spool {
             bytes: w.bz2_len,
             archive_part: None,
             zone: Some(w.zone.to_string()),
+            key: None,
         };
         self.sealed.push(sealed.clone());
         Ok(Some(sealed))
@@ -487,6 +511,14 @@ impl Spool {
             {
                 tracing::warn!(path = %path.display(), "cannot remove: {e}");
             }
+        }
+    }
+
+    /// Fixes the key template and host of every sealed file not fixed yet (see
+    /// [`SealedFile::pin_key`]).
+    pub fn pin_keys(&mut self, template: &str, host: &str) {
+        for file in &mut self.sealed {
+            file.pin_key(template, host);
         }
     }
 

@@ -129,6 +129,7 @@ impl Spool {
             bytes,
             archive_part: None,
             zone: Some(self.zone.to_string()),
+            key: None,
         });
         Ok(())
     }

@@ -57,8 +57,11 @@ impl Pipeline {
     fn stop_tailer(&mut self) -> Result<()> {
         if let Some(handle) = self.tail_handle.take() {
             handle.stop();
-            // A send blocked on the full channel returns once the channel is closed.
-            self.chunks.close();
+            // A send blocked on the full channel returns once the receiver is gone.
+            drop(std::mem::replace(
+                &mut self.chunks,
+                std::sync::mpsc::sync_channel(1).1,
+            ));
             handle.join().context("the tailer stopped")?;
         }
         Ok(())

@@ -11,7 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, Metadata};
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime};
 
 use super::TailCore;
@@ -41,43 +41,84 @@ impl TailCore {
         let mut adopted = Vec::new();
         let mut seen = HashSet::new();
         for input in self.config.inputs.clone() {
-            if input.to_string_lossy().contains(['*', '?', '[']) {
-                continue; // a glob names its files itself
+            let text = input.to_string_lossy().into_owned();
+            if !text.contains(['*', '?', '[']) {
+                self.siblings_of(&input, None, created, now, &mut adopted, &mut seen);
+                continue;
             }
-            for (path, meta) in find::siblings(&input) {
-                let key = FileKey::of(&meta);
-                let stamp = (meta.len(), meta.modified().ok());
-                seen.insert(key);
-                if self.files.iter().any(|f| f.key == key) || self.judged.get(&key) == Some(&stamp)
-                {
-                    continue; // followed, or looked at as it is now
-                }
-                let looked = if self.still_known(&path, key) {
-                    self.judged.insert(key, stamp);
-                    self.written_after_let_go(&path, key, &meta, now)
-                } else if find::written_since(&meta, created) {
-                    match self.rotated_replacement(&input, &path, key, now) {
-                        Ok(None) => self.adopt(&path, key, &meta, now),
-                        found => found,
-                    }
-                } else {
-                    self.judged.insert(key, stamp);
-                    self.predates(&path, key, &meta).map(|()| None)
-                };
-                match looked {
-                    Ok(Some(f)) => adopted.push(f),
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(path = %path.display(), "cannot read: {e}");
-                        TailStats::add(&self.stats.read_errors, 1);
-                        self.judged.insert(key, stamp); // said once, until it changes
-                    }
-                }
+            // A glob names its live files itself; their rotations (`mail.log.1` beside
+            // `*.log`'s `mail.log`) are the siblings of the files it names now, and of those
+            // it named that the checkpoint knows.
+            let Ok(pattern) = glob::Pattern::new(&text) else {
+                continue;
+            };
+            let mut named: Vec<PathBuf> =
+                find::expand(&input).into_iter().map(|(p, _)| p).collect();
+            named.extend(
+                self.checkpointer
+                    .lock()
+                    .entries
+                    .values()
+                    .map(|e| PathBuf::from(&e.path))
+                    .filter(|p| pattern.matches_path(p)),
+            );
+            named.sort();
+            named.dedup();
+            for path in named {
+                self.siblings_of(&path, Some(&pattern), created, now, &mut adopted, &mut seen);
             }
         }
         self.judged.retain(|key, _| seen.contains(key));
         TailStats::add(&self.stats.files_opened, adopted.len() as u64);
         self.files.extend(adopted);
+    }
+
+    /// [`Self::adopt_unknown_siblings`] for the siblings of one path an input names (those
+    /// a glob names itself left to it).
+    fn siblings_of(
+        &mut self,
+        input: &Path,
+        glob: Option<&glob::Pattern>,
+        created: u64,
+        now: Instant,
+        adopted: &mut Vec<Followed>,
+        seen: &mut HashSet<FileKey>,
+    ) {
+        for (path, meta) in find::siblings(input) {
+            if glob.is_some_and(|g| g.matches_path(&path)) {
+                continue; // named by the input itself
+            }
+            let key = FileKey::of(&meta);
+            let stamp = (meta.len(), meta.modified().ok());
+            seen.insert(key);
+            if self.files.iter().any(|f| f.key == key)
+                || adopted.iter().any(|f| f.key == key)
+                || self.judged.get(&key) == Some(&stamp)
+            {
+                continue; // followed, or looked at as it is now
+            }
+            let looked = if self.still_known(&path, key) {
+                self.judged.insert(key, stamp);
+                self.written_after_let_go(&path, key, &meta, now)
+            } else if find::written_since(&meta, created) {
+                match self.rotated_replacement(input, &path, key, now) {
+                    Ok(None) => self.adopt(&path, key, &meta, now),
+                    found => found,
+                }
+            } else {
+                self.judged.insert(key, stamp);
+                self.predates(&path, key, &meta).map(|()| None)
+            };
+            match looked {
+                Ok(Some(f)) => adopted.push(f),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), "cannot read: {e}");
+                    TailStats::add(&self.stats.read_errors, 1);
+                    self.judged.insert(key, stamp); // said once, until it changes
+                }
+            }
+        }
     }
 
     /// Whether the checkpoint knows the file at `path`: an entry for its inode whose content

@@ -49,7 +49,7 @@ pub fn receive_within(tail: &mut Tail, n: usize, wait: Duration) -> (Vec<String>
                 );
                 acks.push(chunk.ack);
             }
-            Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => break,
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => break,
             Err(_) => std::thread::sleep(Duration::from_millis(5)),
         }
     }
