@@ -233,3 +233,43 @@ fn a_glob_input_and_a_relative_input_flag_find_rotations_made_while_down() {
         );
     }
 }
+
+/// A rotation nothing has read yet — the log was empty when maillog last looked, then lines
+/// were written and it was rotated while maillog was down — is found as a sibling of the input
+/// and read ("a rotated file nothing has read yet"), whether the input is the path or a glob
+/// matching it.
+///
+/// Fails on main as of this test for the glob: `--once=all` reads 0 lines, archives nothing
+/// and says nothing about `logs/mail.log.1`; with `inputs = ["logs/mail.log"]` the 4 records
+/// are archived. (Found by the model test, seed 10600242339523: append, rotate, drain.)
+#[test]
+#[ignore = "product bug: with a glob input, a rotation made while down that maillog never \
+            read is not found, its lines silently not archived; see the doc comment"]
+fn a_glob_input_finds_a_rotation_never_read_made_while_down() {
+    for input in ["logs/mail.log", "logs/*.log"] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let logs = d.join("logs");
+        fs::create_dir(&logs).unwrap();
+        let text =
+            format!("inputs = [\"{input}\"]\nspool = \"spool\"\narchive = \"file://archive\"\n");
+        fs::write(d.join("pipeline.toml"), text).unwrap();
+        append(&logs.join("mail.log"), "");
+        run_ok(d, &["--once", "--config", "pipeline.toml"]);
+        let written = rotate_while_down(&logs, 0);
+        run_ok(d, &["--once=all", "--config", "pipeline.toml"]);
+        fs::write(d.join("written.log"), &written).unwrap();
+        assert_eq!(
+            common::archived_records(&d.join("archive"))
+                .values()
+                .sum::<usize>(),
+            10,
+            "{input}"
+        );
+        assert_eq!(
+            common::archived_records(&d.join("archive")),
+            common::parsed_records(&d.join("written.log")),
+            "{input}"
+        );
+    }
+}
