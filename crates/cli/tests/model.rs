@@ -6,8 +6,13 @@
 //! `run --once` and `--once=all`, the service started, stopped with SIGTERM, killed with
 //! SIGKILL at a random moment or at a named crash point, a power loss that leaves the newest
 //! checkpoint slot full of NULs, the checkpoint removed, the spool's disk full, the S3 server
-//! down — on a local archive and on a real S3-compatible server (s3s-fs), with the paths of
-//! the config absolute or relative to it. The operations and their classes: `model/ops.rs`.
+//! down, the config edited between runs (`time_zone`, `key_template`, `host`: a running service
+//! is stopped first and started again after; an edit that leaves `{host}` empty must make
+//! `run --once` exit 2 having written nothing, and is undone) — on a local archive and on a
+//! real S3-compatible server (s3s-fs), with the paths of the config absolute or relative to
+//! it, the log named by a path or a glob (`logs/*.log`) in the config or by a relative
+//! `--input` run from the config's directory. The operations and their classes:
+//! `model/ops.rs`; the config and its edits: `model/config.rs`.
 //!
 //! What it promises, checked on every case:
 //! - **No archived object ever changes.** After every step the bytes of every object are
@@ -18,7 +23,15 @@
 //!   6 s old (a reader may wait until a compressed file is quiet) and `run --once=all` drains
 //!   everything; the archive's records must then equal, as a multiset of `"{kind} {json}"`,
 //!   `maillog parse` of every complete line the test wrote (its own copy: the truth), and
-//!   every object must hold one window (its records' `ts` in one 5-minute interval).
+//!   every object must hold one window (its records' `ts` in one 5-minute interval) and be
+//!   named by that window's start in a zone that was in force; its key must have no empty
+//!   segment and be one of the key templates in force (with the host then) rendered for it.
+//! - **Zone edits.** `maillog parse` of a year-less stamp depends on the zone, so each line is
+//!   parsed in the zone maillog read it in: every zone in force while a process may have read
+//!   it, up to the first finished run after it was written (a power loss in the checkpoint
+//!   reopens that). A line with several such zones (read by a killed service, the zone changed
+//!   before the next run) is expected in whichever its records are archived in, matched by
+//!   queue id. ISO stamps carry their offset: their records do not depend on the zone.
 //! - Where the promise is weaker, so is the check: once the checkpoint was removed by hand,
 //!   records may repeat, none may be lost; a rotation deleted with lines maillog never read
 //!   takes exactly those lines out of the truth, and maillog must say that lines were lost (a
@@ -30,7 +43,9 @@
 //!   `--once=all`, every record written before it.
 //! - **Sealing goes on.** While the service runs undisturbed, a record is archived within 3 s
 //!   after its window is due and after it was written plus the lateness — whatever else came
-//!   in (a line stamped 2099).
+//!   in (a line stamped 2099). Once an edit set a zone other than the one the test stamps
+//!   year-less lines in, their event times are the config's reading, not the test's: those
+//!   records are left out of this check and the next.
 //! - Every `run --once` succeeds (or, beside the service, is refused by the spool lock); the
 //!   service never exits by itself; SIGTERM stops it with exit 0; nothing panics.
 //!
@@ -41,8 +56,9 @@
 //! then the New Year lines (Dec 31 23:50 to Jan 1 00:10) and the recent ones are more than a
 //! day from any reference either may use (the read time, a file's modification time), so both
 //! infer the same year — except within a day of New Year, when those lines are stamped in ISO
-//! instead. Zones: UTC, Europe/Berlin, America/New_York; the fall-back lines carry the zone's
-//! offset of the 2025 fall-back hour.
+//! instead. Zones: UTC, Europe/Berlin, America/New_York (the one the test stamps in, and the
+//! config's at first; an edit may set any of them or `+01:00`); the fall-back lines carry the
+//! zone's offset of the 2025 fall-back hour.
 //!
 //! A failing case is shrunk (halves, then single operations dropped while it still fails the
 //! same way), and the panic prints the seed, the case and the smallest failing sequence.
@@ -50,8 +66,9 @@
 //! - `MAILLOG_MODEL_CASES` (default 40: about 3 minutes on 2 cores), `MAILLOG_MODEL_OPS` (most
 //!   operations a case, default 16), `MAILLOG_MODEL_SEED` (replay that one case),
 //!   `MAILLOG_MODEL_SKIP` (classes left out, comma-separated, as named in `model/ops.rs`;
-//!   `relative-paths` keeps every path absolute), `MAILLOG_MODEL_SHRINK_SECONDS` (default
-//!   240), `MAILLOG_MODEL_VERBOSE=1` (print every step as it happens).
+//!   `relative-paths` keeps every path absolute, `input-forms` names the log by a path in the
+//!   config), `MAILLOG_MODEL_SHRINK_SECONDS` (default 240), `MAILLOG_MODEL_VERBOSE=1` (print
+//!   every step as it happens).
 //! - s3s-fs missing: the S3 cases are skipped with a message — a failure under `CI`. The disk
 //!   full operation needs a tmpfs (root); without it the operation does nothing — a failure
 //!   under `CI`.
@@ -60,6 +77,8 @@
 #[path = "model/check.rs"]
 mod check;
 mod common;
+#[path = "model/config.rs"]
+mod config;
 #[path = "model/lines.rs"]
 mod lines;
 #[path = "model/logs.rs"]
@@ -75,6 +94,7 @@ mod world;
 
 use std::time::{Duration, Instant};
 
+use config::Inputs;
 use lines::Zone;
 use ops::{Allowed, Op};
 use rng::Rng;
@@ -155,15 +175,23 @@ fn run_case(spec: Spec, ops: &[Op], disk: bool) -> Result<String, Failure> {
 }
 
 /// The case of a seed: archive, zone, year policy, paths (`relative-paths` in
-/// `MAILLOG_MODEL_SKIP`: always absolute).
-fn spec_of(seed: u64, s3: bool, relative: bool) -> Spec {
+/// `MAILLOG_MODEL_SKIP`: always absolute), how the log is named (`input-forms`: always a path
+/// in the config).
+fn spec_of(seed: u64, s3: bool, skip: &[String]) -> Spec {
+    let skipped = |class: &str| skip.iter().any(|s| s == class);
     let mut rng = Rng::new(seed);
     Spec {
         seed,
         s3: s3 && rng.chance(50),
         zone: [Zone::Utc, Zone::Berlin, Zone::NewYork][rng.below(3) as usize],
         fixed_year: rng.chance(50),
-        relative: relative && rng.chance(50),
+        relative: !skipped("relative-paths") && rng.chance(50),
+        inputs: match rng.below(4) {
+            _ if skipped("input-forms") => Inputs::Path,
+            0 => Inputs::Glob,
+            1 => Inputs::Flag,
+            _ => Inputs::Path,
+        },
     }
 }
 
@@ -210,7 +238,7 @@ struct Shrunk {
 fn report(spec: Spec, original: usize, shrunk: &Shrunk) -> String {
     let mut text = format!(
         "model case failed — seed {} (replay: MAILLOG_MODEL_SEED={} cargo test -p maillog-cli \
-         --test model); archive {}, time_zone {}, year {}, paths {}\n\
+         --test model); archive {}, time_zone {}, year {}, paths {}, input {}\n\
          smallest failing sequence ({} of {original} operations, {} shrinking runs):\n",
         spec.seed,
         spec.seed,
@@ -225,6 +253,11 @@ fn report(spec: Spec, original: usize, shrunk: &Shrunk) -> String {
             "relative to the config"
         } else {
             "absolute"
+        },
+        match spec.inputs {
+            Inputs::Path => "a path in the config",
+            Inputs::Glob => "a glob in the config (logs/*.log)",
+            Inputs::Flag => "--input logs/mail.log from the config's directory",
         },
         shrunk.ops.len(),
         shrunk.runs,
@@ -276,7 +309,7 @@ fn the_archive_holds_every_line_written_once_through_any_sequence_of_operations(
     let mut passed = 0;
     for case in 0..cases {
         let seed = first_seed + case;
-        let spec = spec_of(seed, s3, !skip.iter().any(|s| s == "relative-paths"));
+        let spec = spec_of(seed, s3, &skip);
         let allowed = Allowed::new(&skip, spec.s3, disk);
         let ops = ops::generate(&mut Rng::new(seed ^ 0x5EED), max_ops, &allowed);
         let case_started = Instant::now();

@@ -25,14 +25,8 @@ fn lines(first: usize, count: usize) -> String {
 
 /// `maillog run ARGS` in `dir`, which must succeed; its stderr.
 fn run_in(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
-        .current_dir(dir)
-        .arg("run")
-        .args(args)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
+    let (code, stderr) = common::run_in(dir, args);
+    assert_eq!(code, Some(0), "{stderr}");
     stderr
 }
 

@@ -44,6 +44,20 @@ pub fn generated_log(path: &Path, lines: u64) {
     maillog_loggen::write_log(&config, &mut std::fs::File::create(path).unwrap()).unwrap();
 }
 
+/// `maillog run ARGS` in `dir`: its exit code and stderr.
+pub fn run_in(dir: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .current_dir(dir)
+        .arg("run")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
 /// A port free on loopback now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

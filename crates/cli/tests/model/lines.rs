@@ -13,12 +13,14 @@ use chrono::{DateTime, Datelike, NaiveDate, Weekday};
 use super::rng::Rng;
 
 /// The zones a case may run in: one without daylight saving, and two whose fall-back hours
-/// repeat on different days.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// repeat on different days; and a fixed offset, which a config edit may set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Zone {
     Utc,
     Berlin,
     NewYork,
+    /// `+01:00`: Berlin's winter offset, all year.
+    PlusOne,
 }
 
 impl Zone {
@@ -28,6 +30,7 @@ impl Zone {
             Zone::Utc => "UTC",
             Zone::Berlin => "Europe/Berlin",
             Zone::NewYork => "America/New_York",
+            Zone::PlusOne => "+01:00",
         }
     }
 
@@ -37,6 +40,7 @@ impl Zone {
         let midnight = |d: NaiveDate| d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp();
         match self {
             Zone::Utc => 0,
+            Zone::PlusOne => 3600,
             Zone::Berlin => {
                 // Summer time from the last Sunday of March, 01:00 UTC, to the last Sunday of
                 // October, 01:00 UTC.
@@ -62,7 +66,8 @@ impl Zone {
         }
     }
 
-    /// The UTC instant the clocks fall back at in 2025 (UTC: Berlin's, where nothing repeats).
+    /// The UTC instant the clocks fall back at in 2025 (UTC and `+01:00`: Berlin's, where
+    /// nothing repeats).
     pub fn fall_back_2025(self) -> i64 {
         let at = |d: &str| {
             DateTime::parse_from_rfc3339(d)
@@ -71,7 +76,7 @@ impl Zone {
                 .timestamp()
         };
         match self {
-            Zone::Utc | Zone::Berlin => at("2025-10-26T01:00:00Z"),
+            Zone::Utc | Zone::Berlin | Zone::PlusOne => at("2025-10-26T01:00:00Z"),
             Zone::NewYork => at("2025-11-02T06:00:00Z"),
         }
     }

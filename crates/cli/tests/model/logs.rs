@@ -3,7 +3,13 @@
 //! done as logrotate does them (rename + create, copytruncate, `delaycompress` + `compress`,
 //! `rotate N`), with the writer (the test) finishing a line before a rotation, as syslog-ng
 //! does before it reopens.
+//!
+//! Year-less stamps are read in the `time_zone` of the config, which an edit may change between
+//! runs: each line remembers every zone in force while a process may have read it, up to the
+//! first finished run after it was written (a power loss may roll that back: then it may be
+//! read once more).
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,6 +33,8 @@ pub struct LogFile {
     maybe_read: usize,
     /// Whether a finished run saw this content (so maillog can tell when it is gone).
     seen: bool,
+    /// Lines whose zones are known: a finished run read them, and no power loss came since.
+    settled: usize,
     /// When gzip wrote it: a compressed file may still be being written for a while, and a
     /// reader may wait until it is quiet.
     compressed_at: Option<Instant>,
@@ -44,6 +52,8 @@ pub struct Written {
     pub event: i64,
     /// When it was written.
     pub at: Instant,
+    /// Its stamp has no year and no offset: `event` is right only in the writer's zone.
+    pub local: bool,
 }
 
 /// The log directory and what the test knows about it.
@@ -58,6 +68,10 @@ pub struct Logs {
     pub files: Vec<LogFile>,
     /// Every complete line written that maillog must archive.
     pub truth: Vec<String>,
+    /// The `time_zone` of the config now.
+    pub reading: Zone,
+    /// For each line a process may have read, every zone it may have been read in.
+    read_in: HashMap<String, Vec<Zone>>,
     /// The record lines written, in order.
     pub written: Vec<Written>,
     next_line: u64,
@@ -75,6 +89,8 @@ impl Logs {
             fixed_year,
             files: vec![LogFile::default()],
             truth: Vec::new(),
+            reading: zone,
+            read_in: HashMap::new(),
             written: Vec::new(),
             next_line: 1,
         }
@@ -89,6 +105,10 @@ impl Logs {
             }
             file.read = file.lines.len();
             file.maybe_read = file.lines.len();
+            for line in &file.lines[file.settled..] {
+                note(&mut self.read_in, line, self.reading);
+            }
+            file.settled = file.lines.len();
             // A file maillog saw only empty is not remembered (nothing to resume, and its
             // inode may be another file's by the next look): it cannot tell its loss.
             file.seen |= !file.lines.is_empty();
@@ -99,13 +119,22 @@ impl Logs {
     pub fn maybe_read(&mut self) {
         for file in &mut self.files {
             file.maybe_read = file.lines.len();
+            for line in &file.lines[file.settled..] {
+                note(&mut self.read_in, line, self.reading);
+            }
         }
+    }
+
+    /// Every zone `line` may have been read in (none: not read yet).
+    pub fn zones_of(&self, line: &str) -> &[Zone] {
+        self.read_in.get(line).map_or(&[], Vec::as_slice)
     }
 
     /// maillog may not know any file any more (its checkpoint is gone or damaged).
     pub fn forgotten(&mut self) {
         for file in &mut self.files {
             file.seen = false;
+            file.settled = 0;
         }
     }
 
@@ -126,6 +155,7 @@ impl Logs {
                     qid: qid.to_owned(),
                     event,
                     at,
+                    local: style == Style::BsdRecent,
                 });
             }
             self.files[0].lines.push(line.clone());
@@ -318,5 +348,13 @@ impl Logs {
                 .retain(|w| !line.contains(&format!("]: {}: ", w.qid)));
         }
         Ok(unread)
+    }
+}
+
+/// `line` may have been read in `zone`.
+fn note(read_in: &mut HashMap<String, Vec<Zone>>, line: &str, zone: Zone) {
+    let zones = read_in.entry(line.to_owned()).or_default();
+    if !zones.contains(&zone) {
+        zones.push(zone);
     }
 }

@@ -9,6 +9,8 @@
 
 use std::fmt;
 
+use super::config::{HOSTS, TEMPLATES};
+use super::lines::Zone;
 use super::rng::Rng;
 
 /// How the lines of an append are stamped.
@@ -53,6 +55,28 @@ impl Point {
     }
 }
 
+/// One setting of `pipeline.toml` an operator changes between runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edit {
+    /// `time_zone`.
+    TimeZone(Zone),
+    /// `key_template`: one of [`TEMPLATES`].
+    KeyTemplate(usize),
+    /// `host`: one of [`HOSTS`], or unset.
+    Host(Option<usize>),
+}
+
+impl fmt::Display for Edit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Edit::TimeZone(zone) => write!(f, "time_zone = {:?}", zone.name()),
+            Edit::KeyTemplate(i) => write!(f, "key_template = {:?}", TEMPLATES[i]),
+            Edit::Host(Some(i)) => write!(f, "host = {:?}", HOSTS[i]),
+            Edit::Host(None) => write!(f, "host unset"),
+        }
+    }
+}
+
 /// One operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
@@ -93,6 +117,11 @@ pub enum Op {
     /// The S3 server goes down (the service runs on, or a `run --once` starts) and comes back
     /// 2 s later.
     S3Outage,
+    /// One setting of `pipeline.toml` changed, as an operator does it: a running service is
+    /// stopped (SIGTERM) first and started again after. An edit that leaves `{host}` empty in
+    /// the key template must make `run --once` exit 2 having written nothing; the previous
+    /// config is then put back.
+    EditConfig(Edit),
 }
 
 impl fmt::Display for Op {
@@ -137,6 +166,7 @@ impl fmt::Display for Op {
             Op::RemoveCheckpoint => write!(f, "stop, run --once, remove the checkpoint"),
             Op::DiskFull => write!(f, "fill the spool's disk, free it 1.5 s later"),
             Op::S3Outage => write!(f, "S3 down for 2 s"),
+            Op::EditConfig(edit) => write!(f, "edit the config: {edit}"),
         }
     }
 }
@@ -164,6 +194,8 @@ pub const CLASSES: &[(&str, u64)] = &[
     ("checkpoint-remove", 1),
     ("disk-full", 3),
     ("s3-outage", 3),
+    ("config-zone", 3),
+    ("config-key", 3),
 ];
 
 /// What a case can do: the classes left after `MAILLOG_MODEL_SKIP` and what this machine and
@@ -262,6 +294,16 @@ pub fn generate(rng: &mut Rng, max: usize, allowed: &Allowed) -> Vec<Op> {
             "checkpoint-remove" => Op::RemoveCheckpoint,
             "disk-full" => Op::DiskFull,
             "s3-outage" => Op::S3Outage,
+            "config-zone" => Op::EditConfig(Edit::TimeZone(
+                [Zone::Utc, Zone::PlusOne, Zone::Berlin, Zone::NewYork][rng.below(4) as usize],
+            )),
+            "config-key" if rng.chance(50) => {
+                Op::EditConfig(Edit::KeyTemplate(rng.below(TEMPLATES.len() as u64) as usize))
+            }
+            "config-key" => Op::EditConfig(Edit::Host(
+                rng.chance(70)
+                    .then(|| rng.below(HOSTS.len() as u64) as usize),
+            )),
             _ => append(Style::InOrder),
         };
         match op {

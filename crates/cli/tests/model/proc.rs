@@ -3,13 +3,14 @@
 //! for with a time limit — never left behind (killed on drop).
 
 use std::io::{BufRead, BufReader};
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use maillog_testkit::s3::{ACCESS_KEY, SECRET_KEY};
+
+use super::config::Invocation;
 
 /// A running `maillog run`.
 pub struct Proc {
@@ -36,11 +37,17 @@ impl Ended {
 }
 
 impl Proc {
-    /// `maillog run --config CONFIG FLAGS…`, with `MAILLOG_CRASH_AT` when given.
-    pub fn start(config: &Path, flags: &[&str], crash_at: Option<&str>) -> Proc {
+    /// `maillog run --config CONFIG [--input …] FLAGS…` in the invocation's directory, with
+    /// `MAILLOG_CRASH_AT` when given.
+    pub fn start(run: &Invocation, flags: &[&str], crash_at: Option<&str>) -> Proc {
         let started = (chrono::Utc::now().timestamp(), Instant::now());
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_maillog"));
-        cmd.arg("run").arg("--config").arg(config).args(flags);
+        cmd.current_dir(&run.cwd)
+            .arg("run")
+            .arg("--config")
+            .arg(&run.config)
+            .args(&run.flags)
+            .args(flags);
         if let Some(point) = crash_at {
             cmd.env("MAILLOG_CRASH_AT", point);
         }

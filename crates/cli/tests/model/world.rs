@@ -15,19 +15,20 @@ use maillog_testkit::s3::S3Server;
 use maillog_testkit::tmpfs::Tmpfs;
 
 use super::check::{self, Snapshots};
+use super::config::{Config, Inputs, LATENESS};
 use super::lines::Zone;
-use super::logs::Logs;
+use super::logs::{Logs, Written};
 use super::ops::Op;
 use super::proc::{Ended, Proc};
+
+#[path = "edit.rs"]
+mod edit;
 
 /// The fixed year of year-less stamps when a case fixes it.
 pub const YEAR: i32 = 2025;
 
 /// After the first run there is a checkpoint: where the model looks for its slots.
 const NO_SLOTS: &str = "no checkpoint slot (checkpoint*.json) anywhere under the spool";
-
-/// `[window] lateness_seconds` of the config.
-const LATENESS: i64 = 5;
 
 /// How long a due window may take to reach the archive while the service runs.
 const PROMPT: Duration = Duration::from_secs(3);
@@ -42,6 +43,8 @@ pub struct Spec {
     pub fixed_year: bool,
     /// The config names the log, the spool and a local archive relative to its directory.
     pub relative: bool,
+    /// How the log is named: a path or a glob in the config, or `--input` on the command line.
+    pub inputs: Inputs,
 }
 
 /// The running case.
@@ -51,7 +54,7 @@ pub struct World {
     s3: Option<S3Server>,
     tmpfs: Option<Tmpfs>,
     dir: tempfile::TempDir,
-    config: PathBuf,
+    config: Config,
     spool: PathBuf,
     logs: Logs,
     snapshots: Snapshots,
@@ -96,31 +99,16 @@ impl World {
         };
         let lag = 20 + (spec.seed % 7) as i64 * 60;
         let logs = Logs::new(&d.join("logs"), spec.zone, spec.fixed_year, lag);
-        let config = d.join("pipeline.toml");
-        fs::write(
-            &config,
-            format!(
-                "inputs = [\"{}\"]\nspool = \"{}\"\narchive = \"{archive}\"\n\
-                 time_zone = \"{}\"\n{year}\
-                 [tail]\npoll_interval_ms = 50\n\
-                 [window]\nlateness_seconds = {LATENESS}\ncommit_seconds = 0.1\n\
-                 [bzip2]\nlevel = 1\n\
-                 [upload]\nretry_first_seconds = 0.1\nretry_max_seconds = 1\n\
-                 [service]\nshutdown_seconds = 3\n{s3_section}",
-                if spec.relative {
-                    "logs/mail.log".into()
-                } else {
-                    d.join("logs/mail.log").display().to_string()
-                },
-                if spec.relative {
-                    "vol/spool".into()
-                } else {
-                    spool.display().to_string()
-                },
-                spec.zone.name(),
-            ),
-        )
-        .unwrap();
+        let (input, spool_path) = if spec.relative {
+            ("logs/mail.log".into(), "vol/spool".into())
+        } else {
+            (
+                d.join("logs/mail.log").display().to_string(),
+                spool.display().to_string(),
+            )
+        };
+        let settings = [spool_path.as_str(), &archive, &year, &s3_section];
+        let config = Config::new(d, &input, spec.inputs, spec.zone, settings);
         World {
             spec,
             service: None,
@@ -144,7 +132,7 @@ impl World {
     pub fn install(&mut self) -> Step {
         self.notes
             .push("install: maillog run --once on the empty log".into());
-        let proc = Proc::start(&self.config, &["--once"], None);
+        let proc = self.maillog(&["--once"], None);
         self.finished_run(proc, "--once (the first run)").map(drop)
     }
 
@@ -169,7 +157,9 @@ impl World {
             (Op::Start, true) if self.calm_since.is_none() => {
                 self.calm_since = Some(Instant::now())
             }
-            (Op::DiskFull | Op::S3Outage, true) => self.calm_since = Some(Instant::now()),
+            (Op::DiskFull | Op::S3Outage | Op::EditConfig(_), true) => {
+                self.calm_since = Some(Instant::now())
+            }
             _ => self.live_windows_archived()?,
         }
         if let Some(service) = &mut self.service {
@@ -217,7 +207,7 @@ impl World {
             Op::RunOnce { all } => return self.run_once(all, None),
             Op::Start => {
                 if self.service.is_none() {
-                    let service = Proc::start(&self.config, &[], None);
+                    let service = self.maillog(&[], None);
                     service.wait_started(Duration::from_secs(5));
                     self.service = Some(service);
                 }
@@ -239,7 +229,7 @@ impl World {
                 if once {
                     return self.run_once(false, Some(point.name()));
                 }
-                let mut service = Proc::start(&self.config, &[], Some(point.name()));
+                let mut service = self.maillog(&[], Some(point.name()));
                 let stopped = service.stopped_at_point(Duration::from_secs(3));
                 if !stopped && service.exited() {
                     let ended = service.wait(Duration::from_secs(1)).unwrap_or_else(|e| e);
@@ -257,7 +247,7 @@ impl World {
                 self.stop()?;
                 // Everything read first: lines of rotations never read are beyond what a
                 // start without a checkpoint can find.
-                let proc = Proc::start(&self.config, &["--once"], None);
+                let proc = self.maillog(&["--once"], None);
                 self.finished_run(proc, "--once (before removing the checkpoint)")?;
                 let slots = self.checkpoint_slots();
                 if slots.is_empty() {
@@ -270,6 +260,7 @@ impl World {
             }
             Op::DiskFull => return self.disk_full(),
             Op::S3Outage => return self.s3_outage(),
+            Op::EditConfig(edit) => return self.edit_config(edit),
         }
         Ok(String::new())
     }
@@ -289,6 +280,7 @@ impl World {
             .filter(|w| {
                 w.at > calm && w.at.elapsed() > PROMPT + Duration::from_secs(LATENESS as u64)
             })
+            .filter(|w| self.event_known(w))
             .filter(|w| {
                 let end = w.event - w.event.rem_euclid(300) + 300;
                 end + LATENESS + PROMPT.as_secs() as i64 <= now
@@ -316,6 +308,17 @@ impl World {
                 chrono::DateTime::from_timestamp(first.event, 0).unwrap()
             )),
         }
+    }
+
+    /// `maillog run FLAGS` on the config as it is now.
+    fn maillog(&self, flags: &[&str], crash_at: Option<&str>) -> Proc {
+        Proc::start(&self.config.invocation(), flags, crash_at)
+    }
+
+    /// Whether a record's event time is the one the test stamped: a year-less stamp is read in
+    /// the config's zone, and an edit may have made it another than the writer's.
+    fn event_known(&self, w: &Written) -> bool {
+        !w.local || self.config.zones.iter().all(|z| *z == self.spec.zone)
     }
 
     /// Keeps a finished process's stderr; a panic is a failure wherever it happens.
@@ -357,7 +360,8 @@ impl World {
     fn run_once(&mut self, all: bool, crash_at: Option<&str>) -> Result<String, String> {
         let flag = if all { "--once=all" } else { "--once" };
         if self.service.is_some() {
-            let ended = Proc::start(&self.config, &[flag], None)
+            let ended = self
+                .maillog(&[flag], None)
                 .wait(Duration::from_secs(30))
                 .map_err(|e| format!("{flag} beside the service hung:\n{}", e.tail(10)))?;
             self.took(&ended)?;
@@ -372,7 +376,7 @@ impl World {
         if all {
             self.logs.piece_taken_as_line();
         }
-        let proc = Proc::start(&self.config, &[flag], crash_at);
+        let proc = self.maillog(&[flag], crash_at);
         if crash_at.is_some() && proc.stopped_at_point(Duration::from_secs(3)) {
             let ended = proc.kill();
             self.took(&ended)?;
@@ -417,7 +421,7 @@ impl World {
             .logs
             .written
             .iter()
-            .filter(|w| w.at < at)
+            .filter(|w| w.at < at && self.event_known(w))
             .filter(|w| all || w.event - w.event.rem_euclid(300) + 300 + LATENESS < unix)
             .collect();
         if due.is_empty() {
@@ -485,7 +489,7 @@ impl World {
         }
         // Room for the lock file, not for the work.
         disk.fill_leaving(8192);
-        let proc = Proc::start(&self.config, &["--once"], None);
+        let proc = self.maillog(&["--once"], None);
         std::thread::sleep(Duration::from_millis(1500));
         disk.free();
         self.finished_run(proc, "--once (disk full, then freed)")
@@ -501,7 +505,7 @@ impl World {
             server.resume();
             return Ok(String::new());
         }
-        let proc = Proc::start(&self.config, &["--once"], None);
+        let proc = Proc::start(&self.config.invocation(), &["--once"], None);
         std::thread::sleep(Duration::from_secs(2));
         server.resume();
         self.finished_run(proc, "--once (S3 down, then back)")
@@ -516,7 +520,7 @@ impl World {
         // compressed rotation is done (a reader may wait for that).
         std::thread::sleep(self.logs.until_quiet());
         self.notes.push("final: maillog run --once=all".into());
-        let proc = Proc::start(&self.config, &["--once=all"], None);
+        let proc = self.maillog(&["--once=all"], None);
         self.finished_run(proc, "--once=all (the final drain)")?;
         self.snapshots.look(&self.archive_root())?;
         if let Some(at) = self.loss_reported_after {
@@ -534,13 +538,18 @@ impl World {
                 );
             }
         }
-        let truth = self.dir.path().join("truth.log");
-        let text: String = self.logs.truth.iter().map(|l| format!("{l}\n")).collect();
-        fs::write(&truth, text).unwrap();
-        let year = self.spec.fixed_year.then_some(YEAR);
-        let expected = check::parsed(&truth, self.spec.zone.name(), year);
-        let archived = check::archived(&self.archive_root())?;
-        check::one_window_per_object(&self.archive_root())?;
+        let root = self.archive_root();
+        let archived = check::archived(&root)?;
+        let expected = check::expected(
+            self.dir.path(),
+            &self.logs.truth,
+            |line| self.logs.zones_of(line),
+            self.config.zone,
+            self.spec.fixed_year.then_some(YEAR),
+            &archived,
+        );
+        check::one_window_per_object(&root, &self.config.zones)?;
+        self.config.check_keys(check::objects(&root).keys())?;
         let (lost, extra, examples) = check::compare(&expected, &archived);
         let records: usize = expected.values().sum();
         let summary = format!(
