@@ -5,7 +5,8 @@
 //! copytruncate, delayed gzip, deletion of the oldest), the log replaced by a copy of itself,
 //! `run --once` and `--once=all`, the service started, stopped with SIGTERM, killed with
 //! SIGKILL at a random moment or at a named crash point, a power loss that leaves the newest
-//! checkpoint slot full of NULs, the checkpoint removed, the spool's disk full, the S3 server
+//! checkpoint slot full of NULs, the checkpoint removed, the spool wiped with the checkpoint
+//! kept apart (`state`: a spool on tmpfs after a reboot), the spool's disk full, the S3 server
 //! down, the config edited between runs (`time_zone`, `key_template`, `host`: a running service
 //! is stopped first and started again after; an edit that leaves `{host}` empty must make
 //! `run --once` exit 2 having written nothing, and is undone) — on a local archive and on a
@@ -37,7 +38,10 @@
 //!   takes exactly those lines out of the truth, and maillog must say that lines were lost (a
 //!   log line that says "lost", other than the summary's counters; it cannot always count the
 //!   bytes: those written after it last looked). `--once=all` takes a line still in two
-//!   pieces as a line, and its rest as a line of its own, as it promises.
+//!   pieces as a line, and its rest as a line of its own, as it promises. After a wiped
+//!   spool, maillog reads its open windows again from the log files; records whose lines
+//!   were rotated away and deleted since may be missing, exactly as many as it said
+//!   (`RECORDS LOST … missing=N`), never more.
 //! - **A one-shot run finishes what is due.** After `run --once`, every record written before
 //!   it whose window was due (end + lateness) when it started is archived; after
 //!   `--once=all`, every record written before it.
@@ -192,6 +196,7 @@ fn spec_of(seed: u64, s3: bool, skip: &[String]) -> Spec {
             1 => Inputs::Flag,
             _ => Inputs::Path,
         },
+        state_apart: rng.chance(50),
     }
 }
 
@@ -238,7 +243,7 @@ struct Shrunk {
 fn report(spec: Spec, original: usize, shrunk: &Shrunk) -> String {
     let mut text = format!(
         "model case failed — seed {} (replay: MAILLOG_MODEL_SEED={} cargo test -p maillog-cli \
-         --test model); archive {}, time_zone {}, year {}, paths {}, input {}\n\
+         --test model); archive {}, time_zone {}, year {}, paths {}, input {}, state {}\n\
          smallest failing sequence ({} of {original} operations, {} shrinking runs):\n",
         spec.seed,
         spec.seed,
@@ -258,6 +263,11 @@ fn report(spec: Spec, original: usize, shrunk: &Shrunk) -> String {
             Inputs::Path => "a path in the config",
             Inputs::Glob => "a glob in the config (logs/*.log)",
             Inputs::Flag => "--input logs/mail.log from the config's directory",
+        },
+        if spec.state_apart {
+            "apart (state/)"
+        } else {
+            "in the spool"
         },
         shrunk.ops.len(),
         shrunk.runs,

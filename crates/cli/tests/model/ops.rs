@@ -111,6 +111,12 @@ pub enum Op {
     /// The checkpoint removed by hand (both slots) after a SIGTERM and a `run --once` that read
     /// everything: from here on at-least-once is promised.
     RemoveCheckpoint,
+    /// A reboot with the spool on tmpfs and the checkpoint kept elsewhere (`state`): SIGTERM
+    /// to the service, a `run --once` (the archive has every sealed file), then the spool
+    /// directory removed. Its open windows are read again from the log files; what is no
+    /// longer there must be said (`RECORDS LOST … missing=N`). A no-op where the case keeps
+    /// the state in the spool.
+    WipeSpool,
     /// The spool's disk fills up (the service runs on, or a `run --once` starts) and is freed
     /// 1.5 s later.
     DiskFull,
@@ -164,6 +170,7 @@ impl fmt::Display for Op {
             ),
             Op::DamageCheckpoint => write!(f, "power loss: newest checkpoint slot all NULs"),
             Op::RemoveCheckpoint => write!(f, "stop, run --once, remove the checkpoint"),
+            Op::WipeSpool => write!(f, "stop, run --once, wipe the spool (state kept)"),
             Op::DiskFull => write!(f, "fill the spool's disk, free it 1.5 s later"),
             Op::S3Outage => write!(f, "S3 down for 2 s"),
             Op::EditConfig(edit) => write!(f, "edit the config: {edit}"),
@@ -192,6 +199,7 @@ pub const CLASSES: &[(&str, u64)] = &[
     ("crash-points", 4),
     ("checkpoint-damage", 2),
     ("checkpoint-remove", 1),
+    ("spool-wipe", 2),
     ("disk-full", 3),
     ("s3-outage", 3),
     ("config-zone", 3),
@@ -292,6 +300,7 @@ pub fn generate(rng: &mut Rng, max: usize, allowed: &Allowed) -> Vec<Op> {
             },
             "checkpoint-damage" => Op::DamageCheckpoint,
             "checkpoint-remove" => Op::RemoveCheckpoint,
+            "spool-wipe" => Op::WipeSpool,
             "disk-full" => Op::DiskFull,
             "s3-outage" => Op::S3Outage,
             "config-zone" => Op::EditConfig(Edit::TimeZone(
@@ -312,7 +321,8 @@ pub fn generate(rng: &mut Rng, max: usize, allowed: &Allowed) -> Vec<Op> {
             | Op::Kill { .. }
             | Op::CrashAt { .. }
             | Op::DamageCheckpoint
-            | Op::RemoveCheckpoint => running = false,
+            | Op::RemoveCheckpoint
+            | Op::WipeSpool => running = false,
             _ => {}
         }
         ops.push(op);
