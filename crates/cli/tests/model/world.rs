@@ -71,6 +71,8 @@ pub struct World {
     pub notes: Vec<String>,
     /// Since when the service runs undisturbed (no disk full, no S3 outage since).
     calm_since: Option<Instant>,
+    /// Spools wiped with the checkpoint kept.
+    wipes: usize,
 }
 
 type Step = Result<(), String>;
@@ -134,6 +136,7 @@ impl World {
             loss_reported_after: None,
             notes: Vec::new(),
             calm_since: None,
+            wipes: 0,
         }
     }
 
@@ -476,6 +479,7 @@ impl World {
         let proc = Proc::start(&self.config.invocation(), &["--once"], None);
         self.finished_run(proc, "--once (before wiping the spool)")?;
         fs::remove_dir_all(&self.spool).map_err(|e| format!("cannot wipe the spool: {e}"))?;
+        self.wipes += 1;
         Ok(String::new())
     }
 
@@ -603,7 +607,14 @@ impl World {
         // Records maillog said it lost (a wiped spool whose lines were rotated away and
         // deleted) may be missing: said precisely, never more.
         let reported = self.reported_lost();
-        let summary = format!("{summary}, {reported} said lost");
+        let read_again = self
+            .stderr
+            .matches("were read again from the log files")
+            .count();
+        let summary = format!(
+            "{summary}; {} spool wipes, {read_again} windows read again, {reported} records said lost",
+            self.wipes
+        );
         if lost > reported || (extra > 0 && self.exactly_once) {
             return Err(format!("{summary}{examples}"));
         }
