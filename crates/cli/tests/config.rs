@@ -79,7 +79,7 @@ const BROKEN: &[(&str, &str)] = &[
     ),
     (
         "[upload]\nsse = \"aes\"\n",
-        "p.toml:2:1: key `upload.sse`: \"aes\": expected \"AES256\" or \"aws:kms\"",
+        "p.toml:2:7: key `upload.sse`: unknown variant `aes`, expected `AES256` or `aws:kms`",
     ),
     (
         "[upload]\npart_size_mib = 1\n",
@@ -87,7 +87,8 @@ const BROKEN: &[(&str, &str)] = &[
     ),
     (
         "[s3]\nchecksum = \"always\"\n",
-        "p.toml:2:1: key `s3.checksum`: \"always\": expected \"when_supported\" or \"when_required\"",
+        "p.toml:2:12: key `s3.checksum`: unknown variant `always`, expected `when_supported` or \
+         `when_required`",
     ),
     (
         "[bzip2]\nlevel = 12\n",
@@ -95,11 +96,11 @@ const BROKEN: &[(&str, &str)] = &[
     ),
     (
         "fields = \"some\"\n",
-        "p.toml:1:1: key `fields`: \"some\": expected \"all\" or \"original\"",
+        "p.toml:1:10: key `fields`: unknown variant `some`, expected `all` or `original`",
     ),
     (
         "start_at = \"middle\"\n",
-        "p.toml:1:1: key `start_at`: \"middle\": expected \"beginning\" or \"end\"",
+        "p.toml:1:12: key `start_at`: unknown variant `middle`, expected `beginning` or `end`",
     ),
     (
         "[metrics]\naddress = \"localhost\"\n",
@@ -108,7 +109,7 @@ const BROKEN: &[(&str, &str)] = &[
     ),
     (
         "[log]\nformat = \"xml\"\n",
-        "p.toml:2:1: key `log.format`: \"xml\": expected \"text\" or \"json\"",
+        "p.toml:2:10: key `log.format`: unknown variant `xml`, expected `text` or `json`",
     ),
     (
         "[log]\nlevel = \"loud==\"\n",
@@ -129,7 +130,7 @@ const BROKEN: &[(&str, &str)] = &[
     ),
     (
         "[tail]\nwatch = \"inotify\"\n",
-        "p.toml:2:1: key `tail.watch`: \"inotify\": expected \"events\" or \"poll\"",
+        "p.toml:2:9: key `tail.watch`: unknown variant `inotify`, expected `poll` or `events`",
     ),
     (
         "[window]\ncommit_seconds = 0.0\n",

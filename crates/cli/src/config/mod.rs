@@ -9,8 +9,11 @@ use std::path::{Path, PathBuf, absolute};
 use anyhow::{Context, Result};
 
 pub use source::{ConfigError, Source};
+pub use values::{Checksum, Fields, LogFormat, Sse, Start, Watch};
 
+pub mod settings;
 mod source;
+mod values;
 use maillog_parse::Zone;
 use maillog_upload::S3Options;
 use serde::Deserialize;
@@ -40,9 +43,11 @@ pub struct ConfigFile {
     #[serde(default)]
     pub sendmail_programs: Vec<String>,
     /// `all` (default) or `original`.
-    pub fields: Option<String>,
+    #[serde(default)]
+    pub fields: Fields,
     /// Where files start on the first run: `beginning` (default) or `end`.
-    pub start_at: Option<String>,
+    #[serde(default)]
+    pub start_at: Start,
     /// How files are watched.
     #[serde(default)]
     pub tail: TailSection,
@@ -81,7 +86,8 @@ pub struct ConfigFile {
 pub struct TailSection {
     /// `poll` (default: every `poll_interval_ms`, which costs less than inotify on a file
     /// written all the time) or `events` (inotify, with a timer recheck every second).
-    pub watch: Option<String>,
+    #[serde(default)]
+    pub watch: Watch,
     /// With `watch = "poll"`: how often files are looked at, in milliseconds (default 250).
     pub poll_interval_ms: Option<u64>,
     /// Longer lines keep their first this many bytes (default 1 MiB), as `maillog parse
@@ -103,7 +109,8 @@ pub struct ServiceSection {
 #[serde(deny_unknown_fields)]
 pub struct LogSection {
     /// `text` (default) or `json`.
-    pub format: Option<String>,
+    #[serde(default)]
+    pub format: LogFormat,
     /// A `tracing` filter: `info` (default), `debug`, `maillog=debug,warn`, …; the environment
     /// variable `MAILLOG_LOG` overrides it.
     pub level: Option<String>,
@@ -150,7 +157,8 @@ pub struct S3Section {
     pub profile: Option<String>,
     /// `when_supported` (default: the SDK adds CRC32 checksums) or `when_required` (for
     /// stores that reject them; Content-MD5 is sent either way).
-    pub checksum: Option<String>,
+    #[serde(default)]
+    pub checksum: Checksum,
     /// Writes carry `If-None-Match: *`, so the store itself refuses to replace an archived
     /// object (default true). False for a store that ignores the condition (`maillog check
     /// --probe-archive` tells): each put then looks the key up first.
@@ -159,26 +167,16 @@ pub struct S3Section {
 
 impl S3Section {
     /// How to reach the store, for writing and reading alike (`[upload]` adds how to write).
-    pub fn options(&self, source: &Source) -> Result<S3Options> {
-        let checksum_when_required = match self.checksum.as_deref() {
-            None | Some("when_supported") => false,
-            Some("when_required") => true,
-            Some(other) => {
-                return Err(source.invalid(
-                    "s3.checksum",
-                    format!("{other:?}: expected \"when_supported\" or \"when_required\""),
-                ));
-            }
-        };
-        Ok(S3Options {
+    pub fn options(&self) -> S3Options {
+        S3Options {
             region: self.region.clone(),
             endpoint: self.endpoint.clone(),
             path_style: self.path_style.unwrap_or(false),
             profile: self.profile.clone(),
-            checksum_when_required,
+            checksum_when_required: self.checksum == Checksum::WhenRequired,
             conditional_writes: self.conditional_writes.unwrap_or(true),
             ..S3Options::default()
-        })
+        }
     }
 }
 
@@ -195,7 +193,7 @@ pub struct UploadSection {
     /// S3: the storage class (`STANDARD_IA`, `GLACIER_IR`, …).
     pub storage_class: Option<String>,
     /// S3: server-side encryption, `AES256` or `aws:kms`.
-    pub sse: Option<String>,
+    pub sse: Option<Sse>,
     /// S3: the KMS key id for `aws:kms`.
     pub sse_kms_key_id: Option<String>,
     /// S3: object tags.

@@ -204,7 +204,7 @@ fn settings(scope: &Scope) -> Result<Settings> {
         &file.sendmail_programs,
     );
     // The same `[s3]` as `run` reads, `checksum` included.
-    let s3 = file.s3.options(&loaded.source)?;
+    let s3 = file.s3.options();
     let archive = file
         .archive
         .clone()
