@@ -260,7 +260,8 @@ impl Observed {
     /// Takes the values that are read rather than counted.
     fn refresh(&self) {
         let m = &self.metrics;
-        let (files, bytes) = spool_usage(&self.spool.join("windows"));
+        let usage = maillog_batch::spool::usage(&self.spool.join("windows"));
+        let (files, bytes) = (usage.files, usage.bytes);
         m.spool_files.set(files as i64);
         m.spool_bytes.set(bytes as i64);
         let age = (now_ms() - self.last_commit_ms.load(Ordering::Relaxed)).max(0) / 1000;
@@ -303,7 +304,8 @@ impl Observed {
             },
             |l| *l,
         );
-        let (spool_files, spool_bytes) = spool_usage(&self.spool.join("windows"));
+        let usage = maillog_batch::spool::usage(&self.spool.join("windows"));
+        let (spool_files, spool_bytes) = (usage.files, usage.bytes);
         let failing = self.uploads.get().and_then(|u| u.failing_for());
         let mut problems = Vec::new();
         if let Some(failing) = failing
@@ -348,28 +350,6 @@ pub struct Health {
     pub spool_bytes: u64,
     pub spool_files: u64,
     pub checkpoint_age_seconds: i64,
-}
-
-/// Files and bytes under the spool's window directories (open, sealed, kept uploads).
-fn spool_usage(dir: &Path) -> (u64, u64) {
-    let (mut files, mut bytes) = (0, 0);
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return (0, 0);
-    };
-    for sub in entries.filter_map(Result::ok) {
-        let Ok(inner) = std::fs::read_dir(sub.path()) else {
-            continue;
-        };
-        for entry in inner.filter_map(Result::ok) {
-            if let Ok(meta) = entry.metadata()
-                && meta.is_file()
-            {
-                files += 1;
-                bytes += meta.len();
-            }
-        }
-    }
-    (files, bytes)
 }
 
 pub fn now_ms() -> i64 {

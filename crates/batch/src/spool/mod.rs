@@ -31,9 +31,16 @@ use std::sync::Arc;
 
 use crate::compress::{BLOCK_BYTES, Compressor, Pending};
 
+mod error;
 mod recover;
 mod salvage;
+mod sealed;
+mod usage;
 use crate::window::WindowId;
+pub use error::SpoolError;
+pub(crate) use error::{SHORTER_THAN_COMMITTED, at};
+pub use sealed::{KeyPin, SealedFile};
+pub use usage::{Usage, usage};
 
 /// A zone kept in the state, else the configured one (a state written by a version that did
 /// not keep it, or a zone this build cannot read).
@@ -62,54 +69,6 @@ pub(crate) fn create_dir(path: &Path) -> io::Result<()> {
         .recursive(true)
         .mode(DIR_MODE)
         .create(path)
-}
-
-/// The action of the error for a window file shorter than its committed length.
-pub(crate) const SHORTER_THAN_COMMITTED: &str = "resume (file shorter than committed)";
-
-/// A spool operation failed on a file.
-#[derive(Debug, thiserror::Error)]
-#[error("spool: {action} {path}: {source}")]
-pub struct SpoolError {
-    action: &'static str,
-    path: PathBuf,
-    #[source]
-    source: io::Error,
-}
-
-impl SpoolError {
-    /// Whether the spool's file system is full (or over quota): waiting may fix it.
-    pub fn is_disk_full(&self) -> bool {
-        matches!(
-            self.source.kind(),
-            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-        )
-    }
-}
-
-impl SpoolError {
-    /// Whether the file is gone or holds less than was committed: what the state says of it
-    /// cannot be had from the spool any more (waiting will not help).
-    pub fn is_lost(&self) -> bool {
-        self.source.kind() == io::ErrorKind::NotFound || self.action == SHORTER_THAN_COMMITTED
-    }
-
-    /// An error of `action` on `path`.
-    pub fn new(action: &'static str, path: &Path, source: io::Error) -> Self {
-        SpoolError {
-            action,
-            path: path.to_owned(),
-            source,
-        }
-    }
-}
-
-fn at<T>(action: &'static str, path: &Path, r: io::Result<T>) -> Result<T, SpoolError> {
-    r.map_err(|source| SpoolError {
-        action,
-        path: path.to_owned(),
-        source,
-    })
 }
 
 /// The durable state of one open window.
@@ -144,64 +103,6 @@ impl OpenState {
     /// The zone its name is in: its own, else `configured`.
     pub fn zone_or(&self, configured: Zone) -> Zone {
         parse_zone(self.zone.as_deref(), configured)
-    }
-}
-
-/// A sealed file waiting for the archive.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SealedFile {
-    /// Which window.
-    pub id: WindowId,
-    /// Its file name (and the last part of its archive key).
-    pub name: String,
-    /// Records in it.
-    pub records: u64,
-    /// Its size.
-    pub bytes: u64,
-    /// The part it is archived as, when the archive held its own part's name with other bytes
-    /// (`None`: its own).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub archive_part: Option<u32>,
-    /// The zone its window was opened in (`None` in states written before it was kept).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub zone: Option<String>,
-    /// The key template and host its key is rendered with, fixed when it is first committed
-    /// ([`SealedFile::pin_key`]): a file archived and not yet released when `key_template` or
-    /// `host` changed is offered again under the key it was archived under, not a second
-    /// one. `None` in states written before they were kept (the configured ones apply).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key: Option<KeyPin>,
-}
-
-/// What a sealed file's archive key is rendered with.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyPin {
-    /// The key template.
-    pub template: String,
-    /// What `{host}` renders as.
-    pub host: String,
-}
-
-impl SealedFile {
-    /// Fixes the key template and host its key is rendered with, unless fixed already.
-    pub fn pin_key(&mut self, template: &str, host: &str) {
-        self.key.get_or_insert_with(|| KeyPin {
-            template: template.to_owned(),
-            host: host.to_owned(),
-        });
-    }
-
-    /// The zone its name and key are in: its window's, else `configured`.
-    pub fn zone_or(&self, configured: Zone) -> Zone {
-        parse_zone(self.zone.as_deref(), configured)
-    }
-
-    /// The window file it is archived as: its own, or a further part.
-    pub fn archive_id(&self) -> WindowId {
-        WindowId {
-            part: self.archive_part.unwrap_or(self.id.part),
-            ..self.id
-        }
     }
 }
 
@@ -350,11 +251,7 @@ impl Spool {
     pub fn append(&mut self, id: &WindowId, record: &[u8]) -> Result<(), SpoolError> {
         let Some(w) = self.windows.get_mut(id) else {
             let e = io::Error::other("window not open");
-            return Err(SpoolError {
-                action: "append",
-                path: self.open_dir.clone(),
-                source: e,
-            });
+            return Err(SpoolError::new("append", &self.open_dir, e));
         };
         let full = !w.raw.is_empty() && w.raw.len() + record.len() > BLOCK_BYTES;
         if full {

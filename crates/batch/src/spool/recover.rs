@@ -108,11 +108,7 @@ impl Spool {
         let len = at("stat", &path, bz2.metadata())?.len();
         if len < state.bz2_len {
             let e = io::Error::other(format!("{len} bytes, {} committed", state.bz2_len));
-            return Err(SpoolError {
-                action: super::SHORTER_THAN_COMMITTED,
-                path,
-                source: e,
-            });
+            return Err(SpoolError::new(super::SHORTER_THAN_COMMITTED, &path, e));
         }
         at("truncate", &path, bz2.set_len(state.bz2_len))?;
         let mut in_flight = VecDeque::new();
