@@ -81,9 +81,6 @@ pub struct BatchState {
     pub spool: SpoolState,
     /// The watermark (unix seconds): it never goes back, across restarts too.
     pub watermark: i64,
-    /// The instant year-less stamps were resolved against, kept so a replay after a crash
-    /// infers the same year.
-    pub year_reference: Option<i64>,
 }
 
 /// Counters of a run.
@@ -114,7 +111,6 @@ pub struct Batcher {
     config: BatchConfig,
     spool: Spool,
     watermark: i64,
-    year_reference: Option<i64>,
     stats: BatchStats,
     ledger: Ledger,
     /// Archived names the ledger could not take yet (a full disk).
@@ -137,9 +133,9 @@ impl Batcher {
     ) -> Result<(Batcher, Recovery), SpoolError> {
         let compressor = Compressor::new(config.threads, config.level)
             .map_err(|e| SpoolError::new("start compressors", dir, e))?;
-        let (watermark, year_reference, spool_state) = match state {
-            Some(s) => (s.watermark, s.year_reference, Some(s.spool)),
-            None => (i64::MIN, None, None),
+        let (watermark, spool_state) = match state {
+            Some(s) => (s.watermark, Some(s.spool)),
+            None => (i64::MIN, None),
         };
         let (spool, recovery) = Spool::open(dir, config.zone, spool_state, compressor)?;
         let ledger = Ledger::open(dir, config.ledger_horizon)?;
@@ -150,7 +146,6 @@ impl Batcher {
             config,
             spool,
             watermark,
-            year_reference,
             stats: BatchStats::default(),
             ledger,
             ledger_pending: Vec::new(),
@@ -162,9 +157,9 @@ impl Batcher {
         Ok((batcher, recovery))
     }
 
-    /// The wall clock now (unix seconds). Neither the watermark nor the year reference is
-    /// ever ahead of it by more than the skew: a persisted one that was (one bad record before
-    /// the fix, a clock that jumped back since) is pulled back.
+    /// The wall clock now (unix seconds). The watermark is never ahead of it by more than the
+    /// skew: a persisted one that was (one bad record before the fix, a clock that jumped back
+    /// since) is pulled back.
     pub fn tick(&mut self, now: i64) {
         self.now = now;
         let limit = now.saturating_add(self.config.max_skew);
@@ -176,9 +171,6 @@ impl Batcher {
             );
             self.watermark = limit;
         }
-        if self.year_reference.is_some_and(|r| r > limit) {
-            self.year_reference = Some(now);
-        }
     }
 
     /// The counters so far.
@@ -189,16 +181,6 @@ impl Batcher {
     /// The watermark (unix seconds; `i64::MIN` before any record).
     pub fn watermark(&self) -> i64 {
         self.watermark
-    }
-
-    /// The year reference kept in the state.
-    pub fn year_reference(&self) -> Option<i64> {
-        self.year_reference
-    }
-
-    /// Sets the year reference kept in the state.
-    pub fn set_year_reference(&mut self, reference: i64) {
-        self.year_reference = Some(reference);
     }
 
     /// The window a record of `kind` stamped `at` (unix seconds) goes to: its kind and start.
@@ -352,7 +334,6 @@ impl Batcher {
         let state = BatchState {
             spool: self.spool.state(),
             watermark: self.watermark,
-            year_reference: self.year_reference,
         };
         Ok((state, sealed))
     }

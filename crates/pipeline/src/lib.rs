@@ -36,6 +36,7 @@ mod observe;
 mod pipeline;
 mod replay;
 mod settings;
+mod year;
 
 pub use lifecycle::Signals;
 pub use observe::HealthLimits;

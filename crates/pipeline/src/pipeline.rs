@@ -40,6 +40,7 @@ use crate::live_feed::LiveFeed;
 use crate::observe::Observed;
 use crate::replay::{Committed, Origins, Replay};
 use crate::settings::{Service, Settings};
+use crate::year::YearReference;
 
 /// The counters printed at the end.
 pub struct Summary {
@@ -88,6 +89,8 @@ struct Pipeline {
     origins: Origins,
     /// Lines read again for windows the spool lost, until done.
     replay: Option<Replay>,
+    /// What year-less stamps are resolved against while following.
+    year_reference: YearReference,
 }
 
 /// Runs until the inputs are read (`--once`), a stop signal, or forever.
@@ -162,6 +165,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         let committed = Committed {
             origins: state.origins.clone(),
             replay: replay.clone(),
+            year_reference: state.year_reference,
             batch,
         };
         checkpointer.commit_with(&[], serde_json::to_value(&committed)?)?;
@@ -215,6 +219,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         last_cut_warning: None,
         origins,
         replay,
+        year_reference: state.year_reference,
     };
     pipeline.run()?;
     let tail_stats = pipeline.tail_stats.to_string();
@@ -449,6 +454,7 @@ impl Pipeline {
         let committed = Committed {
             origins: self.origins.committed(&state, &self.checkpointer),
             replay: self.replay.clone(),
+            year_reference: self.year_reference,
             batch: state,
         };
         let value = serde_json::to_value(&committed).context("cannot serialize the spool state")?;

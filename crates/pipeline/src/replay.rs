@@ -33,6 +33,8 @@ use maillog_parse::Kind;
 use maillog_tail::Checkpointer;
 use serde::{Deserialize, Serialize};
 
+use crate::year::YearReference;
+
 /// A position in every file's content: its epoch (see `maillog_tail::checkpoint::Entry`) and
 /// the byte offset there.
 pub type Positions = BTreeMap<u32, u64>;
@@ -44,6 +46,9 @@ pub type Positions = BTreeMap<u32, u64>;
 pub struct Committed {
     #[serde(flatten)]
     pub batch: BatchState,
+    /// Kept beside the batcher's state (where states written before 2026-12 have it).
+    #[serde(default, skip_serializing_if = "YearReference::is_unset")]
+    pub year_reference: YearReference,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub origins: Vec<Origin>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

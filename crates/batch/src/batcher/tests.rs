@@ -79,12 +79,10 @@ fn a_persisted_watermark_ahead_of_the_clock_is_pulled_back() {
     let now = unix("2026-12-03T10:00:30Z");
     let state = BatchState {
         watermark: unix("2099-01-01T00:00:00Z"),
-        year_reference: Some(unix("2099-01-01T00:00:00Z")),
         ..BatchState::default()
     };
     let mut batcher = open(dir.path(), Some(state), now);
     assert_eq!(batcher.watermark(), now + 300);
-    assert_eq!(batcher.year_reference(), Some(now));
     add(&mut batcher, "2026-12-03T10:00:40+00:00", 1);
     assert!(
         seal(&mut batcher).is_empty(),

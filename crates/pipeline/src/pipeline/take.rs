@@ -28,9 +28,8 @@ impl Pipeline {
             let reference = if self.settings.once {
                 self.mtime(&chunk.path)
             } else {
-                let latest = now.max(self.batcher.year_reference().unwrap_or(i64::MIN));
-                self.batcher.set_year_reference(latest);
-                latest
+                let max_skew = self.settings.batch.max_skew;
+                self.year_reference.advance(now, max_skew)
             };
             let at = DateTime::<Utc>::from_timestamp(reference, 0).unwrap_or_default();
             self.parser.set_year_policy(YearPolicy::Reference(at));
