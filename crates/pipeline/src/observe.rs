@@ -75,6 +75,162 @@ impl Default for UploadLatency {
     }
 }
 
+impl Metrics {
+    /// Registers every metric under the `maillog_` prefix.
+    fn register(&self, registry: &mut Registry) {
+        self.register_reading(registry);
+        self.register_windows(registry);
+        self.register_archive(registry);
+    }
+
+    /// What was read: lines, records, what the tailer met.
+    fn register_reading(&self, registry: &mut Registry) {
+        registry.register(
+            "lines_read",
+            "Lines read, per input file",
+            self.lines.clone(),
+        );
+        registry.register(
+            "records",
+            "Records batched, per kind (from, to)",
+            self.records.clone(),
+        );
+        registry.register(
+            "non_records",
+            "Lines that made no record, per class",
+            self.non_records.clone(),
+        );
+        registry.register(
+            "lines_cut",
+            "Lines longer than [tail] max_line_bytes, cut to it",
+            self.lines_cut.clone(),
+        );
+        registry.register(
+            "tail_files_replaced",
+            "Followed files replaced by a copy of their content (read on, not again)",
+            self.tail_files_replaced.clone(),
+        );
+        registry.register(
+            "tail_files_diverged",
+            "Replacements whose content differed from what was read (read again from the first difference, or from the start after a restart)",
+            self.tail_files_diverged.clone(),
+        );
+        registry.register(
+            "tail_files_lost",
+            "Files that vanished (a rotation deleted them) before they were read to their end",
+            self.tail_files_lost.clone(),
+        );
+        registry.register(
+            "tail_bytes_lost",
+            "Bytes of those files never read (at least)",
+            self.tail_bytes_lost.clone(),
+        );
+        registry.register(
+            "seconds_behind",
+            "Seconds between now and the time of the newest record read",
+            self.seconds_behind.clone(),
+        );
+        registry.register(
+            "live_top_keys",
+            "Distinct keys held by the live top-N",
+            self.live_keys.clone(),
+        );
+    }
+
+    /// The windows and the spool.
+    fn register_windows(&self, registry: &mut Registry) {
+        registry.register(
+            "windows_open",
+            "Windows open in the spool",
+            self.windows_open.clone(),
+        );
+        registry.register(
+            "windows_sealed",
+            "Window files sealed",
+            self.windows_sealed.clone(),
+        );
+        registry.register(
+            "late_parts",
+            "Window files sealed as further parts of a window sealed before (late records)",
+            self.late_parts.clone(),
+        );
+        registry.register(
+            "records_ahead_of_clock",
+            "Records stamped past the wall clock plus the skew: archived, but they did not move the watermark",
+            self.records_ahead_of_clock.clone(),
+        );
+        registry.register(
+            "windows_sealed_by_bound",
+            "Windows sealed because they were open too long or too many were open, not by the watermark",
+            self.windows_sealed_by_bound.clone(),
+        );
+        registry.register(
+            "spool_records_lost",
+            "Committed records the spool no longer held at a start (wiped or edited while the checkpoint was kept)",
+            self.spool_records_lost.clone(),
+        );
+        registry.register(
+            "spool_records_reread",
+            "Records of open windows the spool lost, read again from the log files",
+            self.spool_records_reread.clone(),
+        );
+        registry.register(
+            "spool_bytes",
+            "Bytes in the spool's window files",
+            self.spool_bytes.clone(),
+        );
+        registry.register(
+            "spool_files",
+            "Window files in the spool",
+            self.spool_files.clone(),
+        );
+        registry.register(
+            "checkpoint_age_seconds",
+            "Seconds since positions and spool were last committed",
+            self.checkpoint_age.clone(),
+        );
+    }
+
+    /// The archive: uploads, their failures and durations.
+    fn register_archive(&self, registry: &mut Registry) {
+        registry.register(
+            "archive_name_taken",
+            "Sealed files archived as a further part because the archive held their name with other bytes",
+            self.archive_name_taken.clone(),
+        );
+        registry.register(
+            "uploads",
+            "Files the archive confirmed",
+            self.uploads_ok.clone(),
+        );
+        registry.register(
+            "upload_failures",
+            "Upload tries that failed (retries included)",
+            self.upload_failures.clone(),
+        );
+        registry.register(
+            "upload_retries",
+            "Upload tries that were retries",
+            self.upload_retries.clone(),
+        );
+        registry.register(
+            "uploads_refused",
+            "Files the archive refused for a reason retrying cannot fix (they wait in the spool)",
+            self.uploads_refused.clone(),
+        );
+        registry.register(
+            "uploads_failing_seconds",
+            "Seconds the uploads have failed without a success (0: they do not)",
+            self.uploads_failing_seconds.clone(),
+        );
+        registry.register(
+            "upload_duration_seconds",
+            "From the first try of a file to the archive's confirmation, per result",
+            self.upload_seconds.0.clone(),
+        );
+    }
+}
+
 /// Everything the HTTP thread can see.
 pub struct Observed {
     pub metrics: Metrics,
@@ -97,138 +253,7 @@ impl Observed {
     pub fn new(spool: &Path, limits: HealthLimits, top_max_keys: usize) -> Self {
         let metrics = Metrics::default();
         let mut registry = Registry::with_prefix("maillog");
-        let m = &metrics;
-        registry.register("lines_read", "Lines read, per input file", m.lines.clone());
-        registry.register(
-            "records",
-            "Records batched, per kind (from, to)",
-            m.records.clone(),
-        );
-        registry.register(
-            "non_records",
-            "Lines that made no record, per class",
-            m.non_records.clone(),
-        );
-        registry.register(
-            "windows_open",
-            "Windows open in the spool",
-            m.windows_open.clone(),
-        );
-        registry.register(
-            "windows_sealed",
-            "Window files sealed",
-            m.windows_sealed.clone(),
-        );
-        registry.register(
-            "late_parts",
-            "Window files sealed as further parts of a window sealed before (late records)",
-            m.late_parts.clone(),
-        );
-        registry.register(
-            "records_ahead_of_clock",
-            "Records stamped past the wall clock plus the skew: archived, but they did not move the watermark",
-            m.records_ahead_of_clock.clone(),
-        );
-        registry.register(
-            "windows_sealed_by_bound",
-            "Windows sealed because they were open too long or too many were open, not by the watermark",
-            m.windows_sealed_by_bound.clone(),
-        );
-        registry.register(
-            "archive_name_taken",
-            "Sealed files archived as a further part because the archive held their name with other bytes",
-            m.archive_name_taken.clone(),
-        );
-        registry.register(
-            "spool_records_lost",
-            "Committed records the spool no longer held at a start (wiped or edited while the checkpoint was kept)",
-            m.spool_records_lost.clone(),
-        );
-        registry.register(
-            "spool_records_reread",
-            "Records of open windows the spool lost, read again from the log files",
-            m.spool_records_reread.clone(),
-        );
-        registry.register(
-            "lines_cut",
-            "Lines longer than [tail] max_line_bytes, cut to it",
-            m.lines_cut.clone(),
-        );
-        registry.register(
-            "tail_files_replaced",
-            "Followed files replaced by a copy of their content (read on, not again)",
-            m.tail_files_replaced.clone(),
-        );
-        registry.register(
-            "tail_files_diverged",
-            "Replacements whose content differed from what was read (read again from the first difference, or from the start after a restart)",
-            m.tail_files_diverged.clone(),
-        );
-        registry.register(
-            "tail_files_lost",
-            "Files that vanished (a rotation deleted them) before they were read to their end",
-            m.tail_files_lost.clone(),
-        );
-        registry.register(
-            "tail_bytes_lost",
-            "Bytes of those files never read (at least)",
-            m.tail_bytes_lost.clone(),
-        );
-        registry.register(
-            "spool_bytes",
-            "Bytes in the spool's window files",
-            m.spool_bytes.clone(),
-        );
-        registry.register(
-            "spool_files",
-            "Window files in the spool",
-            m.spool_files.clone(),
-        );
-        registry.register(
-            "uploads",
-            "Files the archive confirmed",
-            m.uploads_ok.clone(),
-        );
-        registry.register(
-            "upload_failures",
-            "Upload tries that failed (retries included)",
-            m.upload_failures.clone(),
-        );
-        registry.register(
-            "upload_retries",
-            "Upload tries that were retries",
-            m.upload_retries.clone(),
-        );
-        registry.register(
-            "uploads_refused",
-            "Files the archive refused for a reason retrying cannot fix (they wait in the spool)",
-            m.uploads_refused.clone(),
-        );
-        registry.register(
-            "uploads_failing_seconds",
-            "Seconds the uploads have failed without a success (0: they do not)",
-            m.uploads_failing_seconds.clone(),
-        );
-        registry.register(
-            "upload_duration_seconds",
-            "From the first try of a file to the archive's confirmation, per result",
-            m.upload_seconds.0.clone(),
-        );
-        registry.register(
-            "seconds_behind",
-            "Seconds between now and the time of the newest record read",
-            m.seconds_behind.clone(),
-        );
-        registry.register(
-            "checkpoint_age_seconds",
-            "Seconds since positions and spool were last committed",
-            m.checkpoint_age.clone(),
-        );
-        registry.register(
-            "live_top_keys",
-            "Distinct keys held by the live top-N",
-            m.live_keys.clone(),
-        );
+        metrics.register(&mut registry);
         Observed {
             metrics,
             registry,

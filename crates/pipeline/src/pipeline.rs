@@ -95,56 +95,12 @@ struct Pipeline {
 
 /// Runs until the inputs are read (`--once`), a stop signal, or forever.
 pub fn run(settings: Settings, service: Service) -> Result<Summary> {
-    fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o750)
-        .create(&settings.spool)
-        .with_context(|| format!("cannot create the spool {}", settings.spool.display()))?;
-    let lock = SpoolLock::acquire(&settings.spool)?;
-    if is_root() && !settings.once {
-        tracing::warn!(
-            "running as root: the service needs no privileges; run it as its own user with read access to the logs (contrib/systemd/maillog.service)"
-        );
-    }
-    let observed = Arc::new(Observed::new(
-        &settings.spool,
-        settings.service.health,
-        settings.service.top_max_keys,
-    ));
-    if let Some(address) = settings.service.metrics {
-        let bound = crate::http::serve(address, Arc::clone(&observed))?;
-        tracing::info!("serving /metrics, /health and /top on http://{bound}");
-    }
+    let lock = lock_spool(&settings)?;
+    let observed = observe(&settings)?;
     let tail = TailCore::open(tail_config(&settings)).context("cannot start the tailer")?;
     let checkpointer = tail.checkpointer();
-    let state: Option<Committed> = match checkpointer.state() {
-        Some(value) => Some(serde_json::from_value(value).with_context(|| {
-            format!(
-                "the spool state in {} is not readable",
-                settings.state.display()
-            )
-        })?),
-        None => None,
-    };
-    // Multipart uploads are recorded in the spool, so that one cut by a crash is aborted at
-    // the next start (`maillog check` leaves this off: it must not touch a running service's).
-    let mut s3 = settings.s3.clone();
-    s3.state_dir = Some(settings.spool.join("multipart"));
-    let uploader = Uploader::start(
-        &settings.archive_url,
-        &s3,
-        settings.upload_concurrency,
-        settings.backoff,
-    )?;
-    let uploader = Arc::new(uploader);
-    let _ = observed.uploads.set(uploader.stats());
-    let archiving = Archiving::new(
-        Arc::clone(&uploader),
-        settings.key_template.clone(),
-        settings.batch.zone,
-        settings.host.clone(),
-        observed.metrics.upload_seconds.clone(),
-    );
+    let state = committed_state(&checkpointer, &settings)?;
+    let (uploader, archiving) = start_archiving(&settings, &observed)?;
     let windows = settings.spool.join("windows");
     let batch_state = state.as_ref().map(|s| s.batch.clone());
     let (mut batcher, recovery) =
@@ -157,19 +113,8 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
     let state = state.unwrap_or_default();
     let replay = read_lost_windows_again(&recovery.lost_windows, &state, &checkpointer, &observed);
     let origins = Origins::new(&state.origins, &checkpointer);
-    if replay.is_some() {
-        // The plan is committed before the tailer moves: a crash from here on goes on with it
-        // (a checkpoint with the positions moved back but without it would take the lines
-        // read again for new ones).
-        let (batch, _) = batcher.sync_pinned(false, &settings.key_template, &settings.host)?;
-        let committed = Committed {
-            origins: state.origins.clone(),
-            replay: replay.clone(),
-            year_reference: state.year_reference,
-            batch,
-        };
-        checkpointer.commit_with(&[], serde_json::to_value(&committed)?)?;
-        batcher.committed();
+    if let Some(replay) = &replay {
+        commit_replay_plan(replay, &state, &mut batcher, &checkpointer, &settings)?;
     }
     check_missing_sealed(
         recovery.missing_sealed,
@@ -177,14 +122,6 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         &uploader,
         &observed,
         &service.signals,
-    );
-    let year = match settings.year {
-        Some(year) => YearPolicy::Fixed(year),
-        None => YearPolicy::Reference(Utc::now()),
-    };
-    let parser = Parser::new(
-        TimeContext::new(settings.batch.zone, year),
-        &settings.sendmail_programs,
     );
     let Tail {
         chunks,
@@ -200,6 +137,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         "maillog run started"
     );
     let mut pipeline = Pipeline {
+        parser: parser_of(&settings),
         settings,
         service,
         observed,
@@ -209,7 +147,6 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         tail_handle: Some(handle),
         tail_stats,
         batcher,
-        parser,
         stats: ParseStats::default(),
         acks: Vec::new(),
         archiving,
@@ -222,13 +159,105 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         year_reference: state.year_reference,
     };
     pipeline.run()?;
-    let tail_stats = pipeline.tail_stats.to_string();
     Ok(Summary {
         parse: pipeline.stats,
         batch: pipeline.batcher.stats(),
         archived: pipeline.archiving.archived,
-        tail: tail_stats,
+        tail: pipeline.tail_stats.to_string(),
     })
+}
+
+/// The spool, created if need be and locked for this process.
+fn lock_spool(settings: &Settings) -> Result<SpoolLock> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(&settings.spool)
+        .with_context(|| format!("cannot create the spool {}", settings.spool.display()))?;
+    let lock = SpoolLock::acquire(&settings.spool)?;
+    if is_root() && !settings.once {
+        tracing::warn!(
+            "running as root: the service needs no privileges; run it as its own user with read access to the logs (contrib/systemd/maillog.service)"
+        );
+    }
+    Ok(lock)
+}
+
+/// The metrics, health and live top-N, served over HTTP when an address is set.
+fn observe(settings: &Settings) -> Result<Arc<Observed>> {
+    let service = &settings.service;
+    let observed = Observed::new(&settings.spool, service.health, service.top_max_keys);
+    let observed = Arc::new(observed);
+    if let Some(address) = service.metrics {
+        let bound = crate::http::serve(address, Arc::clone(&observed))?;
+        tracing::info!("serving /metrics, /health and /top on http://{bound}");
+    }
+    Ok(observed)
+}
+
+/// What the last commit saved beside the positions (none at a first start, or when the
+/// checkpoint was lost).
+fn committed_state(checkpointer: &Checkpointer, settings: &Settings) -> Result<Option<Committed>> {
+    let Some(value) = checkpointer.state() else {
+        return Ok(None);
+    };
+    let state = serde_json::from_value(value).with_context(|| {
+        let dir = settings.state.display();
+        format!("the spool state in {dir} is not readable")
+    })?;
+    Ok(Some(state))
+}
+
+/// The uploader, and the archiving of sealed files through it.
+fn start_archiving(settings: &Settings, observed: &Observed) -> Result<(Arc<Uploader>, Archiving)> {
+    // Multipart uploads are recorded in the spool, so that one cut by a crash is aborted at
+    // the next start (`maillog check` leaves this off: it must not touch a running service's).
+    let mut s3 = settings.s3.clone();
+    s3.state_dir = Some(settings.spool.join("multipart"));
+    let concurrency = settings.upload_concurrency;
+    let uploader = Uploader::start(&settings.archive_url, &s3, concurrency, settings.backoff)?;
+    let uploader = Arc::new(uploader);
+    let _ = observed.uploads.set(uploader.stats());
+    let archiving = Archiving::new(
+        Arc::clone(&uploader),
+        settings.key_template.clone(),
+        settings.batch.zone,
+        settings.host.clone(),
+        observed.metrics.upload_seconds.clone(),
+    );
+    Ok((uploader, archiving))
+}
+
+/// The plan to read lost windows again is committed before the tailer moves: a crash from
+/// here on goes on with it (a checkpoint with the positions moved back but without it would
+/// take the lines read again for new ones).
+fn commit_replay_plan(
+    replay: &Replay,
+    state: &Committed,
+    batcher: &mut Batcher,
+    checkpointer: &Checkpointer,
+    settings: &Settings,
+) -> Result<()> {
+    let (batch, _) = batcher.sync_pinned(false, &settings.key_template, &settings.host)?;
+    let committed = Committed {
+        origins: state.origins.clone(),
+        replay: Some(replay.clone()),
+        year_reference: state.year_reference,
+        batch,
+    };
+    checkpointer.commit_with(&[], serde_json::to_value(&committed)?)?;
+    batcher.committed();
+    Ok(())
+}
+
+/// The parser, with the year policy of the settings.
+fn parser_of(settings: &Settings) -> Parser {
+    let year = match settings.year {
+        Some(year) => YearPolicy::Fixed(year),
+        None => YearPolicy::Reference(Utc::now()),
+    };
+    let context = TimeContext::new(settings.batch.zone, year);
+    Parser::new(context, &settings.sendmail_programs)
 }
 
 /// Open windows the spool could not resume (wiped, edited; what is left of them is moved to
