@@ -44,4 +44,6 @@ pub mod window;
 
 pub use batcher::{BatchConfig, BatchState, BatchStats, Batcher};
 pub use spool::{KeyPin, LostWindow, Recovery, SealedFile, SpoolError, SpoolState};
-pub use window::{WINDOW_SECONDS, WindowId, render_key, window_start};
+pub use window::{
+    KeyTemplate, KeyTemplateError, WINDOW_SECONDS, WindowId, render_key, window_start,
+};

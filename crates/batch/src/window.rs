@@ -160,6 +160,48 @@ pub fn render_key(template: &str, id: &WindowId, zone: &Zone, host: &str) -> Str
 /// The placeholders [`render_key`] knows.
 pub const KEY_PLACEHOLDERS: [&str; 5] = ["{date}", "{hour}", "{kind}", "{name}", "{host}"];
 
+/// An archive key template, checked once when it is parsed: it names the file (`{name}`), so
+/// no two window files share a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyTemplate(String);
+
+/// A key template that cannot name window files.
+#[derive(Debug, thiserror::Error)]
+#[error("{0:?} must contain {{name}} (placeholders: {KEY_PLACEHOLDERS:?})")]
+pub struct KeyTemplateError(String);
+
+impl KeyTemplate {
+    /// The original layout, `mail_logs/{date}/{name}`.
+    pub fn original() -> Self {
+        KeyTemplate("mail_logs/{date}/{name}".into())
+    }
+
+    /// A template as written in the config.
+    pub fn parse(text: &str) -> Result<Self, KeyTemplateError> {
+        if text.contains("{name}") {
+            Ok(KeyTemplate(text.to_owned()))
+        } else {
+            Err(KeyTemplateError(text.to_owned()))
+        }
+    }
+
+    /// The key of window file `id`, named in `zone`, for central host `host` ([`render_key`]).
+    pub fn render(&self, id: &WindowId, zone: &Zone, host: &str) -> String {
+        render_key(&self.0, id, zone, host)
+    }
+
+    /// As written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for KeyTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 mod kind_name {
     use maillog_parse::Kind;
     use serde::{Deserialize, Deserializer, Serializer};

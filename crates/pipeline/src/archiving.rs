@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use maillog_batch::{Batcher, SealedFile, render_key};
+use maillog_batch::{Batcher, KeyTemplate, SealedFile, render_key};
 use maillog_parse::Zone;
 use maillog_upload::{ArchiveError, Done, Job, Uploader};
 
@@ -26,7 +26,7 @@ const RETRY_REFUSED: Duration = Duration::from_secs(60);
 
 pub struct Archiving {
     uploader: Arc<Uploader>,
-    key_template: String,
+    key_template: KeyTemplate,
     zone: Zone,
     host: String,
     /// Sealed files handed to the uploader, not yet back.
@@ -44,7 +44,7 @@ pub struct Archiving {
 impl Archiving {
     pub fn new(
         uploader: Arc<Uploader>,
-        key_template: String,
+        key_template: KeyTemplate,
         zone: Zone,
         host: String,
         latency: UploadLatency,
@@ -68,11 +68,10 @@ impl Archiving {
     /// `key_template` or `host`, and not yet released, keeps its key).
     pub fn key(&self, file: &SealedFile) -> String {
         let zone = file.zone_or(self.zone);
-        let (template, host) = match &file.key {
-            Some(pin) => (&pin.template, &pin.host),
-            None => (&self.key_template, &self.host),
-        };
-        render_key(template, &file.archive_id(), &zone, host)
+        match &file.key {
+            Some(pin) => render_key(&pin.template, &file.archive_id(), &zone, &pin.host),
+            None => (self.key_template).render(&file.archive_id(), &zone, &self.host),
+        }
     }
 
     /// Submits the sealed files not yet submitted, releases the ones the archive confirmed.

@@ -238,7 +238,8 @@ fn commit_replay_plan(
     checkpointer: &Checkpointer,
     settings: &Settings,
 ) -> Result<()> {
-    let (batch, _) = batcher.sync_pinned(false, &settings.key_template, &settings.host)?;
+    let template = settings.key_template.as_str();
+    let (batch, _) = batcher.sync_pinned(false, template, &settings.host)?;
     let committed = Committed {
         origins: state.origins.clone(),
         replay: Some(replay.clone()),
@@ -471,7 +472,7 @@ impl Pipeline {
             Seal::DueNow => self.batcher.seal_windows_due(),
             Seal::All => self.batcher.seal_due(true),
         }
-        let (template, host) = (&self.settings.key_template, &self.settings.host);
+        let (template, host) = (self.settings.key_template.as_str(), &self.settings.host);
         let (state, sealed) = self
             .batcher
             .sync_pinned(seal != Seal::Due, template, host)?;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use maillog_batch::BatchConfig;
+use maillog_batch::{BatchConfig, KeyTemplate};
 use maillog_tail::{StartAt, WatchMode};
 use maillog_upload::{Backoff, S3Options};
 
@@ -35,7 +35,7 @@ pub struct Settings {
     /// Bytes of sealed files waiting for the archive past which reading stops.
     pub max_waiting: Option<u64>,
     /// The archive key of a window file (`mail_logs/{date}/{name}`).
-    pub key_template: String,
+    pub key_template: KeyTemplate,
     /// What `{host}` in the key template renders as.
     pub host: String,
     /// The year of year-less stamps (none: inferred from a reference instant).

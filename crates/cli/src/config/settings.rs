@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use maillog_batch::{BatchConfig, WINDOW_SECONDS, WindowId, render_key, window::KEY_PLACEHOLDERS};
+use maillog_batch::{BatchConfig, KeyTemplate, WINDOW_SECONDS, WindowId};
 use maillog_parse::{Kind, Zone};
 use maillog_pipeline::logging;
 use maillog_pipeline::{HealthLimits, LogSettings, ServiceSettings, Settings};
@@ -161,17 +161,11 @@ fn absolute_path(path: &Path) -> Result<PathBuf> {
 }
 
 /// `key_template`, rendered for a sample window and checked before anything is written.
-fn key_template(file: &ConfigFile, zone: &Zone, source: &Source) -> Result<String> {
-    let template = file
-        .key_template
-        .clone()
-        .unwrap_or_else(|| "mail_logs/{date}/{name}".into());
-    if !template.contains("{name}") {
-        return Err(source.invalid(
-            "key_template",
-            format!("{template:?} must contain {{name}} (placeholders: {KEY_PLACEHOLDERS:?})"),
-        ));
-    }
+fn key_template(file: &ConfigFile, zone: &Zone, source: &Source) -> Result<KeyTemplate> {
+    let template = match &file.key_template {
+        Some(text) => KeyTemplate::parse(text).map_err(|e| source.invalid("key_template", e))?,
+        None => KeyTemplate::original(),
+    };
     check_sample_key(&template, zone, file.host.as_deref().unwrap_or(""))
         .map_err(|why| source.invalid("key_template", why))?;
     Ok(template)
@@ -181,19 +175,20 @@ fn key_template(file: &ConfigFile, zone: &Zone, source: &Source) -> Result<Strin
 /// suffix is there) and checks that the archive could take it: an empty segment (a `{host}`
 /// left unset), `.` or `..`, a leading `/`, too long, or characters S3 refuses are refused
 /// before anything is written, never retried at the archive.
-fn check_sample_key(template: &str, zone: &Zone, host: &str) -> Result<(), String> {
+fn check_sample_key(template: &KeyTemplate, zone: &Zone, host: &str) -> Result<(), String> {
     let sample = WindowId {
         kind: Kind::From,
         start: 1_764_676_800, // 2025-12-02T12:00:00Z
         part: 1,
     };
-    let key = render_key(template, &sample, zone, host);
+    let key = template.render(&sample, zone, host);
     maillog_upload::validate_key(&key).map_err(|e| {
-        let hint = if template.contains("{host}") && host.is_empty() {
+        let hint = if template.as_str().contains("{host}") && host.is_empty() {
             " (`{host}` renders empty: set `host`)"
         } else {
             ""
         };
+        let template = template.as_str();
         format!("{template:?} renders {key:?} for a sample window: {e}{hint}")
     })
 }
