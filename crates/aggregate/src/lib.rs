@@ -15,17 +15,21 @@
 //! - [`fields`]: a record by field name, parsed or read from JSON; [`json`]: reading JSON lines.
 //! - [`query`]: keys, status, filters; [`tally`]: top-N counts and the size join;
 //!   [`report`]: the pflogsumm-style summary.
-//! - [`scan`]: reading inputs on every core.
+//! - [`inputs`]: the INPUT arguments of a query as inputs (directories walked, `s3://` globs
+//!   listed); [`scan`]: reading inputs on every core; [`runner`]: the two in a row, with
+//!   problems and progress told to the caller.
 //!
-//! Only [`scan`] does I/O; nothing here reads the clock except for the year of year-less
-//! stamps of raw syslog, and nothing panics on any input.
+//! Only [`inputs`], [`scan`] and [`runner`] do I/O; nothing here reads the clock except for the
+//! year of year-less stamps of raw syslog, and nothing panics on any input.
 
 pub mod fields;
+pub mod inputs;
 pub mod json;
 pub mod key;
 pub mod live;
 pub mod query;
 pub mod report;
+pub mod runner;
 pub mod scan;
 pub mod tally;
 

@@ -1,19 +1,23 @@
 //! `maillog`: the command-line edge of the pipeline.
 //!
-//! This binary owns argument parsing, the config file, exit codes and messages for humans;
-//! every subcommand drives a library crate: `run` the pipeline (`maillog-pipeline`), `parse`
-//! the parser, `top` and `report` the aggregation (`maillog-aggregate`). It never parses log
-//! lines itself (that is `maillog-parse`).
+//! This binary owns argument parsing, the config file, exit codes and output for humans
+//! (messages, the progress bar, the answers' tables, JSON and CSV in [`render`]); every
+//! subcommand is a file of [`cmd`] that drives a library crate: `run` the pipeline
+//! (`maillog-pipeline`), `parse` the parser (`maillog-parse`), `top` and `report` the
+//! aggregation (`maillog-aggregate`). It never parses log lines, reads inputs or counts records
+//! itself.
 
-mod chunks;
+mod args;
+mod cmd;
 mod config;
-mod parse_cmd;
-mod query;
-mod run_cmd;
+mod progress;
+mod render;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use cmd::{parse, report, run, top};
 
 /// Parse, batch, archive and report on the sendmail logs of a mail cluster.
 #[derive(Debug, Parser)]
@@ -26,15 +30,15 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Parse syslog files into NDJSON records on stdout, with a summary on stderr.
-    Parse(parse_cmd::ParseArgs),
+    Parse(parse::ParseArgs),
     /// Follow the logs, batch the records into 5-minute bzip2 files, archive them.
-    Run(run_cmd::RunArgs),
+    Run(run::RunArgs),
     /// Check the configuration (and, with --probe-archive, the archive) without running.
-    Check(run_cmd::CheckArgs),
+    Check(run::CheckArgs),
     /// The top keys of the archive, raw logs or S3: senders, recipients, servers, relays, ….
-    Top(query::TopArgs),
+    Top(top::TopArgs),
     /// A pflogsumm-style summary: totals, per hour, top senders/recipients, domains, relays.
-    Report(query::ReportArgs),
+    Report(report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -43,11 +47,11 @@ fn main() -> ExitCode {
         maillog_pipeline::logging::init_default(); // `run` sets up its logs from its config
     }
     let result = match cli.command {
-        Command::Parse(args) => parse_cmd::run(args),
-        Command::Run(args) => run_cmd::run(args),
-        Command::Check(args) => run_cmd::check(args),
-        Command::Top(args) => query::top(args),
-        Command::Report(args) => query::report(args),
+        Command::Parse(args) => parse::run(args),
+        Command::Run(args) => run::run(args),
+        Command::Check(args) => run::check(args),
+        Command::Top(args) => top::run(args),
+        Command::Report(args) => report::run(args),
     };
     match result {
         Ok(code) => code,

@@ -13,14 +13,20 @@
 //!
 //! The parser is zero-copy (every field borrows from the line) and total: it never panics and
 //! never fails on any input; lines that make no record are classified ([`NonRecord`]) and
-//! counted ([`ParseStats`]). It does no I/O and never reads the clock.
+//! counted ([`ParseStats`]). The parser does no I/O and never reads the clock.
+//!
+//! Two modules read inputs, for the readers that take an input to its end: [`lines`] cuts a
+//! reader into chunks of whole lines, and [`stream`] parses one input on every core, its records
+//! out in input order (`maillog parse`). They are the only ones that read or spawn threads.
 
 pub mod decode;
 pub mod event;
 pub mod header;
+pub mod lines;
 pub mod message;
 pub mod record;
 pub mod stats;
+pub mod stream;
 mod swar;
 pub mod time;
 

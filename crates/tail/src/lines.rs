@@ -8,6 +8,12 @@
 //!
 //! The splitter never reads files and never decides when a partial line is final (its file let
 //! go, or a backfill run ends): [`crate::tailer`] does.
+//!
+//! It is not `maillog-parse`'s `lines`, the framer of inputs read to their end (`maillog
+//! parse`, `maillog top`): a followed file is still being written, so this one keeps each
+//! line's byte offsets (the checkpoint commits them), holds a partial line across reads until
+//! its newline or its file is final, and cuts lines to a bound so that memory stays bounded;
+//! the other has none of these and keeps every line whole.
 
 use memchr::{memchr, memrchr};
 

@@ -1,15 +1,19 @@
-//! Cutting a decompressed stream into lines, for the scan's workers.
+//! The lines of a decompressed stream, for the scan's workers.
 //!
-//! It owns only the framing: every line handed out ends before its `\n` (and a `\r` before
-//! it), the last line counts even without a line end, nothing is dropped or repeated, and a
-//! range stops before the first line that starts past its limit. It never looks inside a line.
+//! The framing is `maillog_parse::lines`' (chunks of whole lines, a line longer than the chunk
+//! kept whole, the last line even without a line end, whole lines read before an error counted
+//! before it); this module owns only what the scan adds: every line handed out ends before its
+//! `\n` (and a `\r` before it), a range stops before the first line that starts past its limit,
+//! and one buffer per thread serves every input. It never looks inside a line.
 
 use std::io::{self, Read};
 
-/// Cuts a stream into lines without copying them, in one growing buffer per thread.
+use maillog_parse::lines::{LineChunk, LineChunks};
+
+/// Cuts streams into lines without copying them, reusing one buffer per thread.
 #[derive(Default)]
 pub(super) struct LineBuffer {
-    buf: Vec<u8>,
+    spare: Option<LineChunk>,
 }
 
 impl LineBuffer {
@@ -23,44 +27,27 @@ impl LineBuffer {
         limit: Option<u64>,
         mut line: impl FnMut(&[u8]),
     ) -> io::Result<()> {
-        if self.buf.len() < Self::CHUNK {
-            self.buf.resize(Self::CHUNK, 0);
-        }
-        let (mut start, mut filled) = (0usize, 0usize);
-        let mut consumed: u64 = 0; // bytes of the stream before `buf[start]`
-        loop {
-            while let Some(at) = memchr::memchr(b'\n', &self.buf[start..filled]) {
-                if limit.is_some_and(|limit| consumed >= limit) {
+        let limit = limit.unwrap_or(u64::MAX);
+        let mut chunks = LineChunks::new(reader, Self::CHUNK);
+        let mut consumed: u64 = 0; // bytes of the stream before the current line
+        while let Some(chunk) = chunks.next_chunk(self.spare.take())? {
+            let mut rest = chunk.bytes();
+            while !rest.is_empty() {
+                if consumed >= limit {
+                    self.spare = Some(chunk);
                     return Ok(());
                 }
-                let text = &self.buf[start..start + at];
+                let (text, taken) = match memchr::memchr(b'\n', rest) {
+                    Some(at) => (&rest[..at], at + 1),
+                    None => (rest, rest.len()),
+                };
                 line(text.strip_suffix(b"\r").unwrap_or(text));
-                start += at + 1;
-                consumed += at as u64 + 1;
+                rest = &rest[taken..];
+                consumed += taken as u64;
             }
-            if start > 0 {
-                self.buf.copy_within(start..filled, 0);
-                filled -= start;
-                start = 0;
-            }
-            if filled == self.buf.len() {
-                let longer = self.buf.len() * 2;
-                self.buf.resize(longer, 0);
-            }
-            let n = match reader.read(&mut self.buf[filled..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                if filled > 0 && limit.is_none_or(|limit| consumed < limit) {
-                    let text = &self.buf[..filled];
-                    line(text.strip_suffix(b"\r").unwrap_or(text));
-                }
-                return Ok(());
-            }
-            filled += n;
+            self.spare = Some(chunk);
         }
+        Ok(())
     }
 }
 
@@ -85,5 +72,10 @@ mod tests {
             .each(&mut &text[..], Some(4), |l| seen.push(l.to_vec()))
             .expect("in memory");
         assert_eq!(seen, vec![b"a".to_vec(), b"bb".to_vec()]);
+        let mut seen = Vec::new();
+        lines
+            .each(&mut &text[..], Some(7), |l| seen.push(l.to_vec()))
+            .expect("in memory");
+        assert_eq!(seen, vec![b"a".to_vec(), b"bb".to_vec(), b"".to_vec()]);
     }
 }

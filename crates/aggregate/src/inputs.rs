@@ -1,20 +1,38 @@
 //! Turning the INPUT arguments of `maillog top`/`report` into inputs to scan.
 //!
-//! A directory is walked for archive files (`*.json`, `*.ndjson`, with `.bz2` or `.gz`), in
+//! This module owns the expansion of arguments into [`Input`]s: a directory is walked for archive files (`*.json`, `*.ndjson`, with `.bz2` or `.gz`), in
 //! name order; a file is taken as it is, whatever it holds (raw syslog included); `-` is stdin;
 //! `s3://bucket/prefix` lists every archive file under the prefix, and `*`/`?` in it glob within
 //! one path segment (`s3://bucket/mail_logs/2011-07-13/to*`), like the original pipeline's Pig
 //! paths. An argument that names nothing is a problem named by the argument; the others go on.
 //!
-//! It never reads an input's content (that is `maillog_aggregate::scan`).
+//! It never reads an input's content (that is [`crate::scan`]) and never talks to S3 itself:
+//! the caller's [`Connect`] gives a [`Bucket`] that lists and opens objects (S3 in `maillog`,
+//! anything in a test), so that this crate needs no network client.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::error::Error;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use globset::GlobBuilder;
-use maillog_aggregate::scan::{Input, Problem};
-use maillog_upload::{S3Options, S3Reader};
+
+use crate::scan::{Input, Problem};
+
+/// An error of a bucket, as its client gives it.
+pub type BucketError = Box<dyn Error + Send + Sync>;
+
+/// The objects of one bucket: what a query needs of an object store.
+pub trait Bucket: Send + Sync {
+    /// Every object whose key starts with `prefix`: its key and size.
+    fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, BucketError>;
+    /// Opens the object `key` for reading, as a stream.
+    fn open(&self, key: &str) -> io::Result<Box<dyn Read + Send>>;
+}
+
+/// Connects to the bucket of that name (called once per bucket the arguments name).
+pub type Connect<'a> = dyn Fn(&str) -> Result<Arc<dyn Bucket>, BucketError> + Sync + 'a;
 
 /// Whether a file name is one of the archive's (or NDJSON records of other tools).
 fn is_archive_file(name: &str) -> bool {
@@ -36,13 +54,13 @@ pub struct Resolved {
 }
 
 /// Resolves every argument, connecting to each bucket named once.
-pub fn resolve(args: &[String], s3: &S3Options) -> Resolved {
+pub fn resolve(args: &[String], connect: &Connect<'_>) -> Resolved {
     let mut resolved = Resolved {
         inputs: Vec::new(),
         problems: Vec::new(),
         remote: false,
     };
-    let mut buckets: HashMap<String, S3Reader> = HashMap::new();
+    let mut buckets: HashMap<String, Arc<dyn Bucket>> = HashMap::new();
     let mut stdin_taken = false;
     for arg in args {
         let problem = |message: String| Problem {
@@ -56,7 +74,7 @@ pub fn resolve(args: &[String], s3: &S3Options) -> Resolved {
             }
         } else if let Some(rest) = arg.strip_prefix("s3://") {
             resolved.remote = true;
-            match s3_inputs(rest, s3, &mut buckets) {
+            match s3_inputs(rest, connect, &mut buckets) {
                 Ok(inputs) if inputs.is_empty() => resolved
                     .problems
                     .push(problem("no archive files match".to_owned())),
@@ -100,19 +118,18 @@ fn local_inputs(path: &Path) -> Result<Vec<Input>, String> {
 /// The objects of `bucket/pattern` (without `s3://`).
 fn s3_inputs(
     rest: &str,
-    s3: &S3Options,
-    buckets: &mut HashMap<String, S3Reader>,
+    connect: &Connect<'_>,
+    buckets: &mut HashMap<String, Arc<dyn Bucket>>,
 ) -> Result<Vec<Input>, String> {
     let (bucket, pattern) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
         return Err("no bucket after s3://".to_owned());
     }
     let reader = match buckets.get(bucket) {
-        Some(reader) => reader.clone(),
+        Some(reader) => Arc::clone(reader),
         None => {
-            let reader =
-                S3Reader::connect(&format!("s3://{bucket}"), s3).map_err(|e| e.to_string())?;
-            buckets.insert(bucket.to_owned(), reader.clone());
+            let reader = connect(bucket).map_err(|e| e.to_string())?;
+            buckets.insert(bucket.to_owned(), Arc::clone(&reader));
             reader
         }
     };
@@ -152,16 +169,9 @@ fn s3_inputs(
     Ok(keys
         .into_iter()
         .map(|(key, len)| {
-            let reader = reader.clone();
+            let reader = Arc::clone(&reader);
             let name = format!("s3://{bucket}/{key}");
-            Input::stream(
-                name,
-                Some(len),
-                Box::new(move || {
-                    let object = reader.open(&key).map_err(std::io::Error::other)?;
-                    Ok(Box::new(object) as Box<dyn Read + Send>)
-                }),
-            )
+            Input::stream(name, Some(len), Box::new(move || reader.open(&key)))
         })
         .collect())
 }
@@ -200,9 +210,71 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("nope").display().to_string();
         let empty = dir.path().display().to_string();
-        let resolved = resolve(&[missing.clone(), empty.clone()], &S3Options::default());
+        let resolved = resolve(&[missing.clone(), empty.clone()], &|_: &str| {
+            Err("no buckets here".into())
+        });
         assert!(resolved.inputs.is_empty());
         let named: Vec<_> = resolved.problems.iter().map(|p| p.input.clone()).collect();
         assert_eq!(named, vec![missing, empty]);
+    }
+
+    /// A bucket in memory.
+    struct Memory(Vec<(String, u64)>);
+
+    impl Bucket for Memory {
+        fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, BucketError> {
+            Ok(self
+                .0
+                .iter()
+                .filter(|(key, _)| key.starts_with(prefix))
+                .cloned()
+                .collect())
+        }
+
+        fn open(&self, _: &str) -> io::Result<Box<dyn Read + Send>> {
+            Ok(Box::new(io::empty()))
+        }
+    }
+
+    #[test]
+    fn s3_globs_match_within_one_segment_and_prefixes_are_folders() {
+        let keys = [
+            "logs/d1/to-1.json.bz2",
+            "logs/d1/from-1.json.bz2",
+            "logs/d1/x/to-2.json.bz2",
+            "logs/d10/to-3.json.bz2",
+            "logs/d1/notes.txt",
+        ];
+        let connects = std::sync::atomic::AtomicUsize::new(0);
+        let connect = |bucket: &str| -> Result<Arc<dyn Bucket>, BucketError> {
+            connects.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(bucket, "b");
+            let objects = keys.iter().map(|k| ((*k).to_owned(), 1)).collect();
+            Ok(Arc::new(Memory(objects)))
+        };
+        let names = |arg: &str| -> Vec<String> {
+            let resolved = resolve(&[arg.to_owned()], &connect);
+            assert!(resolved.remote);
+            resolved.inputs.into_iter().map(|i| i.name).collect()
+        };
+        assert_eq!(
+            names("s3://b/logs/d1/to*"),
+            vec!["s3://b/logs/d1/to-1.json.bz2"]
+        );
+        assert_eq!(
+            names("s3://b/logs/d1"),
+            vec![
+                "s3://b/logs/d1/to-1.json.bz2",
+                "s3://b/logs/d1/from-1.json.bz2",
+                "s3://b/logs/d1/x/to-2.json.bz2",
+            ]
+        );
+        let twice = resolve(
+            &["s3://b/logs/d1/*".to_owned(), "s3://b/nothing".to_owned()],
+            &connect,
+        );
+        assert_eq!(twice.inputs.len(), 2);
+        assert_eq!(twice.problems[0].message, "no archive files match");
+        assert_eq!(connects.load(std::sync::atomic::Ordering::Relaxed), 3);
     }
 }

@@ -1,0 +1,15 @@
+//! The subcommands of `maillog`, a file each; each is a thin driver over a library crate.
+//!
+//! - [`run`]: `maillog run` and `maillog check` over `maillog-pipeline`;
+//! - [`parse`]: `maillog parse` over `maillog-parse`'s `stream`;
+//! - [`top`] and [`report`] over `maillog-aggregate`'s `runner`, with what they share in
+//!   [`query`].
+//!
+//! A command module owns its arguments, the settings it takes from the config, and its exit
+//! code; it never parses a log line, reads an input or counts a record itself.
+
+pub mod parse;
+mod query;
+pub mod report;
+pub mod run;
+pub mod top;

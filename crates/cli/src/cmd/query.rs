@@ -1,0 +1,189 @@
+//! What `maillog top` and `maillog report` share: the arguments of a query's scope, the
+//! settings taken from the config (time zone, year and sendmail programs for raw syslog, `[s3]`
+//! for `s3://` inputs, the archive as the default input), writing the answer to stdout, and the
+//! exit code: 0 when every input was read whole, 1 when one was not (the answer is printed
+//! either way, counting what could be read), 0 again with `--keep-going`.
+//!
+//! It never resolves or reads inputs and never counts: running a query is
+//! `maillog_aggregate::runner`'s; problems and the progress bar are [`crate::progress`]'s.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use maillog_aggregate::inputs::{Bucket, BucketError};
+use maillog_aggregate::query::{Filter, Where, parse_instant};
+use maillog_aggregate::runner::{self, QueryInputs};
+use maillog_aggregate::scan::Outcome;
+use maillog_aggregate::tally::Tally;
+use maillog_parse::{Parser, TimeContext, YearPolicy};
+use maillog_upload::{S3Options, S3Reader};
+
+use crate::config;
+use crate::progress::Terminal;
+use crate::render::Format;
+
+/// What every query takes: inputs, time range, output, how to read.
+#[derive(Debug, Args)]
+pub struct Scope {
+    /// Archive directories, archive files (.json.bz2, .json.gz, .json), raw syslog files, `-`
+    /// for stdin, or s3://bucket/prefix (with `*` globs). Default: the configured archive.
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<String>,
+
+    /// Only records at or after this time: RFC 3339, or YYYY-MM-DD[THH:MM[:SS]] in UTC.
+    #[arg(long, value_name = "T", value_parser = parse_instant)]
+    since: Option<i64>,
+
+    /// Only records before this time (same forms as --since).
+    #[arg(long, value_name = "T", value_parser = parse_instant)]
+    until: Option<i64>,
+
+    /// Entries per list.
+    #[arg(short = 'n', long = "limit", value_name = "N", default_value_t = 10)]
+    pub n: usize,
+
+    /// Output: an aligned table, or JSON / CSV for programs.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+
+    /// Exit 0 even when an input was broken (it is still named on stderr).
+    #[arg(long)]
+    keep_going: bool,
+
+    /// Reading threads (default: one per core; at least 8 when reading from S3).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    threads: Option<u16>,
+
+    /// The config whose time zone, year, sendmail programs, [s3] and archive are used
+    /// (default: ./pipeline.toml when present).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// Year of year-less stamps in raw syslog (default: the file's modification time).
+    #[arg(long)]
+    year: Option<i32>,
+
+    /// No progress bar, even on a terminal.
+    #[arg(long)]
+    quiet: bool,
+}
+
+impl Scope {
+    /// The filter of `--since`, `--until` and `wheres`.
+    pub fn filter(&self, wheres: Vec<Where>) -> Filter {
+        Filter {
+            wheres,
+            since: self.since,
+            until: self.until,
+        }
+    }
+}
+
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+pub fn write(print: impl FnOnce(&mut io::StdoutLock<'_>) -> io::Result<()>) -> Result<()> {
+    let mut out = io::stdout().lock();
+    match print(&mut out).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("cannot write to stdout"),
+    }
+}
+
+/// The exit code, after saying what was not read.
+pub fn finish<T>(scope: &Scope, outcome: &Outcome<T>) -> ExitCode {
+    if outcome.problems == 0 {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!(
+        "maillog: {} problem(s) above; the answer counts every record that could be read \
+         ({} records from {} inputs)",
+        outcome.problems, outcome.records, outcome.inputs_read
+    );
+    if scope.keep_going {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// What a query takes from the config file.
+struct QueryConfig {
+    parser: Parser,
+    year: Option<i32>,
+    s3: S3Options,
+    archive: String,
+}
+
+impl QueryConfig {
+    fn load(scope: &Scope) -> Result<QueryConfig> {
+        let loaded = config::load_or_default(scope.config.as_deref())?;
+        let zone = loaded.zone()?;
+        let file = &loaded.file;
+        let parser = Parser::new(
+            TimeContext::new(zone, YearPolicy::Reference(chrono::Utc::now())),
+            &file.sendmail_programs,
+        );
+        // The same `[s3]` as `run` reads, `checksum` included.
+        let s3 = file.s3.options();
+        let archive = file
+            .archive
+            .clone()
+            .unwrap_or_else(|| "file://archive".into());
+        Ok(QueryConfig {
+            parser,
+            year: scope.year.or(file.year),
+            s3,
+            archive,
+        })
+    }
+}
+
+/// An S3 bucket as the query runner reads it.
+struct S3Bucket(S3Reader);
+
+impl Bucket for S3Bucket {
+    fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, BucketError> {
+        Ok(self.0.list(prefix)?)
+    }
+
+    fn open(&self, key: &str) -> io::Result<Box<dyn io::Read + Send>> {
+        let object = self.0.open(key).map_err(io::Error::other)?;
+        Ok(Box::new(object))
+    }
+}
+
+/// Runs a query over the scope's inputs (the configured archive when none is named), problems
+/// and progress shown on stderr as they come.
+pub fn run<T: Tally>(scope: &Scope, make: impl Fn() -> T + Sync) -> Result<Outcome<T>> {
+    let config = QueryConfig::load(scope)?;
+    let args = if scope.inputs.is_empty() {
+        let archive = &config.archive;
+        vec![
+            archive
+                .strip_prefix("file://")
+                .unwrap_or(archive)
+                .to_owned(),
+        ]
+    } else {
+        scope.inputs.clone()
+    };
+    let s3 = &config.s3;
+    let connect = |bucket: &str| -> Result<Arc<dyn Bucket>, BucketError> {
+        let reader = S3Reader::connect(&format!("s3://{bucket}"), s3)?;
+        Ok(Arc::new(S3Bucket(reader)))
+    };
+    let query = QueryInputs {
+        args: &args,
+        threads: scope.threads.map(usize::from),
+        parser: config.parser,
+        year: config.year,
+        connect: &connect,
+    };
+    let terminal = Terminal::new(scope.quiet);
+    let outcome = runner::run(query, make, &terminal);
+    terminal.finish();
+    Ok(outcome)
+}

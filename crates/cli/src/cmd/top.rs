@@ -1,0 +1,65 @@
+//! `maillog top`: the top keys of the archive, raw logs or S3.
+//!
+//! This module owns the arguments of a top (key, kind, metric, filters) and turns them into a
+//! `maillog_aggregate::tally::TopQuery`; the scope, running and exit code are
+//! [`super::query`]'s, the output [`crate::render`]'s. It never counts anything itself.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use maillog_aggregate::query::{Key, Where};
+use maillog_aggregate::tally::{Metric, TopQuery, TopTally};
+
+use super::query::{self, Scope, finish, write};
+use crate::args::KindArg;
+use crate::render;
+
+/// Arguments of `maillog top`.
+#[derive(Debug, Args)]
+pub struct TopArgs {
+    /// What to count by: mailserver, src, dest, relay, src_domain, dest_domain, status, or any
+    /// record field (mailer, dsn, …).
+    #[arg(long, value_name = "KEY")]
+    by: Key,
+
+    /// The records counted (default: `to` for dest*, status and delivery fields, else `from`).
+    #[arg(long, value_enum)]
+    kind: Option<KindArg>,
+
+    /// What ranks: records, or message bytes (`to` records get their `from`'s size).
+    #[arg(long, value_enum, default_value = "count")]
+    metric: MetricArg,
+
+    /// Only records whose FIELD (any key above) is VALUE; repeatable, all must hold.
+    #[arg(long = "where", value_name = "FIELD=VALUE")]
+    wheres: Vec<Where>,
+
+    #[command(flatten)]
+    scope: Scope,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MetricArg {
+    Count,
+    Bytes,
+}
+
+/// Runs `maillog top`.
+pub fn run(args: TopArgs) -> Result<ExitCode> {
+    let query = TopQuery {
+        kind: args.kind.map_or_else(|| args.by.default_kind(), Into::into),
+        key: args.by,
+        metric: match args.metric {
+            MetricArg::Count => Metric::Count,
+            MetricArg::Bytes => Metric::Bytes,
+        },
+        filter: args.scope.filter(args.wheres),
+        n: args.scope.n,
+    };
+    let scope = &args.scope;
+    let outcome = query::run(scope, || TopTally::new(&query))?;
+    let rows = outcome.tally.answer();
+    write(|out| render::top(out, scope.format, &query.key.to_string(), &rows))?;
+    Ok(finish(scope, &outcome))
+}
