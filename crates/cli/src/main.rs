@@ -1,15 +1,14 @@
 //! `maillog`: the command-line edge of the pipeline.
 //!
-//! This binary owns argument parsing, the config file, exit codes and output for humans
-//! (messages, the progress bar, the answers' tables, JSON and CSV in [`render`]); every
-//! subcommand is a file of [`cmd`] that drives a library crate: `run` the pipeline
-//! (`maillog-pipeline`), `parse` the parser (`maillog-parse`), `top` and `report` the
+//! This binary owns argument parsing, exit codes and output for humans (messages, the
+//! progress bar, the answers' tables, JSON and CSV in [`render`]); every subcommand is a file
+//! of [`cmd`] that drives library crates: the config (`maillog-config`), then `run` the
+//! pipeline (`maillog-pipeline`), `parse` the parser (`maillog-parse`), `top` and `report` the
 //! aggregation (`maillog-aggregate`). It never parses log lines, reads inputs or counts records
 //! itself.
 
 mod args;
 mod cmd;
-mod config;
 mod progress;
 mod render;
 
@@ -58,7 +57,10 @@ fn main() -> ExitCode {
         Err(error) => {
             eprintln!("maillog: {error:#}");
             // A config that cannot be used: 2, as for a wrong argument (clap's own code).
-            if error.downcast_ref::<config::ConfigError>().is_some() {
+            if error
+                .downcast_ref::<maillog_config::ConfigError>()
+                .is_some()
+            {
                 ExitCode::from(2)
             } else {
                 ExitCode::FAILURE

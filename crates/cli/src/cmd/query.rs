@@ -22,7 +22,6 @@ use maillog_aggregate::tally::Tally;
 use maillog_parse::{Parser, TimeContext, YearPolicy};
 use maillog_upload::{S3Options, S3Reader};
 
-use crate::config;
 use crate::progress::Terminal;
 use crate::render::Format;
 
@@ -119,7 +118,7 @@ struct QueryConfig {
 
 impl QueryConfig {
     fn load(scope: &Scope) -> Result<QueryConfig> {
-        let loaded = config::load_or_default(scope.config.as_deref())?;
+        let loaded = maillog_config::load_or_default(scope.config.as_deref())?;
         let zone = loaded.zone()?;
         let file = &loaded.file;
         let parser = Parser::new(

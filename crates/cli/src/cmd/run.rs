@@ -7,7 +7,7 @@ use anyhow::Result;
 use maillog_pipeline::logging;
 use maillog_pipeline::{Service, Settings, Signals};
 
-use crate::config::{self, settings::Flags};
+use maillog_config::settings::{self, Flags};
 
 /// Arguments of `maillog run`.
 #[derive(Debug, Clone, clap::Args)]
@@ -139,5 +139,5 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         once: args.once.is_some(),
         seal_all: args.once == Some(Once::All),
     };
-    config::settings::resolve(flags, need_inputs)
+    settings::resolve(flags, need_inputs)
 }

@@ -27,6 +27,7 @@ pub struct Source {
 }
 
 impl Source {
+    /// The text of the file at `path`.
     pub fn new(path: &Path, text: String) -> Self {
         Source {
             path: path.to_path_buf(),
@@ -42,6 +43,7 @@ impl Source {
         }
     }
 
+    /// The file's text.
     pub fn text(&self) -> &str {
         &self.text
     }

@@ -1,4 +1,7 @@
-//! `pipeline.toml`: what `maillog run` follows, where it keeps its state, where the archive is.
+//! `pipeline.toml`: what `maillog run` follows, where it keeps its state, where the archive is
+//! — read into typed keys ([`ConfigFile`]), then into the pipeline's settings
+//! ([`settings::resolve`]); `maillog top` and `report` read its `archive`, `time_zone` and
+//! `[s3]` too. The binary drives it; this crate never starts anything.
 //!
 //! Every key is optional; an unknown key is an error naming it (a typo must not silently fall
 //! back to a default). Relative paths are relative to the config file's directory, so the
@@ -242,7 +245,9 @@ pub struct Bzip2Section {
 
 /// A config file as read: its settings, and its text to place errors found later.
 pub struct Loaded {
+    /// The keys, typed.
     pub file: ConfigFile,
+    /// The text, to place an error found later.
     pub source: Source,
 }
 
