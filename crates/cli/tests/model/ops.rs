@@ -199,7 +199,7 @@ pub const CLASSES: &[(&str, u64)] = &[
     ("crash-points", 4),
     ("checkpoint-damage", 2),
     ("checkpoint-remove", 1),
-    ("spool-wipe", 2),
+    ("spool-wipe", 4),
     ("disk-full", 3),
     ("s3-outage", 3),
     ("config-zone", 3),
