@@ -12,6 +12,7 @@ use std::collections::HashMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use anyhow::{Context, bail};
 use globset::GlobBuilder;
 use maillog_aggregate::scan::{Input, Problem};
 use maillog_upload::{S3Options, S3Reader};
@@ -61,7 +62,7 @@ pub fn resolve(args: &[String], s3: &S3Options) -> Resolved {
                     .problems
                     .push(problem("no archive files match".to_owned())),
                 Ok(inputs) => resolved.inputs.extend(inputs),
-                Err(message) => resolved.problems.push(problem(message)),
+                Err(error) => resolved.problems.push(problem(format!("{error:#}"))),
             }
         } else {
             let path = Path::new(arg);
@@ -97,34 +98,34 @@ fn local_inputs(path: &Path) -> Result<Vec<Input>, String> {
         .collect())
 }
 
-/// The objects of `bucket/pattern` (without `s3://`).
+/// The objects of `bucket/pattern` (without `s3://`). The archive's errors keep their
+/// sources: the problem's message is their whole chain.
 fn s3_inputs(
     rest: &str,
     s3: &S3Options,
     buckets: &mut HashMap<String, S3Reader>,
-) -> Result<Vec<Input>, String> {
+) -> anyhow::Result<Vec<Input>> {
     let (bucket, pattern) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
-        return Err("no bucket after s3://".to_owned());
+        bail!("no bucket after s3://");
     }
     let reader = match buckets.get(bucket) {
         Some(reader) => reader.clone(),
         None => {
-            let reader =
-                S3Reader::connect(&format!("s3://{bucket}"), s3).map_err(|e| e.to_string())?;
+            let reader = S3Reader::connect(&format!("s3://{bucket}"), s3)?;
             buckets.insert(bucket.to_owned(), reader.clone());
             reader
         }
     };
     let wild = pattern.find(['*', '?', '[']);
     let prefix = &pattern[..wild.unwrap_or(pattern.len())];
-    let listed = reader.list(prefix).map_err(|e| e.to_string())?;
+    let listed = reader.list(prefix)?;
     let keys: Vec<(String, u64)> = match wild {
         Some(_) => {
             let glob = GlobBuilder::new(pattern)
                 .literal_separator(true)
                 .build()
-                .map_err(|e| format!("bad pattern: {e}"))?
+                .context("bad pattern")?
                 .compile_matcher();
             listed
                 .into_iter()
@@ -158,6 +159,7 @@ fn s3_inputs(
                 name,
                 Some(len),
                 Box::new(move || {
+                    // The archive's error, kept whole inside the I/O error the scan takes.
                     let object = reader.open(&key).map_err(std::io::Error::other)?;
                     Ok(Box::new(object) as Box<dyn Read + Send>)
                 }),
