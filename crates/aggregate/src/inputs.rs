@@ -34,6 +34,22 @@ pub trait Bucket: Send + Sync {
 /// Connects to the bucket of that name (called once per bucket the arguments name).
 pub type Connect<'a> = dyn Fn(&str) -> Result<Arc<dyn Bucket>, BucketError> + Sync + 'a;
 
+/// An error and every source under it, as `anyhow` prints `{:#}`: the problem a query
+/// reports keeps the store's own words.
+fn chain(error: &(dyn Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let words = cause.to_string();
+        if !text.contains(&words) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// Whether a file name is one of the archive's (or NDJSON records of other tools).
 fn is_archive_file(name: &str) -> bool {
     let name = name
@@ -128,14 +144,14 @@ fn s3_inputs(
     let reader = match buckets.get(bucket) {
         Some(reader) => Arc::clone(reader),
         None => {
-            let reader = connect(bucket).map_err(|e| e.to_string())?;
+            let reader = connect(bucket).map_err(|e| chain(&*e))?;
             buckets.insert(bucket.to_owned(), Arc::clone(&reader));
             reader
         }
     };
     let wild = pattern.find(['*', '?', '[']);
     let prefix = &pattern[..wild.unwrap_or(pattern.len())];
-    let listed = reader.list(prefix).map_err(|e| e.to_string())?;
+    let listed = reader.list(prefix).map_err(|e| chain(&*e))?;
     let keys: Vec<(String, u64)> = match wild {
         Some(_) => {
             let glob = GlobBuilder::new(pattern)

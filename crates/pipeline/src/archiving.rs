@@ -96,11 +96,12 @@ impl Archiving {
                     self.name_taken(batcher, &done.name, &key)?
                 }
                 Err(e) => {
+                    let e = anyhow::Error::from(e);
                     tracing::error!(
-                        "{e}; the file stays in the spool and is offered again in a minute"
+                        "{e:#}; the file stays in the spool and is offered again in a minute"
                     );
                     self.refused.insert(done.name, Instant::now());
-                    self.last_refusal = Some(e.to_string());
+                    self.last_refusal = Some(format!("{e:#}"));
                 }
             }
         }
@@ -198,8 +199,9 @@ impl Archiving {
                         self.step(batcher)?; // offered again at once, as the next part
                     }
                     Err(e) => {
-                        tracing::error!("{e}; the file stays in the spool");
-                        self.last_refusal = Some(e.to_string());
+                        let e = anyhow::Error::from(e);
+                        tracing::error!("{e:#}; the file stays in the spool");
+                        self.last_refusal = Some(format!("{e:#}"));
                     }
                 }
             }

@@ -323,7 +323,10 @@ fn check_missing_sealed(
                         "RECORDS LOST: the spool lost a sealed file the archive does not have");
                     observed.metrics.spool_records_lost.inc_by(file.records);
                 }
-                Err(e) => tracing::warn!("cannot tell whether {key} was archived: {e}"),
+                Err(e) => tracing::warn!(
+                    "cannot tell whether {key} was archived: {:#}",
+                    anyhow::Error::from(e)
+                ),
             }
         }
     };

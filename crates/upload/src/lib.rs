@@ -13,6 +13,7 @@
 //! caller's step, after a put succeeded. [`read`] lists and streams an S3 archive back, for
 //! the queries of `maillog top` and `maillog report`.
 
+mod error;
 pub mod key;
 pub mod local;
 mod pending;
@@ -23,72 +24,13 @@ pub mod uploader;
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub(crate) use crate::error::PutError;
+pub use crate::error::{ArchiveError, Cause, ProbeFailure, UrlError};
 pub use crate::key::{KeyError, MAX_KEY_BYTES, validate_key};
 pub use crate::local::LocalArchive;
 pub use crate::read::{ObjectReader, S3Reader};
-pub use crate::s3::{S3Archive, S3Options, UploadOptions};
+pub use crate::s3::{S3Archive, S3Error, S3Options, UploadOptions};
 pub use crate::uploader::{Backoff, Done, Job, UploadStats, Uploader};
-
-/// An archive operation failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ArchiveError {
-    /// The URL names no archive this build knows.
-    #[error("archive URL {url:?}: {why}")]
-    Url {
-        /// The URL as given.
-        url: String,
-        /// What is wrong with it.
-        why: String,
-    },
-    /// Copying a file in failed.
-    #[error("archive {archive}: cannot put {key}: {why}")]
-    Put {
-        /// The archive.
-        archive: String,
-        /// The key.
-        key: String,
-        /// Why.
-        why: String,
-    },
-    /// The key holds other bytes than the file: the archive is append-only, the object stays
-    /// as it is. Never retried: the caller puts the records under another key.
-    #[error(
-        "archive {archive}: {key} is already archived with other bytes; the archive is append-only, it stays as it is"
-    )]
-    Conflict {
-        /// The archive.
-        archive: String,
-        /// The key.
-        key: String,
-    },
-    /// The key can never be written (refused before any request).
-    #[error("archive {archive}: cannot put {key:?}: {source}")]
-    Key {
-        /// The archive.
-        archive: String,
-        /// The key.
-        key: String,
-        /// What is wrong with it.
-        source: KeyError,
-    },
-    /// Asking whether a key exists failed.
-    #[error("archive {archive}: cannot look up {key}: {why}")]
-    Lookup {
-        /// The archive.
-        archive: String,
-        /// The key.
-        key: String,
-        /// Why.
-        why: String,
-    },
-}
-
-/// Why an operation failed, and whether trying again may help.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    pub message: String,
-    pub retryable: bool,
-}
 
 /// What a put found and did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,21 +41,6 @@ pub(crate) enum Outcome {
     AlreadyThere,
     /// The key holds other bytes; they stay.
     Conflict,
-}
-
-/// Why a put did not happen.
-#[derive(Debug)]
-pub(crate) enum PutError {
-    /// The key can never be written.
-    Key(KeyError),
-    /// Anything else, retryable or not.
-    Failed(Failure),
-}
-
-impl From<Failure> for PutError {
-    fn from(f: Failure) -> Self {
-        PutError::Failed(f)
-    }
 }
 
 /// Where sealed files go.
@@ -136,9 +63,9 @@ pub(crate) fn runtime(
         .thread_name(name)
         .enable_all()
         .build()
-        .map_err(|e| ArchiveError::Url {
+        .map_err(|source| ArchiveError::Runtime {
             url: url.to_owned(),
-            why: e.to_string(),
+            source,
         })
 }
 
@@ -146,28 +73,26 @@ impl Archive {
     /// A local archive from a URL: `file:///abs/dir`, `file://relative/dir`, or a plain path.
     /// `s3://` URLs need [`Archive::connect`].
     pub fn from_url(url: &str) -> Result<Archive, ArchiveError> {
-        let bad = |why: &str| ArchiveError::Url {
+        let bad = |why: UrlError| ArchiveError::Url {
             url: url.to_owned(),
-            why: why.to_owned(),
+            why,
         };
         if let Some(path) = url.strip_prefix("file://") {
             if path.is_empty() {
-                return Err(bad("no directory after file://"));
+                return Err(bad(UrlError::NoDirectory));
             }
             return Ok(Archive::Local(LocalArchive::new(PathBuf::from(path))));
         }
         if url.starts_with("s3://") {
-            return Err(bad(
-                "an s3:// archive needs a connection (Archive::connect)",
-            ));
+            return Err(bad(UrlError::NeedsConnection));
         }
         if let Some((scheme, _)) = url.split_once("://") {
-            return Err(bad(&format!(
-                "unknown scheme {scheme:?}; expected file:// or s3://"
-            )));
+            return Err(bad(UrlError::UnknownScheme {
+                scheme: scheme.to_owned(),
+            }));
         }
         if url.is_empty() {
-            return Err(bad("empty"));
+            return Err(bad(UrlError::Empty));
         }
         Ok(Archive::Local(LocalArchive::new(PathBuf::from(url))))
     }
@@ -190,12 +115,8 @@ impl Archive {
                 let copied = tokio::task::spawn_blocking(move || local.put(&file, &key)).await;
                 match copied {
                     Ok(Ok(outcome)) => Ok(outcome),
-                    Ok(Err(e)) => Err(io_failure(&e).into()),
-                    Err(e) => Err(Failure {
-                        message: e.to_string(),
-                        retryable: false,
-                    }
-                    .into()),
+                    Ok(Err(e)) => Err(Cause::Local(e).into()),
+                    Err(e) => Err(Cause::Task(e).into()),
                 }
             }
             Archive::S3(s3) => s3.put(file, key).await,
@@ -203,19 +124,19 @@ impl Archive {
     }
 
     /// Whether `key` is in the archive.
-    pub(crate) async fn has(&self, key: &str) -> Result<bool, Failure> {
+    pub(crate) async fn has(&self, key: &str) -> Result<bool, Cause> {
         match self {
             Archive::Local(local) => Ok(local.root().join(key).is_file()),
-            Archive::S3(s3) => s3.has(key).await,
+            Archive::S3(s3) => Ok(s3.has(key).await?),
         }
     }
 }
 
 impl Archive {
     /// Every key under `prefix`, with its size, in key order.
-    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, Failure> {
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, Cause> {
         let mut keys = match self {
-            Archive::Local(local) => local.list(prefix).map_err(|e| io_failure(&e))?,
+            Archive::Local(local) => local.list(prefix).map_err(Cause::Local)?,
             Archive::S3(s3) => s3.list(prefix).await?,
         };
         keys.sort();
@@ -227,36 +148,24 @@ impl Archive {
         &self,
         key: &str,
         out: &mut (dyn io::Write + Send),
-    ) -> Result<u64, Failure> {
+    ) -> Result<u64, Cause> {
         match self {
             Archive::Local(local) => {
-                let mut file =
-                    std::fs::File::open(local.root().join(key)).map_err(|e| io_failure(&e))?;
-                io::copy(&mut file, out).map_err(|e| io_failure(&e))
+                let mut file = std::fs::File::open(local.root().join(key)).map_err(Cause::Local)?;
+                io::copy(&mut file, out).map_err(Cause::Local)
             }
             Archive::S3(s3) => s3.get(key, out).await,
         }
     }
 
     /// Deletes `key` (the archive probe's own object only).
-    pub(crate) async fn delete(&self, key: &str) -> Result<(), Failure> {
+    pub(crate) async fn delete(&self, key: &str) -> Result<(), Cause> {
         match self {
             Archive::Local(local) => {
-                std::fs::remove_file(local.root().join(key)).map_err(|e| io_failure(&e))
+                std::fs::remove_file(local.root().join(key)).map_err(Cause::Local)
             }
-            Archive::S3(s3) => s3.delete(key).await,
+            Archive::S3(s3) => Ok(s3.delete(key).await?),
         }
-    }
-}
-
-fn io_failure(e: &io::Error) -> Failure {
-    let retryable = !matches!(
-        e.kind(),
-        io::ErrorKind::PermissionDenied | io::ErrorKind::InvalidInput
-    );
-    Failure {
-        message: e.to_string(),
-        retryable,
     }
 }
 

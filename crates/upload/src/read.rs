@@ -12,12 +12,12 @@
 use std::io::{self, Read};
 use std::sync::Arc;
 
-use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::primitives::{ByteStream, ByteStreamError};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
 use crate::ArchiveError;
-use crate::s3::{S3Archive, S3Options};
+use crate::s3::{S3Archive, S3Error, S3Options};
 
 /// Network chunks buffered ahead of the reader of one object.
 pub const CHUNKS_AHEAD: usize = 8;
@@ -50,14 +50,13 @@ impl S3Reader {
     /// Every key that starts with `prefix`, with its size, in key order.
     pub fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, ArchiveError> {
         let Inner { runtime, archive } = &*self.inner;
-        let mut keys =
-            runtime
-                .block_on(archive.list(prefix))
-                .map_err(|f| ArchiveError::Lookup {
-                    archive: archive.url().to_owned(),
-                    key: prefix.to_owned(),
-                    why: f.message,
-                })?;
+        let mut keys = runtime
+            .block_on(archive.list(prefix))
+            .map_err(|e| ArchiveError::List {
+                archive: archive.url().to_owned(),
+                prefix: prefix.to_owned(),
+                source: e.into(),
+            })?;
         keys.sort();
         Ok(keys)
     }
@@ -68,10 +67,10 @@ impl S3Reader {
         let body: ByteStream =
             runtime
                 .block_on(archive.body(key))
-                .map_err(|f| ArchiveError::Lookup {
+                .map_err(|e| ArchiveError::Read {
                     archive: archive.url().to_owned(),
                     key: key.to_owned(),
-                    why: f.message,
+                    source: e.into(),
                 })?;
         let (chunks, receiver) = mpsc::channel(CHUNKS_AHEAD);
         runtime.spawn(pump(body, chunks));
@@ -89,7 +88,7 @@ enum Piece {
     Data(bytes::Bytes),
     /// The body is complete. Without it, a closed channel means the download was cut off.
     End,
-    Failed(String),
+    Failed(ByteStreamError),
 }
 
 /// Moves an object's body into the channel until it ends, breaks, or the reader goes away.
@@ -98,7 +97,7 @@ async fn pump(mut body: ByteStream, chunks: mpsc::Sender<Piece>) {
         let piece = match body.try_next().await {
             Ok(Some(bytes)) => Piece::Data(bytes),
             Ok(None) => Piece::End,
-            Err(e) => Piece::Failed(format!("the download broke off: {e}")),
+            Err(e) => Piece::Failed(e),
         };
         let last = !matches!(piece, Piece::Data(_));
         if chunks.send(piece).await.is_err() || last {
@@ -125,7 +124,12 @@ impl Read for ObjectReader {
             match self.chunks.blocking_recv() {
                 Some(Piece::Data(bytes)) => self.current = bytes,
                 Some(Piece::End) => self.ended = true,
-                Some(Piece::Failed(message)) => return Err(io::Error::other(message)),
+                Some(Piece::Failed(source)) => {
+                    return Err(io::Error::other(S3Error::BrokeOff {
+                        what: "the download",
+                        source,
+                    }));
+                }
                 None => return Err(io::Error::other("the download was cut off")),
             }
         }

@@ -6,7 +6,7 @@
 //! sent with a Content-MD5 the server verifies (and the SDK's CRC32 where it sends one). Errors
 //! are classified: what retrying can fix (throttling, 5xx, time-outs, lost connections) and what
 //! it cannot (credentials, access, a missing bucket), the latter with a hint at what to check
-//! ([`classify`]).
+//! ([`S3Error`], which keeps the SDK's error as its source).
 //!
 //! Append-only: every write is conditional (`If-None-Match: *` on PutObject and on
 //! CompleteMultipartUpload), so a taken key is refused by the store itself; the object is then
@@ -33,10 +33,10 @@ use aws_sdk_s3::types::{ServerSideEncryption, StorageClass};
 use base64::Engine;
 use md5::{Digest, Md5};
 
-pub(crate) use self::classify::classify;
-use self::classify::key_taken;
+pub use self::classify::S3Error;
+use self::classify::{classify, key_taken};
 use crate::pending::Pending;
-use crate::{ArchiveError, Failure, Outcome, PutError, validate_key};
+use crate::{ArchiveError, Cause, Outcome, PutError, UrlError, validate_key};
 
 /// How to reach the store (besides the credentials, which come from the AWS chain).
 #[derive(Clone, Debug, PartialEq)]
@@ -156,22 +156,26 @@ async fn content_md5(file: &Path, offset: u64, length: u64) -> std::io::Result<S
 }
 
 /// A body streamed from `length` bytes of `file` at `offset`, and its Content-MD5.
-async fn file_body(file: &Path, offset: u64, length: u64) -> Result<(ByteStream, String), Failure> {
-    let unreadable = |e: &dyn std::fmt::Display| Failure {
-        message: format!("cannot read {}: {e}", file.display()),
-        retryable: false,
-    };
+async fn file_body(file: &Path, offset: u64, length: u64) -> Result<(ByteStream, String), Cause> {
     let md5 = content_md5(file, offset, length)
         .await
-        .map_err(|e| unreadable(&e))?;
+        .map_err(|e| unreadable(file, e))?;
     let body = ByteStream::read_from()
         .path(file)
         .offset(offset)
         .length(Length::Exact(length))
         .build()
         .await
-        .map_err(|e| unreadable(&e))?;
+        .map_err(|e| unreadable(file, e.into()))?;
     Ok((body, md5))
+}
+
+/// `file` could not be read (never retried).
+fn unreadable(file: &Path, source: std::io::Error) -> Cause {
+    Cause::File {
+        path: file.to_owned(),
+        source,
+    }
 }
 
 /// A bucket and key prefix.
@@ -195,28 +199,34 @@ enum Refused {
     /// The store says the key is taken.
     Taken,
     /// Anything else.
-    Failed(Failure),
+    Failed(Cause),
 }
 
-impl From<Failure> for Refused {
-    fn from(f: Failure) -> Self {
-        Refused::Failed(f)
+impl From<Cause> for Refused {
+    fn from(cause: Cause) -> Self {
+        Refused::Failed(cause)
+    }
+}
+
+impl From<S3Error> for Refused {
+    fn from(e: S3Error) -> Self {
+        Refused::Failed(e.into())
     }
 }
 
 impl S3Archive {
     /// Connects (no request is made yet) to `s3://bucket[/prefix]`.
     pub async fn connect(url: &str, options: &S3Options) -> Result<S3Archive, ArchiveError> {
-        let bad = |why: &str| ArchiveError::Url {
+        let bad = |why: UrlError| ArchiveError::Url {
             url: url.to_owned(),
-            why: why.to_owned(),
+            why,
         };
         let rest = url
             .strip_prefix("s3://")
-            .ok_or_else(|| bad("not an s3:// URL"))?;
+            .ok_or_else(|| bad(UrlError::NotS3))?;
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return Err(bad("no bucket after s3://"));
+            return Err(bad(UrlError::NoBucket));
         }
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(profile) = &options.profile {
@@ -248,7 +258,10 @@ impl S3Archive {
         if !prefix.is_empty()
             && let Err(e) = validate_key(prefix)
         {
-            return Err(bad(&format!("the key prefix {prefix:?}: {e}")));
+            return Err(bad(UrlError::Prefix {
+                prefix: prefix.to_owned(),
+                why: e,
+            }));
         }
         let prefix = if prefix.is_empty() {
             String::new()
@@ -286,7 +299,7 @@ impl S3Archive {
 
     /// Asks for the bucket (once): some S3-compatible stores would create a missing bucket on
     /// the first put, and a misspelt bucket must be an error, not a new bucket.
-    async fn check_bucket(&self) -> Result<(), Failure> {
+    async fn check_bucket(&self) -> Result<(), S3Error> {
         if self.bucket_seen.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -295,7 +308,7 @@ impl S3Archive {
             .bucket(&self.bucket)
             .send()
             .await
-            .map_err(|e| classify(&e, &self.bucket))?;
+            .map_err(|e| classify(e, &self.bucket))?;
         self.bucket_seen.store(true, Ordering::Relaxed);
         Ok(())
     }
@@ -308,10 +321,7 @@ impl S3Archive {
         self.check_bucket().await?;
         let size = tokio::fs::metadata(file)
             .await
-            .map_err(|e| Failure {
-                message: format!("cannot read {}: {e}", file.display()),
-                retryable: false,
-            })?
+            .map_err(|e| unreadable(file, e))?
             .len();
         let multipart = size > self.upload.multipart_threshold;
         // Looking first is the only guard where conditions are off; before a multipart upload
@@ -332,23 +342,16 @@ impl S3Archive {
             // while the body is still on its way (s3s-fs does): the client sees the connection
             // break, not the answer. Or the object arrived and the answer was lost. Either way
             // a look tells; retrying the same put would break the same way.
-            Err(Refused::Failed(f)) if f.retryable && self.conditional && !multipart => {
+            Err(Refused::Failed(cause)) if cause.retryable() && self.conditional && !multipart => {
                 match self.compare(file, size, &object_key).await {
                     Ok(Some(outcome)) => Ok(outcome),
-                    Ok(None) | Err(_) => Err(f.into()),
+                    Ok(None) | Err(_) => Err(cause.into()),
                 }
             }
-            Err(Refused::Failed(f)) => Err(f.into()),
+            Err(Refused::Failed(cause)) => Err(cause.into()),
             Err(Refused::Taken) => match self.compare(file, size, &object_key).await? {
                 Some(outcome) => Ok(outcome),
-                None => Err(Failure {
-                    message: format!(
-                        "the store refused {object_key} as taken, yet it is not there (a \
-                         concurrent write?); trying again"
-                    ),
-                    retryable: true,
-                }
-                .into()),
+                None => Err(S3Error::TakenYetMissing { key: object_key }.into()),
             },
         }
     }
@@ -374,12 +377,12 @@ impl S3Archive {
         match sent {
             Ok(_) => Ok(()),
             Err(e) if self.conditional && key_taken(&e) => Err(Refused::Taken),
-            Err(e) => Err(classify(&e, &self.bucket).into()),
+            Err(e) => Err(classify(e, &self.bucket).into()),
         }
     }
 
     /// Every key under `prefix` (relative to the archive's prefix) with its size.
-    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, Failure> {
+    pub(crate) async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, S3Error> {
         self.check_bucket().await?;
         let mut keys = Vec::new();
         let mut pages = self
@@ -390,7 +393,7 @@ impl S3Archive {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify(&e, &self.bucket))?;
+            let page = page.map_err(|e| classify(e, &self.bucket))?;
             for object in page.contents() {
                 if let Some(key) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) {
                     keys.push((key.to_owned(), object.size().unwrap_or(0).max(0) as u64));
@@ -401,7 +404,7 @@ impl S3Archive {
     }
 
     /// Asks for the object `key`: its body, to be streamed.
-    pub(crate) async fn body(&self, key: &str) -> Result<ByteStream, Failure> {
+    pub(crate) async fn body(&self, key: &str) -> Result<ByteStream, S3Error> {
         let object = self
             .client
             .get_object()
@@ -409,7 +412,7 @@ impl S3Archive {
             .key(self.object_key(key))
             .send()
             .await
-            .map_err(|e| classify(&e, &self.bucket))?;
+            .map_err(|e| classify(e, &self.bucket))?;
         Ok(object.body)
     }
 
@@ -418,24 +421,21 @@ impl S3Archive {
         &self,
         key: &str,
         out: &mut (dyn std::io::Write + Send),
-    ) -> Result<u64, Failure> {
+    ) -> Result<u64, Cause> {
         let mut body = self.body(key).await?;
         let mut length = 0;
-        while let Some(bytes) = body.try_next().await.map_err(|e| Failure {
-            message: format!("the download broke off: {e}"),
-            retryable: true,
+        while let Some(bytes) = body.try_next().await.map_err(|source| S3Error::BrokeOff {
+            what: "the download",
+            source,
         })? {
-            out.write_all(&bytes).map_err(|e| Failure {
-                message: e.to_string(),
-                retryable: false,
-            })?;
+            out.write_all(&bytes).map_err(Cause::Output)?;
             length += bytes.len() as u64;
         }
         Ok(length)
     }
 
     /// Deletes `key`.
-    pub(crate) async fn delete(&self, key: &str) -> Result<(), Failure> {
+    pub(crate) async fn delete(&self, key: &str) -> Result<(), S3Error> {
         let delete = self
             .client
             .delete_object()
@@ -445,11 +445,11 @@ impl S3Archive {
             .send()
             .await
             .map(|_| ())
-            .map_err(|e| classify(&e, &self.bucket))
+            .map_err(|e| classify(e, &self.bucket))
     }
 
     /// Whether `key` exists.
-    pub(crate) async fn has(&self, key: &str) -> Result<bool, Failure> {
+    pub(crate) async fn has(&self, key: &str) -> Result<bool, S3Error> {
         self.check_bucket().await?;
         let head = self
             .client
@@ -459,7 +459,7 @@ impl S3Archive {
         match head.send().await {
             Ok(_) => Ok(true),
             Err(SdkError::ServiceError(e)) if e.err().is_not_found() => Ok(false),
-            Err(e) => Err(classify(&e, &self.bucket)),
+            Err(e) => Err(classify(e, &self.bucket)),
         }
     }
 }

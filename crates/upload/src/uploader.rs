@@ -15,6 +15,8 @@
 //! abandoned so stays recorded and is aborted at the next start
 //! ([`S3Options::state_dir`](crate::S3Options::state_dir)).
 
+mod probe;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -197,34 +199,35 @@ impl Uploader {
         give_up: &(dyn Fn() -> bool + Sync),
     ) -> Result<bool, ArchiveError> {
         let archive = Arc::clone(&self.archive);
-        let lookup_error = |why: String| ArchiveError::Lookup {
-            archive: archive.to_string(),
-            key: key.to_owned(),
-            why,
-        };
         self.runtime.block_on(async {
             let mut wait = Backoff::default().first;
             loop {
                 match archive.has(key).await {
                     Ok(found) => return Ok(found),
-                    Err(f) if f.retryable => {
+                    Err(cause) if cause.retryable() => {
                         tracing::warn!(
-                            "archive {archive}: cannot look up {key}: {}; trying again",
-                            f.message
+                            "archive {archive}: cannot look up {key}: {cause}; trying again"
                         );
                         let until = tokio::time::Instant::now() + wait;
                         while tokio::time::Instant::now() < until {
                             if give_up() {
-                                return Err(lookup_error(format!(
-                                    "{}; stopped waiting for an answer",
-                                    f.message
-                                )));
+                                return Err(ArchiveError::Stopped {
+                                    archive: archive.to_string(),
+                                    key: key.to_owned(),
+                                    source: cause,
+                                });
                             }
                             tokio::time::sleep(Duration::from_millis(100)).await;
                         }
                         wait = (wait * 2).min(Backoff::default().max);
                     }
-                    Err(f) => return Err(lookup_error(f.message)),
+                    Err(source) => {
+                        return Err(ArchiveError::Lookup {
+                            archive: archive.to_string(),
+                            key: key.to_owned(),
+                            source,
+                        });
+                    }
                 }
             }
         })
@@ -237,10 +240,10 @@ impl Uploader {
         let archive = Arc::clone(&self.archive);
         self.runtime
             .block_on(async move { archive.list(prefix).await })
-            .map_err(|f| ArchiveError::Lookup {
+            .map_err(|source| ArchiveError::List {
                 archive: self.archive.to_string(),
-                key: prefix.to_owned(),
-                why: f.message,
+                prefix: prefix.to_owned(),
+                source,
             })
     }
 
@@ -253,152 +256,12 @@ impl Uploader {
         let archive = Arc::clone(&self.archive);
         self.runtime
             .block_on(async move { archive.get(key, out).await })
-            .map_err(|f| ArchiveError::Lookup {
+            .map_err(|source| ArchiveError::Read {
                 archive: self.archive.to_string(),
                 key: key.to_owned(),
-                why: f.message,
+                source,
             })
     }
-
-    /// A real round trip through the archive: a small object is put, found, read back and
-    /// compared; other bytes are put under its key, which the archive must refuse (for S3
-    /// with conditional writes: the store itself, `If-None-Match: *`), the object unchanged;
-    /// then it is deleted, whatever failed in between. Returns what was done, step by step;
-    /// the first failure is the error.
-    pub fn probe(&self, dir: &std::path::Path) -> Result<Vec<String>, ArchiveError> {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let key = format!(".maillog-probe/probe-{}-{nanos}", std::process::id());
-        let content = format!("maillog archive probe {nanos}\n").into_bytes();
-        let other = format!("maillog archive probe {nanos}: other bytes\n").into_bytes();
-        let file = dir.join(format!(".maillog-probe-{nanos}"));
-        let other_file = dir.join(format!(".maillog-probe-{nanos}-other"));
-        let fail = |step: &str, why: String| ArchiveError::Put {
-            archive: self.archive.to_string(),
-            key: key.clone(),
-            why: format!("{step}: {why}"),
-        };
-        let written =
-            std::fs::write(&file, &content).and_then(|()| std::fs::write(&other_file, &other));
-        let steps = match written {
-            Err(e) => Err(fail("write a local probe file", e.to_string())),
-            Ok(()) => self.runtime.block_on(async {
-                let mut steps = Vec::new();
-                let probed = probe_steps(
-                    &self.archive,
-                    &key,
-                    (&file, &content),
-                    &other_file,
-                    &mut steps,
-                )
-                .await
-                .map_err(|(step, why)| fail(step, why));
-                if steps.is_empty() {
-                    // The put failed, yet the object may have arrived (its answer lost).
-                    let _ = self.archive.delete(&key).await;
-                    return probed.map(|()| steps);
-                }
-                // The object was put: it goes, whatever failed since.
-                let deleted = self.archive.delete(&key).await;
-                match (probed, deleted) {
-                    (Ok(()), Ok(())) => {
-                        steps.push("deleted it".to_owned());
-                        Ok(steps)
-                    }
-                    (Ok(()), Err(f)) => Err(fail("delete", f.message)),
-                    (Err(e), Ok(())) => Err(e),
-                    (Err(e), Err(f)) => Err(fail("delete", format!("{} (after: {e})", f.message))),
-                }
-            }),
-        };
-        let _ = std::fs::remove_file(&file);
-        let _ = std::fs::remove_file(&other_file);
-        steps
-    }
-}
-
-/// The probe's steps before the delete; `steps` is empty as long as nothing was put.
-async fn probe_steps(
-    archive: &Archive,
-    key: &str,
-    (file, content): (&std::path::Path, &[u8]),
-    other_file: &std::path::Path,
-    steps: &mut Vec<String>,
-) -> Result<(), (&'static str, String)> {
-    let put_error = |e: PutError| match e {
-        PutError::Key(e) => e.to_string(),
-        PutError::Failed(f) => f.message,
-    };
-    match archive.put(file, key).await.map_err(put_error) {
-        // Already there: this very put, its first answer lost.
-        Ok(Outcome::Stored | Outcome::AlreadyThere) => {}
-        Ok(Outcome::Conflict) => {
-            return Err(("put", "the new key holds other bytes already".into()));
-        }
-        Err(why) => return Err(("put", why)),
-    }
-    steps.push(format!(
-        "put {key} ({} bytes, checksum verified by the server)",
-        content.len()
-    ));
-    if !archive.has(key).await.map_err(|f| ("look up", f.message))? {
-        return Err(("look up", "the object is not there after the put".into()));
-    }
-    steps.push("found it".to_owned());
-    let read_back = |what: &'static str| async move {
-        let mut back = Vec::new();
-        archive
-            .get(key, &mut back)
-            .await
-            .map_err(|f| (what, f.message))?;
-        Ok::<_, (&'static str, String)>(back)
-    };
-    if read_back("read back").await? != content {
-        return Err(("read back", "the content differs".into()));
-    }
-    steps.push("read it back: same bytes".to_owned());
-    let second = archive.put(other_file, key).await.map_err(put_error);
-    let unchanged = read_back("read back after a second put").await? == content;
-    let conditional = match archive {
-        Archive::S3(s3) => Some(s3.conditional_writes()),
-        Archive::Local(_) => None,
-    };
-    match (second, unchanged) {
-        (Ok(Outcome::Conflict), true) => steps.push(match conditional {
-            Some(true) => "conditional writes: honoured (other bytes under the same key \
-                           refused by the store, If-None-Match: *; the object unchanged)"
-                .to_owned(),
-            Some(false) => "conditional writes: off ([s3] conditional_writes = false); other \
-                            bytes under the same key refused by looking the key up first (a \
-                            second writer at the same instant could slip past); the object \
-                            unchanged"
-                .to_owned(),
-            None => "append-only: other bytes under the same key refused (no-replace link); \
-                     the file unchanged"
-                .to_owned(),
-        }),
-        (Err(why), _) => return Err(("put other bytes under the same key", why)),
-        (Ok(_), false) if conditional == Some(true) => {
-            return Err((
-                "conditional writes",
-                "the store ignores them: other bytes put under the same key with \
-                 If-None-Match: * replaced the object; set [s3] conditional_writes = false \
-                 (each put then looks the key up first)"
-                    .to_owned(),
-            ));
-        }
-        (outcome, unchanged) => {
-            return Err((
-                "put other bytes under the same key",
-                format!(
-                    "expected a refusal, got {outcome:?}; the object {}",
-                    if unchanged { "unchanged" } else { "replaced" }
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 async fn dispatch(
@@ -439,7 +302,7 @@ async fn put_until_done(
         if attempt > 0 {
             stats.retries.fetch_add(1, Ordering::Relaxed);
         }
-        let f = match archive.put(&job.path, &job.key).await {
+        let cause = match archive.put(&job.path, &job.key).await {
             Ok(outcome @ (Outcome::Stored | Outcome::AlreadyThere)) => {
                 stats.succeeded();
                 if outcome == Outcome::AlreadyThere {
@@ -471,28 +334,26 @@ async fn put_until_done(
                     source,
                 });
             }
-            Err(PutError::Failed(f)) => f,
+            Err(PutError::Failed(cause)) => cause,
         };
         stats.failed();
-        if !f.retryable {
+        if !cause.retryable() {
             stats.refused.fetch_add(1, Ordering::Relaxed);
             return Err(ArchiveError::Put {
                 archive: archive.to_string(),
                 key: job.key.clone(),
-                why: f.message,
+                source: cause,
             });
         }
         if attempt == 0 {
             tracing::error!(
-                "archive {archive}: cannot put {}: {}; retrying (the file waits in the spool)",
+                "archive {archive}: cannot put {}: {cause}; retrying (the file waits in the spool)",
                 job.key,
-                f.message
             );
         } else if attempt.is_power_of_two() {
             tracing::warn!(
-                "archive {archive}: still cannot put {} ({attempt} tries): {}",
+                "archive {archive}: still cannot put {} ({attempt} tries): {cause}",
                 job.key,
-                f.message
             );
         }
         let jitter = rand::rng().random_range(0.5..1.5);

@@ -80,7 +80,10 @@ impl Pipeline {
     }
 }
 
-/// Whether an error is the spool's (or checkpoint's) file system being full.
+/// Whether an error is a file system being full (or over quota): the spool's, the
+/// checkpoint's, or a local archive's. Every error in the chain is asked: an I/O error by its
+/// kind, the spool's and the archive's errors by their own `is_disk_full`, which look at the
+/// I/O error they keep.
 pub(super) fn is_disk_full(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
         cause.downcast_ref::<std::io::Error>().is_some_and(|e| {
@@ -90,6 +93,29 @@ pub(super) fn is_disk_full(error: &anyhow::Error) -> bool {
             )
         }) || cause
             .downcast_ref::<maillog_batch::SpoolError>()
-            .is_some_and(|e| e.is_disk_full())
+            .is_some_and(maillog_batch::SpoolError::is_disk_full)
+            || cause
+                .downcast_ref::<maillog_upload::ArchiveError>()
+                .is_some_and(maillog_upload::ArchiveError::is_disk_full)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_disk_full;
+
+    #[test]
+    fn a_full_disk_is_told_through_the_chain() {
+        let full = || std::io::Error::from(std::io::ErrorKind::StorageFull);
+        let spool = maillog_batch::SpoolError::new("write", std::path::Path::new("x"), full());
+        assert!(is_disk_full(&anyhow::Error::from(spool).context("commit")));
+        let archive = maillog_upload::ArchiveError::Put {
+            archive: "file:///a".into(),
+            key: "k".into(),
+            source: maillog_upload::Cause::Local(full()),
+        };
+        assert!(is_disk_full(&anyhow::Error::from(archive)));
+        let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        assert!(!is_disk_full(&anyhow::Error::from(other).context("commit")));
+    }
 }

@@ -10,8 +10,8 @@ use std::path::Path;
 use aws_sdk_s3::error::SdkError;
 use tokio::io::AsyncReadExt;
 
-use super::{S3Archive, classify};
-use crate::{Failure, Outcome};
+use super::{S3Archive, S3Error, classify, unreadable};
+use crate::{Cause, Outcome};
 
 impl S3Archive {
     /// `None` when `object_key` is not there; else whether it holds the `size` bytes of `file`
@@ -21,7 +21,7 @@ impl S3Archive {
         file: &Path,
         size: u64,
         object_key: &str,
-    ) -> Result<Option<Outcome>, Failure> {
+    ) -> Result<Option<Outcome>, Cause> {
         let got = self
             .client
             .get_object()
@@ -36,7 +36,7 @@ impl S3Archive {
             {
                 return Ok(None);
             }
-            Err(e) => return Err(classify(&e, &self.bucket)),
+            Err(e) => return Err(classify(e, &self.bucket).into()),
         };
         if object
             .content_length()
@@ -44,17 +44,13 @@ impl S3Archive {
         {
             return Ok(Some(Outcome::Conflict));
         }
-        let unreadable = |e: &dyn std::fmt::Display| Failure {
-            message: format!("cannot read {}: {e}", file.display()),
-            retryable: false,
-        };
         let mut local = tokio::fs::File::open(file)
             .await
-            .map_err(|e| unreadable(&e))?;
+            .map_err(|e| unreadable(file, e))?;
         let (mut body, mut buf, mut compared) = (object.body, Vec::new(), 0u64);
-        while let Some(bytes) = body.try_next().await.map_err(|e| Failure {
-            message: format!("reading {object_key} back broke off: {e}"),
-            retryable: true,
+        while let Some(bytes) = body.try_next().await.map_err(|source| S3Error::BrokeOff {
+            what: "reading the object back",
+            source,
         })? {
             compared += bytes.len() as u64;
             if compared > size {
@@ -64,7 +60,7 @@ impl S3Archive {
             local
                 .read_exact(&mut buf)
                 .await
-                .map_err(|e| unreadable(&e))?;
+                .map_err(|e| unreadable(file, e))?;
             if buf[..] != bytes[..] {
                 return Ok(Some(Outcome::Conflict));
             }

@@ -16,8 +16,7 @@ use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, ServerSideEncryption, StorageClass,
 };
 
-use super::{Refused, S3Archive, classify, file_body, key_taken};
-use crate::Failure;
+use super::{Refused, S3Archive, S3Error, classify, file_body, key_taken};
 use crate::pending::{Pending, PendingUpload};
 
 impl S3Archive {
@@ -40,12 +39,9 @@ impl S3Archive {
             .set_tagging(u.tagging())
             .send()
             .await
-            .map_err(|e| classify(&e, bucket))?;
+            .map_err(|e| classify(e, bucket))?;
         let Some(upload_id) = created.upload_id() else {
-            return Err(Refused::Failed(Failure {
-                message: "no upload id in the answer".into(),
-                retryable: true,
-            }));
+            return Err(S3Error::NoUploadId.into());
         };
         let record = self.record(object_key, upload_id).await;
         let result = self.send_parts(file, size, object_key, upload_id).await;
@@ -85,7 +81,7 @@ impl S3Archive {
                 .body(body)
                 .send()
                 .await
-                .map_err(|e| classify(&e, bucket))?;
+                .map_err(|e| classify(e, bucket))?;
             parts.push(
                 CompletedPart::builder()
                     .part_number(number)
@@ -109,7 +105,7 @@ impl S3Archive {
         match completed {
             Ok(_) => Ok(()),
             Err(e) if self.conditional && key_taken(&e) => Err(Refused::Taken),
-            Err(e) => Err(classify(&e, bucket).into()),
+            Err(e) => Err(classify(e, bucket).into()),
         }
     }
 
@@ -157,11 +153,10 @@ impl S3Archive {
             Ok(_) => true,
             Err(SdkError::ServiceError(e)) if e.err().is_no_such_upload() => true,
             Err(e) => {
-                let f = classify(&e, &self.bucket);
+                let e = classify(e, &self.bucket);
                 tracing::warn!(
-                    "archive {}: cannot abort the multipart upload of {object_key}: {}{}",
+                    "archive {}: cannot abort the multipart upload of {object_key}: {e}{}",
                     self.url,
-                    f.message,
                     if self.pending.is_some() {
                         "; it stays recorded, the next start tries again"
                     } else {
@@ -202,19 +197,18 @@ impl S3Archive {
                 }
                 Err(SdkError::ServiceError(e)) if e.err().is_no_such_upload() => false,
                 Err(e) => {
-                    let f = classify(&e, &upload.bucket);
+                    let e = classify(e, &upload.bucket);
                     tracing::warn!(
-                        "archive {}: cannot abort the multipart upload of {} a stop cut off: {}{}",
+                        "archive {}: cannot abort the multipart upload of {} a stop cut off: {e}{}",
                         self.url,
                         upload.key,
-                        f.message,
-                        if f.retryable {
+                        if e.retryable() {
                             "; the next start tries again"
                         } else {
                             "; left to the bucket's AbortIncompleteMultipartUpload rule"
                         }
                     );
-                    f.retryable
+                    e.retryable()
                 }
             };
             if !keep {
