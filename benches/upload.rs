@@ -10,9 +10,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use maillog_archive::{Backoff, Job, S3Options, Uploader};
 use maillog_testkit::records::files;
 use maillog_testkit::s3::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
-use maillog_upload::{Backoff, Job, S3Options, Uploader};
 
 fn main() {
     let source =

@@ -17,8 +17,8 @@ pub use values::{Checksum, Fields, LogFormat, Sse, Start, Watch};
 pub mod settings;
 mod source;
 mod values;
+use maillog_archive::S3Options;
 use maillog_parse::Zone;
-use maillog_upload::S3Options;
 use serde::Deserialize;
 
 /// The file as written.

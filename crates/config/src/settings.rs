@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use maillog_archive::{Archive, Backoff, S3Options, UploadOptions};
 use maillog_batch::{BatchConfig, KeyTemplate, WINDOW_SECONDS, WindowId};
 use maillog_parse::{Kind, Zone};
 use maillog_pipeline::logging;
 use maillog_pipeline::{HealthLimits, LogSettings, ServiceSettings, Settings};
-use maillog_upload::{Archive, Backoff, S3Options, UploadOptions};
 
 use super::{ConfigError, ConfigFile, LogFormat, Source, UploadSection};
 
@@ -182,7 +182,7 @@ fn check_sample_key(template: &KeyTemplate, zone: &Zone, host: &str) -> Result<(
         part: 1,
     };
     let key = template.render(&sample, zone, host);
-    maillog_upload::validate_key(&key).map_err(|e| {
+    maillog_archive::validate_key(&key).map_err(|e| {
         let hint = if template.as_str().contains("{host}") && host.is_empty() {
             " (`{host}` renders empty: set `host`)"
         } else {

@@ -1,6 +1,6 @@
 //! Handing sealed files to the archive and letting them go from the spool once it has them.
 //!
-//! The uploads run in the background ([`maillog_upload::Uploader`]): the pipeline only submits
+//! The uploads run in the background ([`maillog_archive::Uploader`]): the pipeline only submits
 //! sealed files and, at each commit, releases the ones the archive confirmed. The archive is
 //! append-only: where its key already holds other bytes (a lost spool, a ledger past its
 //! horizon, another host with the same key template) the put is refused as a conflict, and
@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use maillog_archive::{ArchiveError, Done, Job, Uploader};
 use maillog_batch::{Batcher, KeyTemplate, SealedFile, render_key};
 use maillog_parse::Zone;
-use maillog_upload::{ArchiveError, Done, Job, Uploader};
 
 use crate::observe::UploadLatency;
 

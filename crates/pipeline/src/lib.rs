@@ -7,7 +7,7 @@
 //!                                ▲                  commit, replay)       bzip2 workers)
 //!                                └──── checkpoint: positions + spool state ◀──┘  │ sealed
 //!                                                                                ▼ files
-//!                          /metrics /health /top ◀── observe, http    archiving ──▶ maillog_upload
+//!                          /metrics /health /top ◀── observe, http    archiving ──▶ maillog_archive
 //!                                                                      (release)     (local, S3)
 //! ```
 //!

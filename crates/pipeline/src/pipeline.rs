@@ -28,10 +28,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use chrono::Utc;
+use maillog_archive::Uploader;
 use maillog_batch::{BatchStats, Batcher};
 use maillog_parse::{ParseStats, Parser, TimeContext, YearPolicy};
 use maillog_tail::{Ack, Checkpointer, Chunk, Tail, TailConfig, TailCore, TailHandle, TailStats};
-use maillog_upload::Uploader;
 
 use crate::archiving::Archiving;
 use crate::fault::crash_point;

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
+use maillog_archive::{Backoff, S3Options};
 use maillog_batch::{BatchConfig, KeyTemplate};
 use maillog_tail::{StartAt, WatchMode};
-use maillog_upload::{Backoff, S3Options};
 
 use crate::lifecycle::Signals;
 use crate::logging::LogHandle;

@@ -19,8 +19,8 @@ use maillog_aggregate::query::{Filter, Where, parse_instant};
 use maillog_aggregate::runner::{self, QueryInputs};
 use maillog_aggregate::scan::Outcome;
 use maillog_aggregate::tally::Tally;
+use maillog_archive::{S3Options, S3Reader};
 use maillog_parse::{Parser, TimeContext, YearPolicy};
-use maillog_upload::{S3Options, S3Reader};
 
 use crate::progress::Terminal;
 use crate::render::Format;

@@ -93,11 +93,11 @@ pub fn check(args: CheckArgs) -> Result<ExitCode> {
         service.log.level
     );
     if args.probe_archive {
-        let uploader = maillog_upload::Uploader::start(
+        let uploader = maillog_archive::Uploader::start(
             &settings.archive_url,
             &settings.s3,
             1,
-            maillog_upload::Backoff::default(),
+            maillog_archive::Backoff::default(),
         )?;
         let dir = std::env::temp_dir();
         for step in uploader.probe(&dir)? {

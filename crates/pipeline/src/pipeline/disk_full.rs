@@ -95,8 +95,8 @@ pub(super) fn is_disk_full(error: &anyhow::Error) -> bool {
             .downcast_ref::<maillog_batch::SpoolError>()
             .is_some_and(maillog_batch::SpoolError::is_disk_full)
             || cause
-                .downcast_ref::<maillog_upload::ArchiveError>()
-                .is_some_and(maillog_upload::ArchiveError::is_disk_full)
+                .downcast_ref::<maillog_archive::ArchiveError>()
+                .is_some_and(maillog_archive::ArchiveError::is_disk_full)
     })
 }
 
@@ -109,10 +109,10 @@ mod tests {
         let full = || std::io::Error::from(std::io::ErrorKind::StorageFull);
         let spool = maillog_batch::SpoolError::new("write", std::path::Path::new("x"), full());
         assert!(is_disk_full(&anyhow::Error::from(spool).context("commit")));
-        let archive = maillog_upload::ArchiveError::Put {
+        let archive = maillog_archive::ArchiveError::Put {
             archive: "file:///a".into(),
             key: "k".into(),
-            source: maillog_upload::Cause::Local(full()),
+            source: maillog_archive::Cause::Local(full()),
         };
         assert!(is_disk_full(&anyhow::Error::from(archive)));
         let other = std::io::Error::from(std::io::ErrorKind::PermissionDenied);

@@ -133,7 +133,7 @@ impl Uploader {
         concurrency: usize,
         backoff: Backoff,
     ) -> Result<Uploader, ArchiveError> {
-        let runtime = crate::runtime(url, 1, "maillog-upload")?;
+        let runtime = crate::runtime(url, 1, "maillog-archive")?;
         let archive = Arc::new(runtime.block_on(Archive::connect(url, s3))?);
         abort_recorded(&runtime, &archive, s3);
         let (jobs, queue) = mpsc::channel(4096);

@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use maillog_testkit::s3::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
-use maillog_upload::{
+use maillog_archive::{
     ArchiveError, Backoff, Done, Job, KeyError, S3Options, UploadOptions, Uploader,
 };
+use maillog_testkit::s3::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
 
 const KEY: &str = "mail_logs/2026-11-25/from-2026-11-25-10-05.json.bz2";
 

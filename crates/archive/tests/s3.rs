@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
+use maillog_archive::{Backoff, Job, S3Options, UploadOptions, Uploader};
 use maillog_testkit::s3::{ACCESS_KEY, S3Server, SECRET_KEY, have_s3s_fs};
-use maillog_upload::{Backoff, Job, S3Options, UploadOptions, Uploader};
 
 #[test]
 fn a_multipart_upload_arrives_whole() {
