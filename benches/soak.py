@@ -43,8 +43,8 @@ WATCHED = [
     "maillog_late_parts_total",
     "maillog_windows_sealed_by_bound_total",
     "maillog_records_ahead_of_clock_total",
-    "maillog_archives_total",
-    "maillog_archive_failures_total",
+    "maillog_uploads_total",
+    "maillog_upload_failures_total",
 ]
 
 

@@ -55,7 +55,7 @@ fn main() {
             ..S3Options::default()
         };
         let uploader = Uploader::start(
-            &format!("s3://{bucket}"),
+            &format!("s3://{bucket}").parse().unwrap(),
             &options,
             concurrency,
             Backoff::default(),

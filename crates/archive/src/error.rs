@@ -237,9 +237,6 @@ pub enum UrlError {
     /// `file://` and nothing after it.
     #[error("no directory after file://")]
     NoDirectory,
-    /// An `s3://` URL given where only a local archive can be made.
-    #[error("an s3:// archive needs a connection (Archive::connect)")]
-    NeedsConnection,
     /// Neither `file://` nor `s3://`.
     #[error("unknown scheme {scheme:?}; expected file:// or s3://")]
     UnknownScheme {
@@ -249,9 +246,6 @@ pub enum UrlError {
     /// The URL is empty.
     #[error("empty")]
     Empty,
-    /// Not an `s3://` URL where one is needed.
-    #[error("not an s3:// URL")]
-    NotS3,
     /// `s3://` and no bucket.
     #[error("no bucket after s3://")]
     NoBucket,

@@ -20,9 +20,10 @@ mod pending;
 pub mod read;
 pub mod s3;
 pub mod uploader;
+mod url;
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub(crate) use crate::error::PutError;
 pub use crate::error::{ArchiveError, Cause, ProbeFailure, UrlError};
@@ -31,6 +32,7 @@ pub use crate::local::LocalArchive;
 pub use crate::read::{ObjectReader, S3Reader};
 pub use crate::s3::{S3Archive, S3Error, S3Options, UploadOptions};
 pub use crate::uploader::{Backoff, Done, Job, UploadStats, Uploader};
+pub use crate::url::ArchiveUrl;
 
 /// What a put found and did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,39 +72,13 @@ pub(crate) fn runtime(
 }
 
 impl Archive {
-    /// A local archive from a URL: `file:///abs/dir`, `file://relative/dir`, or a plain path.
-    /// `s3://` URLs need [`Archive::connect`].
-    pub fn from_url(url: &str) -> Result<Archive, ArchiveError> {
-        let bad = |why: UrlError| ArchiveError::Url {
-            url: url.to_owned(),
-            why,
-        };
-        if let Some(path) = url.strip_prefix("file://") {
-            if path.is_empty() {
-                return Err(bad(UrlError::NoDirectory));
+    /// The archive at `url`; an S3 one with `s3`'s settings (no request is made yet).
+    pub async fn connect(url: &ArchiveUrl, s3: &S3Options) -> Result<Archive, ArchiveError> {
+        match url {
+            ArchiveUrl::Local(dir) => Ok(Archive::Local(LocalArchive::new(dir.clone()))),
+            ArchiveUrl::S3 { bucket, prefix } => {
+                Ok(Archive::S3(S3Archive::connect(bucket, prefix, s3).await?))
             }
-            return Ok(Archive::Local(LocalArchive::new(PathBuf::from(path))));
-        }
-        if url.starts_with("s3://") {
-            return Err(bad(UrlError::NeedsConnection));
-        }
-        if let Some((scheme, _)) = url.split_once("://") {
-            return Err(bad(UrlError::UnknownScheme {
-                scheme: scheme.to_owned(),
-            }));
-        }
-        if url.is_empty() {
-            return Err(bad(UrlError::Empty));
-        }
-        Ok(Archive::Local(LocalArchive::new(PathBuf::from(url))))
-    }
-
-    /// Any archive from its URL; `s3://bucket/prefix` with `s3`'s settings.
-    pub async fn connect(url: &str, s3: &S3Options) -> Result<Archive, ArchiveError> {
-        if url.starts_with("s3://") {
-            Ok(Archive::S3(S3Archive::connect(url, s3).await?))
-        } else {
-            Archive::from_url(url)
         }
     }
 
@@ -175,25 +151,5 @@ impl std::fmt::Display for Archive {
             Archive::Local(local) => write!(f, "file://{}", local.root().display()),
             Archive::S3(s3) => f.write_str(s3.url()),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        assert!(matches!(
-            Archive::from_url("file:///var/archive"),
-            Ok(Archive::Local(_))
-        ));
-        assert!(matches!(
-            Archive::from_url("archive"),
-            Ok(Archive::Local(_))
-        ));
-        let e = Archive::from_url("ftp://x").unwrap_err().to_string();
-        assert!(e.contains("unknown scheme \"ftp\""), "{e}");
-        assert!(Archive::from_url("file://").is_err());
     }
 }

@@ -34,14 +34,10 @@ struct Inner {
 }
 
 impl S3Reader {
-    /// Connects to the bucket of `s3://bucket[/…]` (no request is made yet).
-    pub fn connect(url: &str, options: &S3Options) -> Result<S3Reader, ArchiveError> {
-        let runtime = crate::runtime(url, 2, "maillog-s3-read")?;
-        let bucket = url
-            .strip_prefix("s3://")
-            .map(|rest| rest.split('/').next().unwrap_or(rest))
-            .unwrap_or(url);
-        let archive = runtime.block_on(S3Archive::connect(&format!("s3://{bucket}"), options))?;
+    /// Connects to `bucket` (no request is made yet).
+    pub fn connect(bucket: &str, options: &S3Options) -> Result<S3Reader, ArchiveError> {
+        let runtime = crate::runtime(&format!("s3://{bucket}"), 2, "maillog-s3-read")?;
+        let archive = runtime.block_on(S3Archive::connect(bucket, "", options))?;
         Ok(S3Reader {
             inner: Arc::new(Inner { runtime, archive }),
         })

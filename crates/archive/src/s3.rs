@@ -215,19 +215,22 @@ impl From<S3Error> for Refused {
 }
 
 impl S3Archive {
-    /// Connects (no request is made yet) to `s3://bucket[/prefix]`.
-    pub async fn connect(url: &str, options: &S3Options) -> Result<S3Archive, ArchiveError> {
+    /// Connects (no request is made yet) to `bucket`, keys under `prefix` (see
+    /// [`crate::ArchiveUrl::S3`]).
+    pub async fn connect(
+        bucket: &str,
+        prefix: &str,
+        options: &S3Options,
+    ) -> Result<S3Archive, ArchiveError> {
+        let url = crate::ArchiveUrl::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+        }
+        .to_string();
         let bad = |why: UrlError| ArchiveError::Url {
-            url: url.to_owned(),
+            url: url.clone(),
             why,
         };
-        let rest = url
-            .strip_prefix("s3://")
-            .ok_or_else(|| bad(UrlError::NotS3))?;
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(bad(UrlError::NoBucket));
-        }
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(profile) = &options.profile {
             loader = loader.profile_name(profile);
@@ -273,7 +276,7 @@ impl S3Archive {
             upload: options.upload.clone(),
             bucket: bucket.to_owned(),
             prefix,
-            url: url.trim_end_matches('/').to_owned(),
+            url,
             bucket_seen: Arc::default(),
             conditional: options.conditional_writes,
             pending: options
@@ -475,12 +478,12 @@ mod tests {
             static_credentials: Some(("k".into(), "s".into())),
             ..S3Options::default()
         };
-        let e = S3Archive::connect("s3://bucket/logs//x/", &options)
+        let e = S3Archive::connect("bucket", "logs//x/", &options)
             .await
             .unwrap_err()
             .to_string();
         assert!(e.contains("empty segment"), "{e}");
-        let archive = S3Archive::connect("s3://bucket/logs/x/", &options)
+        let archive = S3Archive::connect("bucket", "logs/x/", &options)
             .await
             .unwrap();
         assert_eq!(archive.object_key("a/b"), "logs/x/a/b");

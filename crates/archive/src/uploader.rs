@@ -128,12 +128,12 @@ impl Uploader {
     /// [`S3Options::state_dir`] set, the multipart uploads recorded there (a kill cut them
     /// off) are aborted in the background, each logged.
     pub fn start(
-        url: &str,
+        url: &crate::ArchiveUrl,
         s3: &S3Options,
         concurrency: usize,
         backoff: Backoff,
     ) -> Result<Uploader, ArchiveError> {
-        let runtime = crate::runtime(url, 1, "maillog-archive")?;
+        let runtime = crate::runtime(&url.to_string(), 1, "maillog-archive")?;
         let archive = Arc::new(runtime.block_on(Archive::connect(url, s3))?);
         abort_recorded(&runtime, &archive, s3);
         let (jobs, queue) = mpsc::channel(4096);

@@ -73,7 +73,7 @@ fn open_uploads(server: &S3Server) -> Vec<String> {
 /// keeps the first bytes, the others come back as a conflict, at once, never retried.
 fn a_taken_key_keeps_its_bytes(url: &str, options: &S3Options, stored: &Path, size: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let uploader = Uploader::start(url, options, 2, Backoff::default()).unwrap();
+    let uploader = Uploader::start(&url.parse().unwrap(), options, 2, Backoff::default()).unwrap();
     let first = noise(1, size);
     let mut same_length = first.clone();
     same_length[size / 2] ^= 1;
@@ -156,7 +156,7 @@ fn local_is_append_only() {
 /// A key with an empty segment comes back at once as a key error, never retried.
 fn a_bad_key_fails_at_once(url: &str, options: &S3Options) {
     let dir = tempfile::tempdir().unwrap();
-    let uploader = Uploader::start(url, options, 1, Backoff::default()).unwrap();
+    let uploader = Uploader::start(&url.parse().unwrap(), options, 1, Backoff::default()).unwrap();
     let started = Instant::now();
     let done = put(&uploader, dir.path(), "logs//2025-11-20/x", b"BZh9");
     assert!(started.elapsed() < Duration::from_secs(2), "retried");
@@ -206,7 +206,13 @@ fn the_probe_tests_conditional_writes_and_cleans_up() {
             conditional_writes: conditional,
             ..options(&server)
         };
-        let uploader = Uploader::start("s3://bucket/p", &options, 1, Backoff::default()).unwrap();
+        let uploader = Uploader::start(
+            &"s3://bucket/p".parse().unwrap(),
+            &options,
+            1,
+            Backoff::default(),
+        )
+        .unwrap();
         let steps = uploader.probe(dir.path()).unwrap();
         assert!(steps.iter().any(|s| s.contains(says)), "{steps:#?}");
         assert_eq!(steps.last().unwrap(), "deleted it");
@@ -214,7 +220,13 @@ fn the_probe_tests_conditional_writes_and_cleans_up() {
     }
     let root = dir.path().join("archive");
     let url = format!("file://{}", root.display());
-    let uploader = Uploader::start(&url, &S3Options::default(), 1, Backoff::default()).unwrap();
+    let uploader = Uploader::start(
+        &url.parse().unwrap(),
+        &S3Options::default(),
+        1,
+        Backoff::default(),
+    )
+    .unwrap();
     let steps = uploader.probe(dir.path()).unwrap();
     assert!(
         steps.iter().any(|s| s.contains("append-only")),
@@ -341,7 +353,13 @@ fn a_multipart_upload_cut_off_is_aborted_at_the_next_start() {
             state_dir: Some(state.clone()),
             ..multipart(options(&server))
         };
-        let uploader = Uploader::start("s3://bucket/p", &options, 1, Backoff::default()).unwrap();
+        let uploader = Uploader::start(
+            &"s3://bucket/p".parse().unwrap(),
+            &options,
+            1,
+            Backoff::default(),
+        )
+        .unwrap();
         assert!(uploader.submit(Job {
             name: "big".into(),
             path: file.clone(),
@@ -359,7 +377,13 @@ fn a_multipart_upload_cut_off_is_aborted_at_the_next_start() {
     }
     let options = cut_off.expect("never caught an upload in flight");
     let state = options.state_dir.clone().unwrap();
-    let uploader = Uploader::start("s3://bucket/p", &options, 1, Backoff::default()).unwrap();
+    let uploader = Uploader::start(
+        &"s3://bucket/p".parse().unwrap(),
+        &options,
+        1,
+        Backoff::default(),
+    )
+    .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     while (records(&state) > 0 || !open_uploads(&server).is_empty()) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -390,7 +414,8 @@ fn dropping_the_uploader_abandons_a_retrying_put() {
         first: Duration::from_secs(30),
         max: Duration::from_secs(60),
     };
-    let uploader = Uploader::start("s3://bucket/p", &options, 1, backoff).unwrap();
+    let uploader =
+        Uploader::start(&"s3://bucket/p".parse().unwrap(), &options, 1, backoff).unwrap();
     let file = dir.path().join("f");
     std::fs::write(&file, b"BZh9").unwrap();
     assert!(uploader.submit(Job {

@@ -29,7 +29,13 @@ fn a_multipart_upload_arrives_whole() {
         static_credentials: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
         ..S3Options::default()
     };
-    let uploader = Uploader::start("s3://bucket/prefix", &options, 2, Backoff::default()).unwrap();
+    let uploader = Uploader::start(
+        &"s3://bucket/prefix".parse().unwrap(),
+        &options,
+        2,
+        Backoff::default(),
+    )
+    .unwrap();
     let mut bytes = Vec::with_capacity(12 << 20);
     let mut x = 0x9E37_79B9_7F4A_7C15_u64;
     while bytes.len() < (12 << 20) + 12345 {

@@ -81,7 +81,7 @@ fn reading_goes_on_while_the_archive_is_down() {
     wait_for("the first windows archived", 60, || {
         let (_, metrics) = get(port, "/metrics");
         metric(&metrics, "maillog_windows_open") == 0
-            && metric(&metrics, "maillog_archives_total") > 0
+            && metric(&metrics, "maillog_uploads_total") > 0
             && metric(&metrics, "maillog_spool_files") == 0
     });
     let before = objects(&server);

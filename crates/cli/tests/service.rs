@@ -265,7 +265,7 @@ fn check_metrics(text: &str, messages: &[(usize, String)], records: u64) {
         "{text}"
     );
     assert!(metric(text, "maillog_windows_open") >= 2, "{text}");
-    assert_eq!(metric(text, "maillog_archive_failures_total"), 0, "{text}");
+    assert_eq!(metric(text, "maillog_upload_failures_total"), 0, "{text}");
 }
 
 #[test]

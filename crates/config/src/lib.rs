@@ -17,7 +17,7 @@ pub use values::{Checksum, Fields, LogFormat, Sse, Start, Watch};
 pub mod settings;
 mod source;
 mod values;
-use maillog_archive::S3Options;
+use maillog_archive::{ArchiveUrl, S3Options};
 use maillog_parse::Zone;
 use serde::Deserialize;
 
@@ -249,6 +249,9 @@ pub struct Loaded {
     pub file: ConfigFile,
     /// The text, to place an error found later.
     pub source: Source,
+    /// The directory relative paths are taken against: the file's (the working directory
+    /// for the defaults).
+    pub base: PathBuf,
 }
 
 /// The config `maillog` runs with: `path`, else `./pipeline.toml` when there is one, else the
@@ -260,11 +263,25 @@ pub fn load_or_default(path: Option<&Path>) -> Result<Loaded> {
         None => Ok(Loaded {
             file: ConfigFile::default(),
             source: Source::defaults(),
+            base: std::env::current_dir().context("cannot tell the working directory")?,
         }),
     }
 }
 
 impl Loaded {
+    /// `archive`, parsed, a relative directory taken against the config's; `None` when
+    /// absent. An error names the key.
+    pub fn archive(&self) -> Result<Option<ArchiveUrl>> {
+        let Some(text) = &self.file.archive else {
+            return Ok(None);
+        };
+        let url: ArchiveUrl = text.parse().map_err(|e| {
+            self.source
+                .invalid("archive", format!("archive URL {text:?}: {e}"))
+        })?;
+        Ok(Some(url.under(&self.base)))
+    }
+
     /// `time_zone`, UTC when absent; an error names the key.
     pub fn zone(&self) -> Result<Zone> {
         match &self.file.time_zone {
@@ -274,20 +291,6 @@ impl Loaded {
             None => Ok(Zone::Utc),
         }
     }
-}
-
-/// A local archive's directory (`file://DIR` or a plain path) taken relative to `base` when it
-/// is relative; `s3://` and absolute ones as they are.
-pub fn archive_under(url: &str, base: &Path) -> String {
-    if let Some(dir) = url.strip_prefix("file://")
-        && !dir.is_empty()
-    {
-        return format!("file://{}", base.join(dir).display());
-    }
-    if url.contains("://") || url.is_empty() {
-        return url.to_owned();
-    }
-    base.join(url).display().to_string()
 }
 
 /// Reads a config file; relative paths become absolute, relative to its directory. Errors
@@ -313,12 +316,10 @@ pub fn load(path: &Path) -> Result<Loaded> {
     for dir in [&mut config.spool, &mut config.state].into_iter().flatten() {
         *dir = base.join(&*dir);
     }
-    if let Some(archive) = &mut config.archive {
-        *archive = archive_under(archive, base);
-    }
     Ok(Loaded {
         file: config,
         source,
+        base: base.clone(),
     })
 }
 
@@ -347,12 +348,11 @@ mod tests {
             "inputs = [\"logs/*.log\"]\nspool = \"s\"\narchive = \"file://a\"\n",
         )
         .unwrap();
-        let c = load(&path).unwrap().file;
+        let loaded = load(&path).unwrap();
+        let c = &loaded.file;
         assert_eq!(c.inputs[0], dir.path().join("logs/*.log"));
-        assert_eq!(c.spool.unwrap(), dir.path().join("s"));
-        assert_eq!(
-            c.archive.unwrap(),
-            format!("file://{}", dir.path().join("a").display())
-        );
+        assert_eq!(c.spool, Some(dir.path().join("s")));
+        let archive = loaded.archive().unwrap().unwrap();
+        assert_eq!(archive, ArchiveUrl::Local(dir.path().join("a")));
     }
 }

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use maillog_archive::{Archive, Backoff, S3Options, UploadOptions};
+use maillog_archive::{ArchiveUrl, Backoff, S3Options, UploadOptions};
 use maillog_batch::{BatchConfig, KeyTemplate, WINDOW_SECONDS, WindowId};
 use maillog_parse::{Kind, Zone};
 use maillog_pipeline::logging;
@@ -43,8 +43,8 @@ pub struct Flags {
 pub fn resolve(flags: Flags, need_inputs: bool) -> Result<Settings> {
     let loaded = super::load_or_default(flags.config.as_deref())?;
     let zone = loaded.zone()?;
-    let super::Loaded { file, source } = loaded;
-    let paths = paths(&flags, &file, &source, need_inputs)?;
+    let paths = paths(&flags, &loaded, need_inputs)?;
+    let super::Loaded { file, source, .. } = loaded;
     let key_template = key_template(&file, &zone, &source)?;
     let up = &file.upload;
     Ok(Settings {
@@ -108,10 +108,11 @@ struct Paths {
     inputs: Vec<PathBuf>,
     spool: PathBuf,
     state: PathBuf,
-    archive_url: String,
+    archive_url: ArchiveUrl,
 }
 
-fn paths(flags: &Flags, file: &ConfigFile, source: &Source, need_inputs: bool) -> Result<Paths> {
+fn paths(flags: &Flags, loaded: &super::Loaded, need_inputs: bool) -> Result<Paths> {
+    let file = &loaded.file;
     let inputs = if flags.inputs.is_empty() {
         &file.inputs
     } else {
@@ -133,19 +134,18 @@ fn paths(flags: &Flags, file: &ConfigFile, source: &Source, need_inputs: bool) -
         Some(state) => absolute_path(state)?,
         None => spool.join("checkpoint"),
     };
-    let archive = flags.archive.as_ref().or(file.archive.as_ref());
-    let archive = archive.map_or("file://archive", |a| a.as_str());
+    // Parsed once, here: a bad URL is an error now, not at the first seal.
     let cwd = std::env::current_dir().context("cannot tell the working directory")?;
-    let archive_url = super::archive_under(archive, &cwd);
-    // A bad URL is an error now, not at the first seal.
-    if !archive_url.starts_with("s3://")
-        && let Err(e) = Archive::from_url(&archive_url)
-    {
-        return Err(match flags.archive {
-            Some(_) => ConfigError(format!("--archive: {e}")).into(),
-            None => source.invalid("archive", e),
-        });
-    }
+    let archive_url = match &flags.archive {
+        Some(text) => text
+            .parse::<ArchiveUrl>()
+            .map_err(|e| ConfigError(format!("--archive: archive URL {text:?}: {e}")))?
+            .under(&cwd),
+        None => match loaded.archive()? {
+            Some(url) => url,
+            None => ArchiveUrl::Local(cwd.join("archive")),
+        },
+    };
     Ok(Paths {
         inputs,
         spool,

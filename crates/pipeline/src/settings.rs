@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
-use maillog_archive::{Backoff, S3Options};
+use maillog_archive::{ArchiveUrl, Backoff, S3Options};
 use maillog_batch::{BatchConfig, KeyTemplate};
 use maillog_tail::{StartAt, WatchMode};
 
@@ -24,8 +24,8 @@ pub struct Settings {
     pub spool: PathBuf,
     /// The checkpoint directory.
     pub state: PathBuf,
-    /// `file:///…` or `s3://bucket/prefix`.
-    pub archive_url: String,
+    /// Where the archive is.
+    pub archive_url: ArchiveUrl,
     /// How to reach S3 (`[s3]`, `[upload]`).
     pub s3: S3Options,
     /// Files copied into the archive at once.

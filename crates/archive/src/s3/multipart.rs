@@ -268,7 +268,7 @@ mod tests {
             return;
         }
         let server = S3Server::start(&dir.path().join("s3"), "bucket");
-        let archive = S3Archive::connect("s3://bucket/p", &options(&server, dir.path()))
+        let archive = S3Archive::connect("bucket", "p", &options(&server, dir.path()))
             .await
             .unwrap();
         let key = archive.object_key("taken.json.bz2");
@@ -304,7 +304,7 @@ mod tests {
             return;
         }
         let server = S3Server::start(&dir.path().join("s3"), "bucket");
-        let archive = S3Archive::connect("s3://bucket/p", &options(&server, dir.path()))
+        let archive = S3Archive::connect("bucket", "p", &options(&server, dir.path()))
             .await
             .unwrap();
         // What a kill leaves: an upload created, a part sent, the record written.

@@ -19,7 +19,7 @@ use maillog_aggregate::query::{Filter, Where, parse_instant};
 use maillog_aggregate::runner::{self, QueryInputs};
 use maillog_aggregate::scan::Outcome;
 use maillog_aggregate::tally::Tally;
-use maillog_archive::{S3Options, S3Reader};
+use maillog_archive::{ArchiveUrl, S3Options, S3Reader};
 use maillog_parse::{Parser, TimeContext, YearPolicy};
 
 use crate::progress::Terminal;
@@ -113,7 +113,7 @@ struct QueryConfig {
     parser: Parser,
     year: Option<i32>,
     s3: S3Options,
-    archive: String,
+    archive: ArchiveUrl,
 }
 
 impl QueryConfig {
@@ -127,10 +127,9 @@ impl QueryConfig {
         );
         // The same `[s3]` as `run` reads, `checksum` included.
         let s3 = file.s3.options();
-        let archive = file
-            .archive
-            .clone()
-            .unwrap_or_else(|| "file://archive".into());
+        let cwd = std::env::current_dir().context("cannot tell the working directory")?;
+        let archive = loaded.archive()?;
+        let archive = archive.unwrap_or_else(|| ArchiveUrl::Local(cwd.join("archive")));
         Ok(QueryConfig {
             parser,
             year: scope.year.or(file.year),
@@ -159,19 +158,18 @@ impl Bucket for S3Bucket {
 pub fn run<T: Tally>(scope: &Scope, make: impl Fn() -> T + Sync) -> Result<Outcome<T>> {
     let config = QueryConfig::load(scope)?;
     let args = if scope.inputs.is_empty() {
+        // The scan takes a local archive as a directory.
         let archive = &config.archive;
-        vec![
-            archive
-                .strip_prefix("file://")
-                .unwrap_or(archive)
-                .to_owned(),
-        ]
+        vec![match archive.local_dir() {
+            Some(dir) => dir.display().to_string(),
+            None => archive.to_string(),
+        }]
     } else {
         scope.inputs.clone()
     };
     let s3 = &config.s3;
     let connect = |bucket: &str| -> Result<Arc<dyn Bucket>, BucketError> {
-        let reader = S3Reader::connect(&format!("s3://{bucket}"), s3)?;
+        let reader = S3Reader::connect(bucket, s3)?;
         Ok(Arc::new(S3Bucket(reader)))
     };
     let query = QueryInputs {
