@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cmd::{parse, report, run, top};
+use cmd::{check, parse, report, run, top};
 
 /// Parse, batch, archive and report on the sendmail logs of a mail cluster.
 #[derive(Debug, Parser)]
@@ -33,7 +33,7 @@ enum Command {
     /// Follow the logs, batch the records into 5-minute bzip2 files, archive them.
     Run(run::RunArgs),
     /// Check the configuration (and, with --probe-archive, the archive) without running.
-    Check(run::CheckArgs),
+    Check(check::CheckArgs),
     /// The top keys of the archive, raw logs or S3: senders, recipients, servers, relays, ….
     Top(top::TopArgs),
     /// A pflogsumm-style summary: totals, per hour, top senders/recipients, domains, relays.
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Parse(args) => parse::run(args),
         Command::Run(args) => run::run(args),
-        Command::Check(args) => run::check(args),
+        Command::Check(args) => check::check(args),
         Command::Top(args) => top::run(args),
         Command::Report(args) => report::run(args),
     };

@@ -1,6 +1,7 @@
 //! The subcommands of `maillog`, a file each; each is a thin driver over a library crate.
 //!
-//! - [`run`]: `maillog run` and `maillog check` over `maillog-pipeline`;
+//! - [`run`]: `maillog run` over `maillog-pipeline`; [`check`]: `maillog check`, the same
+//!   settings checked (and the archive probed) without running;
 //! - [`parse`]: `maillog parse` over `maillog-parse`'s `stream`;
 //! - [`top`] and [`report`] over `maillog-aggregate`'s `runner`, with what they share in
 //!   [`query`].
@@ -8,6 +9,7 @@
 //! A command module owns its arguments, the settings it takes from the config, and its exit
 //! code; it never parses a log line, reads an input or counts a record itself.
 
+pub mod check;
 pub mod parse;
 mod query;
 pub mod report;
