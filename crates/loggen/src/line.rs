@@ -190,7 +190,9 @@ impl LogLine {
     }
 
     /// The records this line makes under the contract (none for a non-record line). `ts` is
-    /// written as `+00:00`, the generator's clock being UTC.
+    /// written as `+00:00`, the generator's clock being UTC. One function on purpose: it
+    /// reads top to bottom in the contract's field order (header, the kind's body, tail), the
+    /// independent statement of that order the parser's tests compare against.
     pub fn expected_records(&self) -> Vec<ExpectedRecord> {
         let Body::Fields {
             queue_id: Some(queue_id),

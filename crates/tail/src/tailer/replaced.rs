@@ -205,16 +205,37 @@ impl TailCore {
             tracing::info!(path = %path.display(), read_to = read, from = start,
                 "replaced by a copy of the same content (new inode): reading on, not again");
         }
+        let followed = self.follow_replacement(path, file, size, key, start, role, now)?;
+        if start >= read {
+            self.replaced.insert(old_key, (key, followed.epoch, start));
+        }
+        tracing::debug!(old = %old_path.display(), epoch = old_epoch,
+            "the replaced file is read to its end");
+        Ok(Some(followed))
+    }
+
+    /// Registers the replacement `file` (inode `key`, `size` bytes, at `path`) and opens it at
+    /// `start`, where its own content begins: what is before is the replaced file's, committed
+    /// there. (Should a restart find the replaced file gone with lines not committed, they are
+    /// read from here.)
+    #[allow(clippy::too_many_arguments)]
+    fn follow_replacement(
+        &mut self,
+        path: &Path,
+        file: &File,
+        size: u64,
+        key: FileKey,
+        start: u64,
+        role: Role,
+        now: Instant,
+    ) -> io::Result<Followed> {
         let head = read_head(file)?;
         // An entry its inode has for other content is of a file gone before (inode reused).
         self.vacate(key, &head, false);
         let mut file = file.try_clone()?;
         file.seek(SeekFrom::Start(start))?;
         let fingerprint = Fingerprint::of(&head);
-        // What is before `start` is the replaced file's: committed there. (Should a restart
-        // find the replaced file gone with lines not committed, they are read from here.)
-        let mut registry = self.checkpointer.lock();
-        let epoch = registry.register(Entry {
+        let epoch = self.checkpointer.lock().register(Entry {
             key,
             fingerprint,
             epoch: 0,
@@ -227,13 +248,7 @@ impl TailCore {
             tail: tail_of(&file, size),
             first: 0,
         });
-        drop(registry);
-        if start >= read {
-            self.replaced.insert(old_key, (key, epoch, start));
-        }
-        tracing::debug!(old = %old_path.display(), epoch = old_epoch,
-            "the replaced file is read to its end");
-        Ok(Some(Followed::new(
+        Ok(Followed::new(
             path.to_owned(),
             key,
             Input::Plain(file),
@@ -243,7 +258,7 @@ impl TailCore {
             role,
             self.config.max_line_bytes,
             now,
-        )))
+        ))
     }
 
     /// After a restart: the known plain file `e` is nowhere to be found, and its path names a
