@@ -97,6 +97,7 @@ pub struct Service {
     pub signals: Signals,
     /// Changes the log level on SIGHUP.
     pub log: Option<LogHandle>,
-    /// Reads the settings again (SIGHUP).
+    /// Reads the settings again (SIGHUP). Handed in rather than called: reading the config
+    /// file is `maillog-config`'s, which depends on this crate for [`Settings`].
     pub reread: Option<Box<dyn Fn() -> Result<Settings>>>,
 }
