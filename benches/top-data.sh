@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The data set of benches/top.sh, made once and cached under target/bench-data/top-LINES-rRATE/:
 #   mail.log          the generated syslog (maillog-loggen --lines LINES --rate RATE)
-#   archive/          what `maillog run --once` makes of it: mail_logs/DATE/{from,to}-….json.bz2
+#   archive/          what `maillog run --once=all` makes of it: mail_logs/DATE/{from,to}-….json.bz2
 #   to.ndjson         the same `to` records, uncompressed (`maillog parse --kind to`)
 #   to-files.list     the archive's to-files, one path a line (the file set of every competitor)
 #   facts             record counts and sizes (shell assignments, sourced by benches/top.sh)
@@ -33,9 +33,12 @@ if [ ! -s "$log" ]; then
 fi
 
 if [ ! -d "$dir/archive" ]; then
-  echo "top-data: maillog run --once into $dir/archive" >&2
+  # A backfill: every window sealed (`--once` alone leaves the ones not yet due). ONCE=--once
+  # for a binary older than `--once=all` (before issue 13), which sealed everything anyway.
+  once=${ONCE:---once=all}
+  echo "top-data: maillog run $once into $dir/archive" >&2
   rm -rf "$dir/archive.tmp" "$dir/spool"
-  "$maillog" run --once --input "$log" --spool "$dir/spool" --archive "file://$dir/archive.tmp" \
+  "$maillog" run "$once" --input "$log" --spool "$dir/spool" --archive "file://$dir/archive.tmp" \
     2> "$dir/run.err" || { cat "$dir/run.err" >&2; exit 1; }
   rm -rf "$dir/spool"
   mv "$dir/archive.tmp" "$dir/archive"
