@@ -344,3 +344,27 @@ fn seconds(
     let value = within(source, key, value, low, high)?.unwrap_or(default);
     Ok(Duration::from_secs_f64(value))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_config_gives_the_pipelines_own_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("p.toml");
+        std::fs::write(&config, "inputs = [\"mail.log\"]\n").unwrap();
+        let flags = Flags {
+            config: Some(config),
+            ..Flags::default()
+        };
+        let resolved = resolve(flags, true).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        let defaults = Settings::new(
+            vec![dir.path().join("mail.log")],
+            cwd.join("spool"),
+            ArchiveUrl::Local(cwd.join("archive")),
+        );
+        assert_eq!(resolved, defaults);
+    }
+}

@@ -24,7 +24,7 @@
 //!   named points where a crash test stops the process.
 //!
 //! The binary (`crates/cli`) reads the config and the flags into [`Settings`] and drives
-//! [`run`]; a test can drive it the same way.
+//! [`run`]; a test can drive it the same way, with [`Settings::new`] (`tests/drive.rs`).
 
 mod archiving;
 mod fault;

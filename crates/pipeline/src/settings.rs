@@ -16,7 +16,7 @@ use crate::logging::LogHandle;
 use crate::observe::HealthLimits;
 
 /// Everything `maillog run` needs, resolved from the config file and the flags.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     /// Paths and globs to follow, absolute.
     pub inputs: Vec<PathBuf>,
@@ -67,7 +67,7 @@ pub struct Settings {
 }
 
 /// The settings of the long-running service.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSettings {
     /// How long SIGTERM/SIGINT may take.
     pub shutdown: Duration,
@@ -88,6 +88,51 @@ pub struct LogSettings {
     pub json: bool,
     /// A level or filter (`info`, `maillog_tail=debug,warn`).
     pub level: String,
+}
+
+impl Settings {
+    /// Following `inputs` (absolute paths or globs) with the spool in `spool`, into
+    /// `archive`, everything else as an empty `pipeline.toml` has it (`maillog-config` checks
+    /// that the two agree): UTC windows, 2 minutes of lateness, bzip2 -9, a commit a second,
+    /// the original key layout, polling every 250 ms, following (not `--once`).
+    pub fn new(inputs: Vec<PathBuf>, spool: PathBuf, archive: ArchiveUrl) -> Settings {
+        Settings {
+            inputs,
+            state: spool.join("checkpoint"),
+            spool,
+            archive_url: archive,
+            s3: S3Options::default(),
+            upload_concurrency: 4,
+            keep_uploaded: None,
+            max_waiting: None,
+            key_template: KeyTemplate::original(),
+            host: String::new(),
+            year: None,
+            sendmail_programs: Vec::new(),
+            start_at: StartAt::Beginning,
+            watch: WatchMode::Poll,
+            poll_interval: Duration::from_millis(250),
+            max_line_bytes: maillog_parse::DEFAULT_MAX_LINE_BYTES,
+            batch: BatchConfig::new(maillog_parse::Zone::Utc),
+            commit_every: Duration::from_secs(1),
+            once: false,
+            seal_all: false,
+            backoff: Backoff::default(),
+            service: ServiceSettings {
+                shutdown: Duration::from_secs(20),
+                log: LogSettings {
+                    json: false,
+                    level: "info".into(),
+                },
+                metrics: None,
+                health: HealthLimits {
+                    upload_failing: Duration::from_secs(600),
+                    max_spool_bytes: 1024 << 20,
+                },
+                top_max_keys: 128,
+            },
+        }
+    }
 }
 
 /// What the service brings to the pipeline: its signals, its log level control, and how to
