@@ -28,7 +28,7 @@ mod edit;
 pub const YEAR: i32 = 2025;
 
 /// After the first run there is a checkpoint: where the model looks for its slots.
-const NO_SLOTS: &str = "no checkpoint slot (checkpoint*.json) anywhere under the spool";
+const NO_SLOTS: &str = "no checkpoint slot (checkpoint*.json) anywhere under the spool or state/";
 
 /// How long a due window may take to reach the archive while the service runs.
 const PROMPT: Duration = Duration::from_secs(3);
@@ -73,6 +73,9 @@ pub struct World {
     calm_since: Option<Instant>,
     /// Spools wiped with the checkpoint kept.
     wipes: usize,
+    /// The checkpoint was removed by hand, and no slot has been seen since (a run may not
+    /// have written one yet).
+    checkpoint_removed: bool,
 }
 
 type Step = Result<(), String>;
@@ -137,6 +140,7 @@ impl World {
             notes: Vec::new(),
             calm_since: None,
             wipes: 0,
+            checkpoint_removed: false,
         }
     }
 
@@ -269,6 +273,7 @@ impl World {
                 for slot in slots {
                     fs::remove_file(slot).unwrap();
                 }
+                self.checkpoint_removed = true;
                 self.at_least_once();
             }
             Op::WipeSpool => return self.wipe_spool(),
@@ -514,8 +519,12 @@ impl World {
         let mut slots = self.checkpoint_slots();
         slots.sort_by_key(|p| fs::metadata(p).unwrap().modified().unwrap());
         let Some(newest) = slots.last() else {
+            if self.checkpoint_removed {
+                return Ok(" (no checkpoint since it was removed by hand: skipped)".into());
+            }
             return Err(NO_SLOTS.into());
         };
+        self.checkpoint_removed = false;
         if slots.len() < 2 {
             return Ok(" (the only slot: no previous generation to fall back to, skipped)".into());
         }
