@@ -325,17 +325,27 @@ impl Batcher {
     /// returns the state to commit with the tailer positions of the lines added so far, and
     /// the files sealed now.
     pub fn sync(&mut self, wait: bool) -> Result<(BatchState, Vec<SealedFile>), SpoolError> {
+        let sealed = self.sync_spool(wait)?;
+        Ok((self.state(), sealed))
+    }
+
+    /// The spool made durable, the files sealed now counted.
+    fn sync_spool(&mut self, wait: bool) -> Result<Vec<SealedFile>, SpoolError> {
         let sealed = self.spool.sync(wait)?;
         for file in &sealed {
             self.stats.windows_sealed += 1;
             self.stats.late_parts += u64::from(file.id.part > 0);
             self.stats.bytes_out += file.bytes;
         }
-        let state = BatchState {
+        Ok(sealed)
+    }
+
+    /// The state to commit, valid after a sync.
+    fn state(&self) -> BatchState {
+        BatchState {
             spool: self.spool.state(),
             watermark: self.watermark,
-        };
-        Ok((state, sealed))
+        }
     }
 
     /// Makes everything added so far durable, as [`Self::sync`], with the key template and
@@ -348,10 +358,9 @@ impl Batcher {
         template: &str,
         host: &str,
     ) -> Result<(BatchState, Vec<SealedFile>), SpoolError> {
-        let (mut state, sealed) = self.sync(wait)?;
+        let sealed = self.sync_spool(wait)?;
         self.spool.pin_keys(template, host);
-        state.spool.sealed = self.spool.sealed().to_vec();
-        Ok((state, sealed))
+        Ok((self.state(), sealed))
     }
 
     /// The state from [`Self::sync`] is committed: files it no longer needs are removed.

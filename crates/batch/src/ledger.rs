@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use maillog_parse::Kind;
 
-use crate::spool::{SpoolError, create_dir};
+use crate::spool::{SpoolError, create_dir, disk_full};
 use crate::window::WindowId;
 
 /// The ledger's file in the spool.
@@ -75,7 +75,7 @@ impl Ledger {
                 Ok(()) => torn = false,
                 // Only tidying: the names are known in memory and the file is read the same
                 // way with its old lines; a start on a full disk must not fail for it.
-                Err(e) if is_disk_full(&e) => {
+                Err(e) if disk_full(&e) => {
                     tracing::warn!(path = %path.display(), "cannot rewrite the ledger now: {e}");
                 }
                 Err(e) => return Err(at("rewrite", &path, e)),
@@ -134,14 +134,6 @@ fn parse_line(line: &[u8]) -> Option<WindowId> {
         .next()
         .is_none()
         .then_some(WindowId { kind, start, part })
-}
-
-/// Whether an I/O error is a full file system (or quota).
-fn is_disk_full(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-    )
 }
 
 /// Writes the ledger anew (temp file, fsync, rename): one line per window. A temp file left

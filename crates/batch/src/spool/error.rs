@@ -20,11 +20,16 @@ pub struct SpoolError {
 impl SpoolError {
     /// Whether the spool's file system is full (or over quota): waiting may fix it.
     pub fn is_disk_full(&self) -> bool {
-        matches!(
-            self.source.kind(),
-            io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
-        )
+        disk_full(&self.source)
     }
+}
+
+/// Whether an I/O error is a full file system (or quota): waiting may fix it.
+pub(crate) fn disk_full(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded
+    )
 }
 
 impl SpoolError {

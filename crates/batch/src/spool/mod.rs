@@ -38,7 +38,7 @@ mod sealed;
 mod usage;
 use crate::window::WindowId;
 pub use error::SpoolError;
-pub(crate) use error::{SHORTER_THAN_COMMITTED, at};
+pub(crate) use error::{SHORTER_THAN_COMMITTED, at, disk_full};
 pub use sealed::{KeyPin, SealedFile};
 pub use usage::{Usage, usage};
 
