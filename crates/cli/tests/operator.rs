@@ -10,18 +10,8 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-/// `count` ISO-stamped `from` lines of 2025-11-20, from `first` on (ten seconds apart).
-fn lines(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|i| {
-            format!(
-                "2025-11-20T10:{:02}:{:02}+00:00 mail1 sendmail[{i}]: q{i:08}: from=<u{i}@example.com>, size={i}, class=0, nrcpts=1, relay=client.example.net [10.0.0.1]\n",
-                i * 10 / 60,
-                i * 10 % 60
-            )
-        })
-        .collect()
-}
+/// `lines(first, count)`: ISO-stamped `from` lines of 2025-11-20, ten seconds apart.
+use maillog_testkit::lines::from_lines as lines;
 
 /// `maillog run ARGS` in `dir`, which must succeed; its stderr.
 fn run_in(dir: &Path, args: &[&str]) -> String {

@@ -8,19 +8,6 @@ use std::path::Path;
 use maillog_archive::ArchiveUrl;
 use maillog_pipeline::{Service, Settings, Signals, run};
 
-/// `count` `from` lines stamped 2025-11-20, ten seconds apart: every window long due.
-fn log(count: usize) -> String {
-    (0..count)
-        .map(|i| {
-            format!(
-                "2025-11-20T10:{:02}:{:02}+00:00 mail1 sendmail[{i}]: q{i:08}: from=<u{i}@example.com>, size={i}, class=0, nrcpts=1, relay=client.example.net [10.0.0.1]\n",
-                i * 10 / 60,
-                i * 10 % 60
-            )
-        })
-        .collect()
-}
-
 /// Every record line of every archived file.
 fn archived_records(archive: &Path) -> usize {
     let mut records = 0;
@@ -41,7 +28,7 @@ fn archived_records(archive: &Path) -> usize {
 fn a_backfill_driven_in_code_archives_every_record_once() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("mail.log");
-    std::fs::write(&input, log(60)).unwrap();
+    std::fs::write(&input, maillog_testkit::lines::from_lines(0, 60)).unwrap();
     let archive = dir.path().join("archive");
     let mut settings = Settings::new(
         vec![input],

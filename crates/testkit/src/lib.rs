@@ -1,10 +1,11 @@
 //! What maillog's tests and benchmarks share: the real servers they run against — an
 //! S3-compatible store ([`s3`]) and a syslog-ng with logrotate ([`syslog`]) — a small disk to
-//! fill ([`tmpfs`]), and the archive's records as multisets ([`records`]).
+//! fill ([`tmpfs`]), the archive's records as multisets ([`records`]), and log lines ([`lines`]).
 //!
 //! Test support only: it panics on any failure (that is the test's failure), and nothing in
 //! the product depends on it.
 
+pub mod lines;
 pub mod records;
 pub mod s3;
 pub mod syslog;
