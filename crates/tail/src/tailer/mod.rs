@@ -49,13 +49,19 @@ pub enum CheckpointOrigin {
     Unreadable(Vec<String>),
 }
 
-/// Where a newly opened file starts: the read position, its committed position and its place
-/// in the order of contents (0: new, assigned by the registry).
-#[derive(Clone, Copy, Debug)]
+/// Where a newly opened file starts: the read position, its committed position, its place in
+/// the order of contents and which content it is (0: new, assigned by the registry).
+#[derive(Clone, Copy, Debug, Default)]
 struct At {
     read_from: u64,
     committed: u64,
     seq: u64,
+    /// The epoch of the content the file holds when it is known content found in another file
+    /// (a copy copytruncate made, a rotation compressed): a content keeps its epoch wherever
+    /// it lives, so positions kept by epoch (a replay's origins) still find it.
+    epoch: u32,
+    /// Where reading that content began (see `Entry::first`).
+    first: u64,
 }
 
 /// What a pass found.
@@ -403,16 +409,18 @@ impl TailCore {
             "file truncated (copytruncate?): reading it again from the start");
         // Lines between the committed position and `from` are handed out but maybe not yet
         // durable: the copy's entry starts at the committed position, so a crash re-reads them.
-        let (committed, seq) = self
+        let (committed, seq, first) = self
             .checkpointer
             .lock()
             .entries
             .get(&key)
-            .map_or((from, 0), |e| (e.offset, e.seq));
+            .map_or((from, 0, from), |e| (e.offset, e.seq, e.first));
         let at = At {
             read_from: from,
             committed: committed.min(from),
             seq,
+            epoch: self.files[i].epoch,
+            first,
         };
         // The copy is named after the input's name (mail.log.1), wherever the file is now.
         let found = self.open_copy(&named_as, fingerprint, key, at, now);

@@ -48,6 +48,8 @@ impl TailCore {
                     read_from: e.offset,
                     committed: e.offset,
                     seq: e.seq,
+                    epoch: e.epoch,
+                    first: e.first,
                 };
                 match self.open_copy(&path, e.fingerprint, key, at, now) {
                     Some((_, Some(copy))) => self.files.push(copy),
@@ -138,16 +140,22 @@ impl TailCore {
                     self.done.insert(key);
                     return Ok(None);
                 }
+                // This archive itself keeps its content's epoch; a plain file it is a copy of
+                // (still known under its own inode) keeps its own, and the archive gets one.
+                Some(e) if e.key == key => At {
+                    read_from: e.offset,
+                    committed: e.offset,
+                    seq: e.seq,
+                    epoch: e.epoch,
+                    first: e.first,
+                },
                 Some(e) => At {
                     read_from: e.offset,
                     committed: e.offset,
                     seq: e.seq,
+                    ..At::default()
                 },
-                None => At {
-                    read_from: 0,
-                    committed: 0,
-                    seq: 0,
-                },
+                None => At::default(),
             }
         };
         let position = at.read_from;
@@ -183,7 +191,7 @@ impl TailCore {
         let epoch = self.checkpointer.lock().register(Entry {
             key,
             fingerprint,
-            epoch: 0,
+            epoch: at.epoch,
             offset: at.committed,
             path: path.to_string_lossy().into_owned(),
             compressed: true,
@@ -191,7 +199,7 @@ impl TailCore {
             eof: None,
             size: at.read_from,
             tail: None,
-            first: 0,
+            first: at.first,
         });
         let input = Input::Compressed(reader);
         let max_line = self.config.max_line_bytes;
@@ -234,7 +242,7 @@ impl TailCore {
             self.checkpointer.lock().register(Entry {
                 key,
                 fingerprint,
-                epoch: 0,
+                epoch: at.epoch,
                 offset: at.committed.min(len),
                 path: path.to_string_lossy().into_owned(),
                 compressed: false,
@@ -242,7 +250,7 @@ impl TailCore {
                 eof: Some(len),
                 size: len,
                 tail: None,
-                first: 0,
+                first: at.first.min(len),
             });
             return Some((key, None));
         }
@@ -253,7 +261,7 @@ impl TailCore {
             let entry = Entry {
                 key,
                 fingerprint,
-                epoch: 0,
+                epoch: at.epoch,
                 offset: at.committed,
                 path: path.to_string_lossy().into_owned(),
                 compressed: false,
@@ -261,7 +269,7 @@ impl TailCore {
                 eof: None,
                 size: meta.len(),
                 tail: None,
-                first: 0,
+                first: at.first,
             };
             let epoch = self.checkpointer.lock().register(entry);
             let input = Input::Plain(file);
@@ -370,6 +378,8 @@ impl TailCore {
             read_from: e.offset,
             committed: e.offset,
             seq: e.seq,
+            epoch: e.epoch,
+            first: e.first,
         };
         let Some((path, meta)) = Self::find_known(e) else {
             if self.replaced_while_stopped(e) {
@@ -482,6 +492,8 @@ impl TailCore {
             read_from: e.offset,
             committed: e.offset,
             seq: e.seq,
+            epoch: e.epoch,
+            first: e.first,
         };
         let role = Role::Predecessor;
         Ok(Some(self.registered(

@@ -131,7 +131,7 @@ impl TailCore {
         let at = super::At {
             read_from: start,
             committed: start,
-            seq: 0,
+            ..super::At::default()
         };
         let fingerprint = Fingerprint::of(&head);
         let role = Role::Predecessor;
