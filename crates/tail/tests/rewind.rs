@@ -18,15 +18,15 @@ use std::time::Duration;
 use common::*;
 use maillog_tail::{TailCore, start};
 
-/// How the content moves to `mail.log.1` (or `mail.log.1.gz`).
+/// When copytruncate moves the content to `mail.log.1` (or `mail.log.1.gz`).
 #[derive(Clone, Copy, Debug)]
-enum Move {
-    /// copytruncate while maillog is stopped.
-    CopyTruncateStopped,
-    /// copytruncate while stopped, then the copy compressed (a later rotation's `compress`).
-    CopyTruncateStoppedGzip,
-    /// copytruncate while maillog follows the file.
-    CopyTruncateLive,
+enum CopyTruncate {
+    /// While maillog is stopped.
+    Stopped,
+    /// While stopped, then the copy compressed (a later rotation's `compress`).
+    StoppedThenGzip,
+    /// While maillog follows the file.
+    Live,
 }
 
 fn copytruncate(dir: &Path) {
@@ -43,9 +43,9 @@ fn copytruncate(dir: &Path) {
 #[test]
 fn a_rewind_reads_lines_again_from_the_copy_their_content_moved_to() {
     for how in [
-        Move::CopyTruncateStopped,
-        Move::CopyTruncateStoppedGzip,
-        Move::CopyTruncateLive,
+        CopyTruncate::Stopped,
+        CopyTruncate::StoppedThenGzip,
+        CopyTruncate::Live,
     ] {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("mail.log");
@@ -55,7 +55,7 @@ fn a_rewind_reads_lines_again_from_the_copy_their_content_moved_to() {
         assert_eq!(lines, numbered(0, 10), "{how:?}");
         let epoch = acks[0].epoch;
         tail.checkpointer.commit(&acks).unwrap();
-        if let Move::CopyTruncateLive = how {
+        if let CopyTruncate::Live = how {
             copytruncate(dir.path());
             write_numbered(&log, 10, 12);
             let (lines, acks) = receive(&mut tail, 2);
@@ -65,7 +65,7 @@ fn a_rewind_reads_lines_again_from_the_copy_their_content_moved_to() {
         } else {
             stop(tail);
             copytruncate(dir.path());
-            if let Move::CopyTruncateStoppedGzip = how {
+            if let CopyTruncate::StoppedThenGzip = how {
                 gzip_file(
                     &dir.path().join("mail.log.1"),
                     &dir.path().join("mail.log.1.gz"),
