@@ -43,11 +43,16 @@ use crate::settings::{Service, Settings};
 use crate::year::YearReference;
 
 /// The counters printed at the end.
+///
+/// Its JSON form (`maillog run --once --format json`) is one object: `parse` (lines and
+/// records read), `batch` (windows sealed, bytes in and out), `archived` (files archived by
+/// this run) and `tail` (the tailer's counters, `files_lost` and `bytes_lost` among them).
+#[derive(serde::Serialize)]
 pub struct Summary {
     parse: ParseStats,
     batch: BatchStats,
     archived: u64,
-    tail: String,
+    tail: Arc<TailStats>,
 }
 
 impl fmt::Display for Summary {
@@ -163,7 +168,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         parse: pipeline.stats,
         batch: pipeline.batcher.stats(),
         archived: pipeline.archiving.archived,
-        tail: pipeline.tail_stats.to_string(),
+        tail: Arc::clone(&pipeline.tail_stats),
     })
 }
 

@@ -9,6 +9,8 @@ use maillog_pipeline::{Service, Settings, Signals};
 
 use maillog_config::settings::{self, Flags};
 
+use crate::args::Output;
+
 /// Arguments of `maillog run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
@@ -30,6 +32,10 @@ pub struct RunArgs {
     /// everything and takes a last line without a newline as a line (a backfill).
     #[arg(long, value_name = "WHAT", num_args = 0..=1, require_equals = true, default_missing_value = "due")]
     once: Option<Once>,
+    /// The summary at the end: `text` on stderr for people, `json` (one object on stdout:
+    /// lines, records, windows sealed, files archived, the tailer's counters) for programs.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    format: Output,
 }
 
 /// What `--once` seals.
@@ -43,6 +49,7 @@ pub enum Once {
 
 /// `maillog run`: the pipeline, as a service unless `--once`.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let format = args.format;
     let settings = settings(args.clone(), true)?;
     let log = logging::init(settings.service.log.json, &settings.service.log.level)?;
     let service = Service {
@@ -51,7 +58,10 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
         reread: Some(Box::new(move || settings_of(args.clone()))),
     };
     let summary = maillog_pipeline::run(settings, service)?;
-    eprintln!("{summary}");
+    match format {
+        Output::Text => eprintln!("{summary}"),
+        Output::Json => println!("{}", serde_json::to_string(&summary)?),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
