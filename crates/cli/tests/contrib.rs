@@ -2,7 +2,8 @@
 //! their unit tests; the Grafana dashboard and the rules against the metrics a real
 //! `maillog run` exports (scraped over HTTP on loopback); the syslog-ng snippet inside Debian's
 //! own `syslog-ng.conf`; the logrotate file alone and beside Debian's; systemd-analyze on the
-//! units. One test per check, each a real run of the real tool.
+//! units; and promtool parsing every dashboard query. One test per check, each a real run of
+//! the real tool.
 //!
 //! The metrics are those of one real run (families with labels appear once they have a label
 //! set: the run waits for each), counted against the registrations in the pipeline's
@@ -318,6 +319,43 @@ fn the_dashboard_shows_every_exported_metric_and_only_those() {
         unknown.is_empty(),
         "contrib/grafana/maillog.json queries metrics the service does not export: {unknown:?}"
     );
+}
+
+#[test]
+fn the_dashboards_queries_are_valid_promql() {
+    if !have_all(&["promtool"]) {
+        return;
+    }
+    // No Grafana here: promtool parses each panel query as a recording rule, Grafana's
+    // variables replaced by what they expand to.
+    let text = fs::read_to_string(contrib("grafana/maillog.json")).unwrap();
+    let dashboard: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    let queries = dashboard_queries(&dashboard);
+    for (i, query) in queries
+        .iter()
+        .filter(|q| !q.starts_with("label_values("))
+        .enumerate()
+    {
+        let expr = query
+            .replace("$__rate_interval", "5m")
+            .replace("$instance", ".*");
+        assert!(!expr.contains('$'), "a variable left in {expr}");
+        // A JSON string is a YAML scalar.
+        let expr = serde_json::Value::String(expr);
+        rules.push_str(&format!(
+            "      - record: dashboard:q{i}\n        expr: {expr}\n"
+        ));
+    }
+    assert!(rules.matches("record:").count() >= 20, "{rules}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("dashboard-queries.yml");
+    fs::write(&file, &rules).unwrap();
+    let (ok, out) = run(Command::new("promtool")
+        .arg("check")
+        .arg("rules")
+        .arg(&file));
+    assert!(ok && out.contains("SUCCESS"), "{out}\n{rules}");
 }
 
 // ---------------------------------------------------------------------------------------
