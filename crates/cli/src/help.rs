@@ -195,8 +195,9 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "MAILLOG_LOG",
-        "The log level of `maillog run`, over the config's [log] level: error, warn, info, debug, \
-         trace, or per module such as maillog_tail=debug,info.",
+        "The log level of `maillog run` (over the config's [log] level) and of the other \
+         commands' messages: error, warn, info, debug, trace, or per module such as \
+         maillog_tail=debug,info.",
     ),
     (
         "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY",
