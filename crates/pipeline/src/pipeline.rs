@@ -37,6 +37,7 @@ use crate::archiving::Archiving;
 use crate::fault::crash_point;
 use crate::lifecycle::{Signals, SpoolLock};
 use crate::live_feed::LiveFeed;
+use crate::notify::{self, Notifier};
 use crate::observe::Observed;
 use crate::replay::{Committed, Origins, Replay};
 use crate::settings::{Service, Settings};
@@ -96,6 +97,8 @@ struct Pipeline {
     replay: Option<Replay>,
     /// What year-less stamps are resolved against while following.
     year_reference: YearReference,
+    /// What systemd is told.
+    notifier: Notifier,
 }
 
 /// Runs until the inputs are read (`--once`), a stop signal, or forever.
@@ -162,6 +165,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         origins,
         replay,
         year_reference: state.year_reference,
+        notifier: Notifier::from_env(),
     };
     pipeline.run()?;
     Ok(Summary {
@@ -500,6 +504,11 @@ impl Pipeline {
         self.acks.clear();
         self.batcher.committed();
         self.publish(open);
+        self.notifier.committed(notify::Status {
+            records: self.stats.from_records + self.stats.to_records,
+            windows_open: open,
+            waiting: self.batcher.sealed().len(),
+        });
         self.archiving.step(&mut self.batcher)
     }
 }

@@ -14,7 +14,8 @@ use crate::args::Output;
 /// Arguments of `maillog run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// The config file [default: pipeline.toml in the current directory, if there is one].
+    /// The config file [default: $MAILLOG_CONFIG, else ./pipeline.toml, else
+    /// /etc/maillog/pipeline.toml, else the built-in defaults].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// A path or glob to follow instead of the config's inputs (repeatable).
@@ -52,6 +53,9 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     let format = args.format;
     let settings = settings(args.clone(), true)?;
     let log = logging::init(settings.service.log.json, &settings.service.log.level)?;
+    // Said now that the service's own logs are set up (the lookup's debug line came before).
+    let origin = maillog_config::lookup::Candidates::of_process(args.config.as_deref()).choose();
+    tracing::debug!(config = %origin, "config");
     let service = Service {
         signals: Signals::install()?,
         log: Some(log),
