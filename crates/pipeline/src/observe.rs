@@ -53,6 +53,7 @@ pub struct Metrics {
     pub upload_seconds: UploadLatency,
     pub seconds_behind: Gauge,
     spool_bytes: Gauge,
+    spool_ceiling_bytes: Gauge,
     spool_files: Gauge,
     checkpoint_age: Gauge,
     uploads_ok: Counter,
@@ -180,6 +181,11 @@ impl Metrics {
             self.spool_bytes.clone(),
         );
         registry.register(
+            "spool_ceiling_bytes",
+            "[health] max_spool_mib: above this many bytes in the spool /health answers 503",
+            self.spool_ceiling_bytes.clone(),
+        );
+        registry.register(
             "spool_files",
             "Window files in the spool",
             self.spool_files.clone(),
@@ -254,6 +260,7 @@ impl Observed {
         let metrics = Metrics::default();
         let mut registry = Registry::with_prefix("maillog");
         metrics.register(&mut registry);
+        metrics.spool_ceiling_bytes.set(ceiling(&limits));
         Observed {
             metrics,
             registry,
@@ -268,6 +275,7 @@ impl Observed {
     }
 
     pub fn set_limits(&self, limits: HealthLimits) {
+        self.metrics.spool_ceiling_bytes.set(ceiling(&limits));
         if let Ok(mut l) = self.limits.lock() {
             *l = limits;
         }
@@ -363,6 +371,11 @@ impl Observed {
                 / 1000,
         }
     }
+}
+
+/// The spool's health ceiling as a gauge's value (a limit past `i64::MAX` is no limit).
+fn ceiling(limits: &HealthLimits) -> i64 {
+    i64::try_from(limits.max_spool_bytes).unwrap_or(i64::MAX)
 }
 
 /// `/health`'s answer.
