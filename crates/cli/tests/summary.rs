@@ -1,0 +1,46 @@
+//! `maillog run --once --format json`: the end-of-run summary as one JSON object on stdout, for
+//! a cron job or a script that wants the numbers (what was read, sealed, archived, lost)
+//! without scraping text; the text summary stays on stderr otherwise.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+
+#[test]
+fn a_once_run_summarises_in_json_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Two messages of a long-past window: one `from` and two `to` records, sealed at once.
+    let lines = "\
+2025-11-20T10:00:00+00:00 mx1 sendmail[1]: p6D0r0u1006229: from=<a@example.org>, size=100, class=0, nrcpts=2, msgid=<1@example.org>, proto=ESMTP, daemon=MTA, relay=host.example.org [192.0.2.1]
+2025-11-20T10:00:01+00:00 mx1 sendmail[1]: p6D0r0u1006229: to=<b@example.net>,<c@example.net>, delay=00:00:01, xdelay=00:00:01, mailer=esmtp, pri=1, relay=mx.example.net. [192.0.2.9], dsn=2.0.0, stat=Sent (ok)
+not a sendmail line
+";
+    std::fs::write(d.join("mail.log"), lines).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .args(["run", "--once", "--format", "json", "--input"])
+        .arg(d.join("mail.log"))
+        .arg("--spool")
+        .arg(d.join("spool"))
+        .arg("--archive")
+        .arg(format!("file://{}", d.join("archive").display()))
+        .env_remove("MAILLOG_CONFIG")
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        !stderr.contains("maillog run: "),
+        "the text summary too: {stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["parse"]["lines"], 3, "{summary}");
+    assert_eq!(summary["parse"]["from_records"], 1, "{summary}");
+    assert_eq!(summary["parse"]["to_records"], 2, "{summary}");
+    assert_eq!(summary["batch"]["windows_sealed"], 2, "{summary}");
+    let files = maillog_testkit::records::files(&d.join("archive"));
+    assert_eq!(summary["archived"], files.len(), "{summary}");
+    assert_eq!(files.len(), 2);
+    assert_eq!(summary["tail"]["files_lost"], 0, "{summary}");
+    assert_eq!(summary["tail"]["bytes_lost"], 0, "{summary}");
+}
