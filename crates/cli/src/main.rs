@@ -9,6 +9,7 @@
 
 mod args;
 mod cmd;
+mod help;
 mod progress;
 mod render;
 
@@ -16,11 +17,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cmd::{check, parse, report, run, top};
+use cmd::{check, docs, parse, report, run, top};
 
 /// Parse, batch, archive and report on the sendmail logs of a mail cluster.
 #[derive(Debug, Parser)]
-#[command(name = "maillog", version, about, propagate_version = true)]
+#[command(name = "maillog", version, about, propagate_version = true,
+          after_long_help = help::top_level_long_help())]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,15 +31,26 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Parse syslog files into NDJSON records on stdout, with a summary on stderr.
+    #[command(after_long_help = help::subcommand_long_help(help::PARSE_EXAMPLES))]
     Parse(parse::ParseArgs),
     /// Follow the logs, batch the records into 5-minute bzip2 files, archive them.
+    #[command(after_long_help = help::subcommand_long_help(help::RUN_EXAMPLES))]
     Run(run::RunArgs),
     /// Check the configuration (and, with --probe-archive, the archive) without running.
+    #[command(after_long_help = help::subcommand_long_help(help::CHECK_EXAMPLES))]
     Check(check::CheckArgs),
     /// The top keys of the archive, raw logs or S3: senders, recipients, servers, relays, ….
+    #[command(after_long_help = help::subcommand_long_help(help::TOP_EXAMPLES))]
     Top(top::TopArgs),
     /// A pflogsumm-style summary: totals, per hour, top senders/recipients, domains, relays.
+    #[command(after_long_help = help::subcommand_long_help(help::REPORT_EXAMPLES))]
     Report(report::ReportArgs),
+    /// Print the completion script for a shell on stdout.
+    #[command(after_long_help = help::subcommand_long_help(help::COMPLETIONS_EXAMPLES))]
+    Completions(docs::CompletionsArgs),
+    /// Write the man pages (maillog.1, maillog-SUBCOMMAND.1) into a directory.
+    #[command(hide = true)]
+    Manpages(docs::ManpagesArgs),
 }
 
 fn main() -> ExitCode {
@@ -51,6 +64,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check::check(args),
         Command::Top(args) => top::run(args),
         Command::Report(args) => report::run(args),
+        Command::Completions(args) => docs::completions(args),
+        Command::Manpages(args) => docs::manpages(args),
     };
     match result {
         Ok(code) => code,

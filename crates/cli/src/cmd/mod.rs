@@ -4,12 +4,15 @@
 //!   settings checked (and the archive probed) without running;
 //! - [`parse`]: `maillog parse` over `maillog-parse`'s `stream`;
 //! - [`top`] and [`report`] over `maillog-aggregate`'s `runner`, with what they share in
-//!   [`query`].
+//!   [`query`];
+//! - [`docs`]: `maillog completions` and the hidden `maillog manpages`, generated from the
+//!   clap definitions.
 //!
 //! A command module owns its arguments, the settings it takes from the config, and its exit
 //! code; it never parses a log line, reads an input or counts a record itself.
 
 pub mod check;
+pub mod docs;
 pub mod parse;
 mod query;
 pub mod report;
