@@ -129,8 +129,8 @@ pub const REPORT_EXAMPLES: &[Example] = &[
         what: "One day's summary, five entries per list.",
     },
     Example {
-        command: "maillog report --format json 's3://mail-archive/mail_logs/2025-12-*'",
-        what: "December from S3 (the quotes keep the glob from the shell), as JSON.",
+        command: "maillog report --format json 's3://mail-archive/mail_logs/2025-12-*/*'",
+        what: "December from S3, as JSON (a `*` matches within one path segment; the quotes keep it from the shell).",
     },
     Example {
         command: "maillog report --keep-going /var/log/mail.log /var/log/mail.log.1",
@@ -195,8 +195,9 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ),
     (
         "MAILLOG_LOG",
-        "The log level of `maillog run`, over the config's [log] level: error, warn, info, debug, \
-         trace, or per module such as maillog_tail=debug,info.",
+        "The log level of `maillog run` (over the config's [log] level) and of the other \
+         commands' messages: error, warn, info, debug, trace, or per module such as \
+         maillog_tail=debug,info.",
     ),
     (
         "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY",

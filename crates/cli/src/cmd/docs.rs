@@ -82,10 +82,7 @@ pub fn manpages(args: ManpagesArgs) -> anyhow::Result<ExitCode> {
         .filter(|subcommand| !subcommand.is_hide_set())
         .cloned()
         .collect();
-    let siblings: Vec<String> = subcommands
-        .iter()
-        .map(|subcommand| page_name(subcommand))
-        .collect();
+    let siblings: Vec<String> = subcommands.iter().map(page_name).collect();
     write_page(&args.dir, command.clone(), None, &siblings)?;
     for subcommand in subcommands {
         let name = subcommand.get_name().to_owned();
