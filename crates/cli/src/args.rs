@@ -23,3 +23,12 @@ impl From<KindArg> for Kind {
         }
     }
 }
+
+/// How `check` and `run` write what they found: `text` for people, `json` (one object on
+/// stdout) for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Output {
+    #[default]
+    Text,
+    Json,
+}

@@ -207,18 +207,21 @@ fn check_probes_the_archive_for_real() {
     assert!(
         stdout.contains("read it back: same bytes")
             && stdout.contains("conditional writes: honoured")
-            && stdout.contains("archive probe: OK"),
+            && stdout.contains("ok      archive s3://archive/maillog: probe OK"),
         "{stdout}"
     );
     assert!(
         server.objects("archive", ".maillog-probe").is_empty(),
         "the probe cleans up"
     );
+    // A problem found: exit 1, and the finding says what the store answered.
     let bad = check("wrong");
-    let stderr = String::from_utf8_lossy(&bad.stderr);
-    assert!(!bad.status.success());
+    let stdout = String::from_utf8_lossy(&bad.stdout);
+    assert_eq!(bad.status.code(), Some(1), "{stdout}");
     assert!(
-        stderr.contains("put: AccessDenied (HTTP 403) in bucket archive — check the credentials"),
-        "{stderr}"
+        stdout.contains("PROBLEM archive s3://archive/maillog: probe failed")
+            && stdout
+                .contains("put: AccessDenied (HTTP 403) in bucket archive — check the credentials"),
+        "{stdout}"
     );
 }

@@ -11,9 +11,12 @@ use std::path::{Path, PathBuf, absolute};
 
 use anyhow::{Context, Result};
 
+pub use lookup::{CONFIG_VAR, ConfigOrigin, SYSTEM_CONFIG};
 pub use source::{ConfigError, Source};
 pub use values::{Checksum, Fields, LogFormat, Sse, Start, Watch};
 
+pub mod lookup;
+pub mod preflight;
 pub mod settings;
 mod source;
 mod values;
@@ -252,20 +255,26 @@ pub struct Loaded {
     /// The directory relative paths are taken against: the file's (the working directory
     /// for the defaults).
     pub base: PathBuf,
+    /// Which file it is, and why that one ([`lookup`]).
+    pub origin: ConfigOrigin,
 }
 
-/// The config `maillog` runs with: `path`, else `./pipeline.toml` when there is one, else the
-/// defaults.
-pub fn load_or_default(path: Option<&Path>) -> Result<Loaded> {
-    match path {
-        Some(path) => load(path),
-        None if Path::new("pipeline.toml").is_file() => load(Path::new("pipeline.toml")),
-        None => Ok(Loaded {
+/// The config `maillog` runs with: `flag` (`--config`), else the one [`lookup`] finds, else
+/// the defaults. Which one is said at debug level.
+pub fn load_or_default(flag: Option<&Path>) -> Result<Loaded> {
+    let origin = lookup::Candidates::of_process(flag).choose();
+    tracing::debug!(config = %origin, "config");
+    let Some(path) = origin.path() else {
+        return Ok(Loaded {
             file: ConfigFile::default(),
             source: Source::defaults(),
             base: std::env::current_dir().context("cannot tell the working directory")?,
-        }),
-    }
+            origin,
+        });
+    };
+    let mut loaded = load(path)?;
+    loaded.origin = origin;
+    Ok(loaded)
 }
 
 impl Loaded {
@@ -296,8 +305,13 @@ impl Loaded {
 /// Reads a config file; relative paths become absolute, relative to its directory. Errors
 /// name the file, the line and the key.
 pub fn load(path: &Path) -> Result<Loaded> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    // A config that cannot be read cannot be used: exit 2, as for a key that is wrong.
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError(format!(
+            "cannot read the config file {}: {e}",
+            path.display()
+        ))
+    })?;
     let source = Source::new(path, text);
     let mut config: ConfigFile = toml::from_str(source.text()).map_err(|e| source.explain(&e))?;
     // Absolute, once: the checkpoint remembers files by these paths, and a run from another
@@ -320,6 +334,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
         file: config,
         source,
         base: base.clone(),
+        origin: ConfigOrigin::Flag(path.to_owned()),
     })
 }
 

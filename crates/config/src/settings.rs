@@ -42,6 +42,11 @@ pub struct Flags {
 /// have none).
 pub fn resolve(flags: Flags, need_inputs: bool) -> Result<Settings> {
     let loaded = super::load_or_default(flags.config.as_deref())?;
+    resolve_from(loaded, flags, need_inputs)
+}
+
+/// [`resolve`] with the config already read (`maillog check` says which file it was).
+pub fn resolve_from(loaded: super::Loaded, flags: Flags, need_inputs: bool) -> Result<Settings> {
     let zone = loaded.zone()?;
     let paths = paths(&flags, &loaded, need_inputs)?;
     let super::Loaded { file, source, .. } = loaded;
