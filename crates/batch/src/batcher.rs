@@ -84,7 +84,7 @@ pub struct BatchState {
 }
 
 /// Counters of a run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct BatchStats {
     /// `from` records batched.
     pub from_records: u64,

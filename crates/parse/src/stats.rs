@@ -9,7 +9,7 @@ use std::fmt;
 use crate::{Kind, NonRecord, Parsed};
 
 /// What a run of the parser saw.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ParseStats {
     /// Lines read.
     pub lines: u64,

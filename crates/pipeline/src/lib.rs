@@ -20,6 +20,7 @@
 //! - `observe` and `http`: metrics, health and the live top-N, and where they are served;
 //!   `live_feed`: the pipeline's side of the live top-N, which never blocks reading;
 //! - `lifecycle`: signals and the spool's lock; `logging`: the service's own logs;
+//!   `notify`: what systemd is told (ready, watchdog, status, stopping);
 //! - [`Settings`]: what the binary resolved from the config and the flags; `fault`: the
 //!   named points where a crash test stops the process.
 //!
@@ -32,6 +33,7 @@ mod http;
 mod lifecycle;
 mod live_feed;
 pub mod logging;
+mod notify;
 mod observe;
 mod pipeline;
 mod replay;

@@ -37,17 +37,23 @@ use crate::archiving::Archiving;
 use crate::fault::crash_point;
 use crate::lifecycle::{Signals, SpoolLock};
 use crate::live_feed::LiveFeed;
+use crate::notify::{self, Notifier};
 use crate::observe::Observed;
 use crate::replay::{Committed, Origins, Replay};
 use crate::settings::{Service, Settings};
 use crate::year::YearReference;
 
 /// The counters printed at the end.
+///
+/// Its JSON form (`maillog run --once --format json`) is one object: `parse` (lines and
+/// records read), `batch` (windows sealed, bytes in and out), `archived` (files archived by
+/// this run) and `tail` (the tailer's counters, `files_lost` and `bytes_lost` among them).
+#[derive(serde::Serialize)]
 pub struct Summary {
     parse: ParseStats,
     batch: BatchStats,
     archived: u64,
-    tail: String,
+    tail: Arc<TailStats>,
 }
 
 impl fmt::Display for Summary {
@@ -91,6 +97,8 @@ struct Pipeline {
     replay: Option<Replay>,
     /// What year-less stamps are resolved against while following.
     year_reference: YearReference,
+    /// What systemd is told.
+    notifier: Notifier,
 }
 
 /// Runs until the inputs are read (`--once`), a stop signal, or forever.
@@ -157,13 +165,14 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         origins,
         replay,
         year_reference: state.year_reference,
+        notifier: Notifier::from_env(),
     };
     pipeline.run()?;
     Ok(Summary {
         parse: pipeline.stats,
         batch: pipeline.batcher.stats(),
         archived: pipeline.archiving.archived,
-        tail: pipeline.tail_stats.to_string(),
+        tail: Arc::clone(&pipeline.tail_stats),
     })
 }
 
@@ -495,6 +504,11 @@ impl Pipeline {
         self.acks.clear();
         self.batcher.committed();
         self.publish(open);
+        self.notifier.committed(notify::Status {
+            records: self.stats.from_records + self.stats.to_records,
+            windows_open: open,
+            waiting: self.batcher.sealed().len(),
+        });
         self.archiving.step(&mut self.batcher)
     }
 }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// What the tailer has done so far. Shared: read it from any thread.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize)]
 pub struct TailStats {
     /// Bytes read from files (decompressed for archives).
     pub bytes: AtomicU64,

@@ -24,16 +24,7 @@ pub struct S3Server {
 
 /// Whether the server binary is there; without it a test says SKIPPED (a failure under CI).
 pub fn have_s3s_fs() -> bool {
-    let found = Command::new("sh")
-        .args(["-c", "command -v s3s-fs"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        let message = "SKIPPED: s3s-fs not installed (run scripts/install-test-tools)";
-        assert!(std::env::var_os("CI").is_none(), "{message}");
-        eprintln!("{message}");
-    }
-    found
+    crate::tools::have_all(&["s3s-fs"])
 }
 
 impl S3Server {

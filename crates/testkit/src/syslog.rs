@@ -19,22 +19,7 @@ pub const PROGRAMS: [&str; 4] = ["syslog-ng", "syslog-ng-ctl", "logrotate", "log
 /// Whether syslog-ng, logrotate and logger are there; without them a test says SKIPPED (a
 /// failure under CI).
 pub fn have_programs() -> bool {
-    let missing: Vec<_> = PROGRAMS
-        .into_iter()
-        .filter(|p| {
-            Command::new("sh")
-                .args(["-c", &format!("command -v {p}")])
-                .output()
-                .map_or(true, |o| !o.status.success())
-        })
-        .collect();
-    if missing.is_empty() {
-        return true;
-    }
-    let message = format!("SKIPPED: {missing:?} not installed (run scripts/install-test-tools)");
-    assert!(std::env::var_os("CI").is_none(), "{message}");
-    eprintln!("{message}");
-    false
+    crate::tools::have_all(&PROGRAMS)
 }
 
 /// One network source of the syslog-ng.

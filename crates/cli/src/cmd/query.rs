@@ -58,7 +58,8 @@ pub struct Scope {
     threads: Option<u16>,
 
     /// The config whose time zone, year, sendmail programs, [s3] and archive are used
-    /// (default: ./pipeline.toml when present).
+    /// [default: $MAILLOG_CONFIG, else ./pipeline.toml, else /etc/maillog/pipeline.toml, else
+    /// the built-in defaults].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 

@@ -9,10 +9,13 @@ use maillog_pipeline::{Service, Settings, Signals};
 
 use maillog_config::settings::{self, Flags};
 
+use crate::args::Output;
+
 /// Arguments of `maillog run`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// The config file [default: pipeline.toml in the current directory, if there is one].
+    /// The config file [default: $MAILLOG_CONFIG, else ./pipeline.toml, else
+    /// /etc/maillog/pipeline.toml, else the built-in defaults].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// A path or glob to follow instead of the config's inputs (repeatable).
@@ -30,6 +33,10 @@ pub struct RunArgs {
     /// everything and takes a last line without a newline as a line (a backfill).
     #[arg(long, value_name = "WHAT", num_args = 0..=1, require_equals = true, default_missing_value = "due")]
     once: Option<Once>,
+    /// The summary at the end: `text` on stderr for people, `json` (one object on stdout:
+    /// lines, records, windows sealed, files archived, the tailer's counters) for programs.
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    format: Output,
 }
 
 /// What `--once` seals.
@@ -43,15 +50,22 @@ pub enum Once {
 
 /// `maillog run`: the pipeline, as a service unless `--once`.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let format = args.format;
     let settings = settings(args.clone(), true)?;
     let log = logging::init(settings.service.log.json, &settings.service.log.level)?;
+    // Said now that the service's own logs are set up (the lookup's debug line came before).
+    let origin = maillog_config::lookup::Candidates::of_process(args.config.as_deref()).choose();
+    tracing::debug!(config = %origin, "config");
     let service = Service {
         signals: Signals::install()?,
         log: Some(log),
         reread: Some(Box::new(move || settings_of(args.clone()))),
     };
     let summary = maillog_pipeline::run(settings, service)?;
-    eprintln!("{summary}");
+    match format {
+        Output::Text => eprintln!("{summary}"),
+        Output::Json => println!("{}", serde_json::to_string(&summary)?),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

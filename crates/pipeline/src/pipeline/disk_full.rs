@@ -72,6 +72,7 @@ impl Pipeline {
         if self.service.signals.stop_requested() {
             anyhow::bail!("stopping while the spool's disk is full: {error:#}");
         }
+        self.notifier.alive(); // waiting for a known reason, not stuck
         if let Err(e) = self.archiving.step(&mut self.batcher) {
             tracing::debug!("releasing archived files waits: {e:#}");
         }

@@ -22,6 +22,7 @@ impl Pipeline {
     pub(super) fn shut_down(&mut self) -> Result<()> {
         let deadline = Instant::now() + self.settings.service.shutdown;
         self.observed.stopping.store(true, Ordering::Relaxed);
+        self.notifier.stopping();
         tracing::info!(
             "stop signal: reading stopped, committing; uploads get {:?} (a second signal exits at once)",
             self.settings.service.shutdown
