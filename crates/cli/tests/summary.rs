@@ -44,3 +44,44 @@ not a sendmail line
     assert_eq!(summary["tail"]["files_lost"], 0, "{summary}");
     assert_eq!(summary["tail"]["bytes_lost"], 0, "{summary}");
 }
+
+#[test]
+fn a_once_run_that_cannot_read_an_input_exits_1() {
+    // As `nobody`, a log only root may read (root reads everything: root only, like CI).
+    let root = std::fs::metadata("/proc/self").is_ok_and(|m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() == 0
+    });
+    if !root {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v != "true"),
+            "needs root under CI=true"
+        );
+        eprintln!("SKIPPED a_once_run_that_cannot_read_an_input_exits_1: needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::write(d.join("mail.log"), "x\n").unwrap();
+    std::fs::set_permissions(d.join("mail.log"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_maillog"))
+        .args(["run", "--once", "--format", "json", "--input"])
+        .arg(d.join("mail.log"))
+        .arg("--spool")
+        .arg(d.join("spool"))
+        .arg("--archive")
+        .arg(format!("file://{}", d.join("archive").display()))
+        .env_remove("MAILLOG_CONFIG")
+        .current_dir(d)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("an input could not be read"), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["tail"]["read_errors"], 1, "{summary}");
+}

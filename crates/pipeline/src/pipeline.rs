@@ -56,6 +56,14 @@ pub struct Summary {
     tail: Arc<TailStats>,
 }
 
+impl Summary {
+    /// Inputs that could not be opened or read (permissions, mostly): a `--once` run that
+    /// met one did not do its work, whatever it archived.
+    pub fn read_errors(&self) -> u64 {
+        TailStats::get(&self.tail.read_errors)
+    }
+}
+
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = &self.batch;

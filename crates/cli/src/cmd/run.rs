@@ -50,7 +50,7 @@ pub enum Once {
 
 /// `maillog run`: the pipeline, as a service unless `--once`.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
-    let format = args.format;
+    let (format, once) = (args.format, args.once.is_some());
     let settings = settings(args.clone(), true)?;
     let log = logging::init(settings.service.log.json, &settings.service.log.level)?;
     // Said now that the service's own logs are set up (the lookup's debug line came before).
@@ -65,6 +65,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
     match format {
         Output::Text => eprintln!("{summary}"),
         Output::Json => println!("{}", serde_json::to_string(&summary)?),
+    }
+    let unread = summary.read_errors();
+    if once && unread > 0 {
+        eprintln!(
+            "maillog: {unread} read error(s): an input could not be read (the warnings above \
+             name it; `maillog check` names the fix)"
+        );
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }
