@@ -140,13 +140,12 @@ fn the_service_says_ready_after_its_first_commit_then_pings_reports_and_says_sto
 
     let during = gather(&rx, Duration::from_secs(3));
     let pinged = pings(&during);
-    // About every 0.5 s (a quarter of the watchdog), never more than a watchdog apart.
-    assert!(pinged.len() >= 4, "{} pings in 3 s", pinged.len());
+    // About every 0.5 s (a quarter of the watchdog), never a whole watchdog period apart
+    // (systemd would kill it then), however loaded the machine running the tests is.
+    assert!(pinged.len() >= 3, "{} pings in 3 s", pinged.len());
     for pair in pinged.windows(2) {
-        assert!(
-            pair[1] - pair[0] < Duration::from_secs(1),
-            "a gap in the pings"
-        );
+        let gap = pair[1] - pair[0];
+        assert!(gap < Duration::from_secs(2), "{gap:?} without a ping");
     }
     assert!(
         !during.iter().any(|m| m.text.contains("READY=1")),
@@ -191,7 +190,8 @@ fn the_watchdog_stops_when_the_commit_loop_is_stuck() {
     let late: Vec<Duration> = pings(&after)
         .into_iter()
         .map(|at| at.saturating_duration_since(stuck_at))
-        .filter(|d| *d > Duration::from_millis(100))
+        // A ping sent just before the loop wedged may be read a little after (a busy machine).
+        .filter(|d| *d > Duration::from_millis(500))
         .collect();
     assert!(
         late.is_empty(),
