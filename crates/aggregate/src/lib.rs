@@ -12,6 +12,7 @@
 //! # The parts
 //! - [`key`]: the live dimensions and which key a parsed record counts under in each.
 //! - [`live`]: the sliding windows, the bounded per-bucket counters and the answers.
+//! - [`decompress`]: bzip2, gzip or plain, told from an input's first bytes, read whole.
 //! - [`fields`]: a record by field name, parsed or read from JSON; [`json`]: reading JSON lines.
 //! - [`query`]: keys, status, filters; [`tally`]: top-N counts and the size join;
 //!   [`report`]: the pflogsumm-style summary.
@@ -22,6 +23,7 @@
 //! Only [`inputs`], [`scan`] and [`runner`] do I/O; nothing here reads the clock except for the
 //! year of year-less stamps of raw syslog, and nothing panics on any input.
 
+pub mod decompress;
 pub mod fields;
 pub mod inputs;
 pub mod json;

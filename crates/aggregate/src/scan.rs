@@ -1,9 +1,9 @@
 //! Reading inputs on every core and feeding their records to per-thread tallies.
 //!
 //! An [`Input`] is a file, stdin, or a stream someone else opens (an S3 object). What it holds
-//! is found from its bytes, not its name: bzip2 (`BZh`, multistream read whole), gzip, or plain;
-//! then JSON lines (first byte `{`) or raw syslog, which is parsed on the fly with
-//! `maillog-parse`. The name only tells the kind of an archive file (`from-…`, `to-…`), so that
+//! is found from its bytes, not its name ([`crate::decompress`]): bzip2 (multistream read whole),
+//! gzip, or plain; then JSON lines (first byte `{`) or raw syslog, which is parsed on the fly
+//! with `maillog-parse`. The name only tells the kind of an archive file (`from-…`, `to-…`), so that
 //! files a query does not need are never opened. A large plain file is cut into byte ranges of
 //! whole lines so that all cores share it.
 //!
@@ -25,6 +25,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use maillog_parse::{Kind, NonRecord, Parsed, Parser, YearPolicy, decode};
 
+use crate::decompress::{Compression, decompressed};
 use crate::fields::Fields;
 use crate::json::Scanner;
 use crate::tally::{Needs, Sizes, Tally};
@@ -282,25 +283,6 @@ fn is_plain(path: &Path) -> bool {
         .is_ok_and(|()| Compression::of(&magic) == Compression::None)
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Compression {
-    None,
-    Bzip2,
-    Gzip,
-}
-
-impl Compression {
-    fn of(head: &[u8]) -> Compression {
-        if head.starts_with(b"BZh") {
-            Compression::Bzip2
-        } else if head.starts_with(&[0x1f, 0x8b]) {
-            Compression::Gzip
-        } else {
-            Compression::None
-        }
-    }
-}
-
 /// Counts the bytes read from an input, for the progress bar.
 struct Counted<'a, R> {
     inner: R,
@@ -379,13 +361,8 @@ impl Worker {
             inner: raw,
             read: shared.read,
         };
-        let mut buffered = BufReader::with_capacity(256 << 10, counted);
-        let head = buffered.fill_buf()?;
-        let mut decoded: Box<dyn Read + '_> = match Compression::of(head) {
-            Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(buffered)),
-            Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
-            Compression::None => Box::new(buffered),
-        };
+        let buffered = BufReader::with_capacity(256 << 10, counted);
+        let mut decoded = decompressed(buffered)?;
         let kind = input.kind_by_name();
         let scanner = &mut self.scanner;
         let mut content = Content::Unknown;
