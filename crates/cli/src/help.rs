@@ -85,8 +85,16 @@ pub const PARSE_EXAMPLES: &[Example] = &[
         what: "Only the `from` records, with only the original pipeline's fields.",
     },
     Example {
+        command: "maillog parse /var/log/mail.log.2.gz /var/log/mail.log.3.bz2 > old.ndjson",
+        what: "Compressed rotations, gzip or bzip2 (told from their bytes), read whole.",
+    },
+    Example {
         command: "zcat /var/log/mail.log.2.gz | maillog parse --year 2025 --tz Europe/Paris -",
-        what: "Parse stdin, stamps read as Paris time in 2025.",
+        what: "Parse stdin (plain, gzip or bzip2), stamps read as Paris time in 2025.",
+    },
+    Example {
+        command: "maillog parse --config /etc/maillog/pipeline.toml --tz UTC /var/log/mail.log",
+        what: "The config's year and sendmail programs, but stamps read as UTC.",
     },
     Example {
         command: "maillog parse --sendmail-program sm-mta-out --threads 2 /var/log/mail.log",

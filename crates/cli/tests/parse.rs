@@ -14,8 +14,10 @@ const FROM: &str = "Jul 12 20:53:00 mail5 sendmail[6229]: p6D0r0u1006229: from=<
 const TO: &str = "Jul 12 20:53:02 mail5 sm-mta[6230]: p6D0r0u1006229: to=<a@gmail.com>,<b@gmail.com>, delay=00:00:02, xdelay=00:00:02, mailer=esmtp, pri=120395, relay=gmail-smtp-in.l.google.com. [74.125.1.2], dsn=2.0.0, stat=Sent (OK 1310518380 pd12si6025606vcb.162)";
 
 fn maillog(args: &[&str], stdin: Option<&[u8]>) -> Output {
+    // No config from the environment: `parse` reads its time zone and programs from it.
     let mut child = Command::new(env!("CARGO_BIN_EXE_maillog"))
         .args(args)
+        .env_remove("MAILLOG_CONFIG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
