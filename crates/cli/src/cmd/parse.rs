@@ -142,7 +142,7 @@ impl ParseConfig {
         let zone = loaded.zone()?;
         let file = loaded.file;
         Ok(ParseConfig {
-            zone: args.tz.clone().unwrap_or(zone),
+            zone: args.tz.unwrap_or(zone),
             year: args.year.or(file.year),
             programs: if args.sendmail_programs.is_empty() {
                 file.sendmail_programs
