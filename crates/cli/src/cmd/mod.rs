@@ -2,7 +2,8 @@
 //!
 //! - [`run`]: `maillog run` over `maillog-pipeline`; [`check`]: `maillog check`, the same
 //!   settings checked (and the archive probed) without running;
-//! - [`parse`]: `maillog parse` over `maillog-parse`'s `stream`;
+//! - [`parse`]: `maillog parse` over `maillog-parse`'s `stream`, its inputs decompressed by
+//!   `maillog-aggregate`'s `decompress`;
 //! - [`top`] and [`report`] over `maillog-aggregate`'s `runner`, with what they share in
 //!   [`query`];
 //! - [`docs`]: `maillog completions` and the hidden `maillog manpages`, generated from the
