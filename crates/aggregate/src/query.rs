@@ -2,7 +2,9 @@
 //!
 //! This module is `QUERIES.md` (beside `Cargo.toml`) in code: the keys a record counts under
 //! (`src` with the null sender as `<>`, domains lowercased, `status` from `dsn`/`stat`, any
-//! other field as stored), the default kind of each key, `--where` and `--since`/`--until`.
+//! other known field as stored), the default kind of each key (the kind that carries it, from
+//! `crate::names`), the check that the kind counted carries the keys named, `--where` and
+//! `--since`/`--until`.
 //! `contrib/spark/maillog_top.py` implements the same rules; a test holds them equal.
 //!
 //! It never counts or reads anything: it answers questions about one record.
