@@ -15,7 +15,8 @@ the answer is then the last line that starts with `[` or `{`, or use `--format j
     maillog_top.py report [-n N] [--since T] [--until T] [--format json] PATH...
     maillog_top.py batch --queries FILE.json
 
-KEY is src, src_domain, mailserver, relay, dest, dest_domain, status or any record field; T is
+KEY is src, src_domain, mailserver, relay, dest, dest_domain, status or a known record field
+(KEYS below; another name exits 2 with the closest one, as maillog does); T is
 RFC 3339 or YYYY-MM-DD[THH:MM[:SS]] in UTC. A PATH is a file (read as it is), a directory (its
 archive files, `*.json`/`*.ndjson` plain, `.bz2` or `.gz`, at any depth: the archive's
 `mail_logs/` or one date folder), or a Hadoop glob (`mail_logs/2026-01-*/to-*`); any scheme
@@ -70,20 +71,43 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.types import MapType, StringType
 
-# The kind each key counts by default (QUERIES.md, "Keys"); any other field: `from`.
-DEFAULT_KIND = {
+# The known keys (QUERIES.md, "Keys"; crates/aggregate/src/names.rs) and the records that carry
+# each, in the order an unknown key's error lists them. A key counts by default the kind that
+# carries it, `from` for both.
+KEYS = {
     "src": "from",
     "src_domain": "from",
-    "mailserver": "from",
-    "relay": "from",
+    "mailserver": "both",
+    "relay": "both",
     "dest": "to",
     "dest_domain": "to",
     "status": "to",
+    "sendmailid": "both",
+    "pid": "both",
+    "month": "both",
+    "day": "both",
+    "time": "both",
+    "ts": "both",
+    "relay_ip": "both",
+    "size": "from",
+    "classnumber": "from",
+    "nrcpts": "from",
+    "msgid": "from",
     "delay": "to",
     "xdelay": "to",
     "stat": "to",
+    "proto": "from",
+    "daemon": "from",
+    "bodytype": "from",
+    "auth": "from",
+    "mailer": "to",
+    "pri": "to",
     "dsn": "to",
+    "ntries": "to",
+    "ctladdr": "to",
 }
+DEFAULT_KIND = {key: "to" if carrier == "to" else "from" for key, carrier in KEYS.items()}
+CARRIERS = {"from": "from records", "to": "to records", "both": "from and to records"}
 
 UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 LOWER = "abcdefghijklmnopqrstuvwxyz"
@@ -106,11 +130,66 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def jaro_winkler(a, b):
+    """Jaro–Winkler similarity, as the Rust crate strsim computes it (maillog's did-you-mean)."""
+    if not a and not b:
+        return 1.0
+    if not a or not b:
+        return 0.0
+    search = max(max(len(a), len(b)) // 2 - 1, 0)
+    a_flags, b_flags = [False] * len(a), [False] * len(b)
+    matches = 0
+    for i, ch in enumerate(a):
+        for j in range(max(i - search, 0), min(len(b), i + search + 1)):
+            if not b_flags[j] and b[j] == ch:
+                a_flags[i] = b_flags[j] = True
+                matches += 1
+                break
+    if matches == 0:
+        return 0.0
+    b_matched = [ch for ch, flag in zip(b, b_flags, strict=True) if flag]
+    a_matched = [ch for ch, flag in zip(a, a_flags, strict=True) if flag]
+    transpositions = sum(x != y for x, y in zip(a_matched, b_matched, strict=True)) // 2
+    sim = (matches / len(a) + matches / len(b) + (matches - transpositions) / matches) / 3
+    if sim <= 0.7:
+        return sim
+    prefix = 0
+    for x, y in zip(a[:4], b, strict=False):
+        if x != y:
+            break
+        prefix += 1
+    return sim + 0.1 * prefix * (1 - sim)
+
+
+def key_arg(text):
+    """A known key, or the error maillog gives: the closest key (above 0.8) and the list."""
+    if text in KEYS:
+        return text
+    scored = [(jaro_winkler(text, known), known) for known in KEYS]
+    best = max(scored, key=lambda pair: pair[0])
+    hint = f" (did you mean `{best[1]}`?)" if best[0] > 0.8 else ""
+    raise argparse.ArgumentTypeError(
+        f"{json.dumps(text)} is not a key{hint}; the keys are {', '.join(KEYS)}"
+    )
+
+
 def where_arg(text):
     field, sep, value = text.partition("=")
-    if not sep or not field:
+    if not sep:
         raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, got {text!r}")
-    return (field, value)
+    return (key_arg(field), value)
+
+
+def check_kinds(by, kind, where):
+    """A key the counted kind never carries would count nothing: maillog's usage error."""
+    for option, key in [("--by", by)] + [("--where", field) for field, _ in where]:
+        carrier = KEYS[key]
+        if carrier not in (kind, "both"):
+            raise UsageError(
+                f"maillog_top: {option} {key}: `{key}` is on {CARRIERS[carrier]}, and this query counts "
+                f"{kind} records; it would count nothing (a query counts one kind of record; it "
+                "never joins a `from` record with its `to` records)"
+            )
 
 
 TIME_ARG = re.compile(
@@ -157,7 +236,7 @@ def command_parser():
     commands = parser.add_subparsers(dest="command", required=True)
 
     top = commands.add_parser("top", help="the first N keys of one dimension")
-    top.add_argument("--by", required=True, metavar="KEY")
+    top.add_argument("--by", required=True, type=key_arg, metavar="KEY")
     top.add_argument("--kind", choices=["from", "to"])
     top.add_argument("-n", "--limit", dest="n", type=positive_int, default=10)
     top.add_argument("--metric", choices=["count", "bytes"], default="count")
@@ -360,7 +439,8 @@ def top(
 
     `bytes` is in the answer for `from` records, with the bytes metric, or when `bytes_` asks.
     """
-    kind = kind or DEFAULT_KIND.get(by, "from")
+    kind = kind or DEFAULT_KIND[by]
+    check_kinds(by, kind, where)
     with_bytes = kind == "from" or metric == "bytes" or bytes_
     records = archive.with_bytes() if with_bytes else archive.records
     records = records.filter(F.col("kind") == kind)
@@ -585,6 +665,9 @@ def main(argv):
             queries = read_batch(parser, args.queries)
         else:
             queries = [(argv, args)]
+        for _, query in queries:
+            if query.command == "top":
+                check_kinds(query.by, query.kind or DEFAULT_KIND[query.by], query.where)
     except UsageError as e:
         print(e, file=sys.stderr)
         return 2

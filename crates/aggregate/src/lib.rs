@@ -14,7 +14,8 @@
 //! - [`live`]: the sliding windows, the bounded per-bucket counters and the answers.
 //! - [`decompress`]: bzip2, gzip or plain, told from an input's first bytes, read whole.
 //! - [`fields`]: a record by field name, parsed or read from JSON; [`json`]: reading JSON lines.
-//! - [`query`]: keys, status, filters; [`tally`]: top-N counts and the size join;
+//! - [`names`]: the known keys and the kind that carries each; [`query`]: keys, status,
+//!   filters; [`tally`]: top-N counts and the size join;
 //!   [`report`]: the pflogsumm-style summary.
 //! - [`inputs`]: the INPUT arguments of a query as inputs (directories walked, `s3://` globs
 //!   listed); [`scan`]: reading inputs on every core; [`runner`]: the two in a row, with
@@ -29,6 +30,7 @@ pub mod inputs;
 pub mod json;
 pub mod key;
 pub mod live;
+pub mod names;
 pub mod query;
 pub mod report;
 pub mod runner;

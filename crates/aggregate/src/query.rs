@@ -2,7 +2,9 @@
 //!
 //! This module is `QUERIES.md` (beside `Cargo.toml`) in code: the keys a record counts under
 //! (`src` with the null sender as `<>`, domains lowercased, `status` from `dsn`/`stat`, any
-//! other field as stored), the default kind of each key, `--where` and `--since`/`--until`.
+//! other known field as stored), the default kind of each key (the kind that carries it, from
+//! `crate::names`), the check that the kind counted carries the keys named, `--where` and
+//! `--since`/`--until`.
 //! `contrib/spark/maillog_top.py` implements the same rules; a test holds them equal.
 //!
 //! It never counts or reads anything: it answers questions about one record.
@@ -15,79 +17,73 @@ use maillog_parse::Kind;
 
 use crate::fields::Fields;
 use crate::key::{Dimension, NULL_ADDRESS};
+use crate::names::{Carrier, Field, UnknownKey};
 
-/// What records are counted by: a dimension of the live top, the delivery status, or any field.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What records are counted by: a dimension of the live top, the delivery status, or a known
+/// field (one of [`FIELDS`](crate::names::FIELDS)). Parsed once, from a known name only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Key {
     /// `src`, `dest`, their domains, `mailserver`, `relay`.
     Dimension(Dimension),
     /// `Sent`, `Deferred`, `Bounced`, `Queued` or `Other`, from `dsn` and `stat`.
     Status,
-    /// Any other field of the record, as stored.
-    Field(String),
+    /// Any other known field of the record, as stored.
+    Field(Field),
 }
-
-/// A key name that cannot be a field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyError(pub String);
-
-impl fmt::Display for KeyError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?} is not a key: expected mailserver, src, dest, relay, src_domain, dest_domain, \
-             status, or a record field name (letters, digits, '_', '-')",
-            self.0
-        )
-    }
-}
-
-impl std::error::Error for KeyError {}
 
 impl FromStr for Key {
-    type Err = KeyError;
+    type Err = UnknownKey;
 
-    fn from_str(text: &str) -> Result<Self, KeyError> {
+    /// One of the known names ([`crate::names::known`]), exactly; anything else is an error
+    /// with the closest known name.
+    fn from_str(text: &str) -> Result<Self, UnknownKey> {
         if let Ok(dimension) = text.parse::<Dimension>() {
             return Ok(Key::Dimension(dimension));
         }
         if text == "status" {
             return Ok(Key::Status);
         }
-        let is_name = !text.is_empty()
-            && text
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if is_name {
-            Ok(Key::Field(text.to_owned()))
-        } else {
-            Err(KeyError(text.to_owned()))
-        }
+        Field::lookup(text)
+            .map(Key::Field)
+            .ok_or_else(|| UnknownKey::new(text))
     }
 }
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Key::Dimension(dimension) => f.write_str(dimension.as_str()),
-            Key::Status => f.write_str("status"),
-            Key::Field(name) => f.write_str(name),
-        }
+        f.write_str(self.name())
     }
 }
 
 impl Key {
-    /// The kind of records the key counts unless told otherwise: `to` for recipients, their
-    /// domains, the status and the delivery fields; `from` (messages accepted) for the rest.
-    pub fn default_kind(&self) -> Kind {
+    /// The key's name in queries and answers.
+    pub fn name(self) -> &'static str {
         match self {
-            Key::Dimension(dimension) => dimension.kind(),
-            Key::Status => Kind::To,
-            Key::Field(name) => match name.as_str() {
-                "delay" | "xdelay" | "stat" | "dsn" => Kind::To,
-                _ => Kind::From,
-            },
+            Key::Dimension(dimension) => dimension.as_str(),
+            Key::Status => "status",
+            Key::Field(field) => field.name(),
         }
+    }
+
+    /// The records that carry the key: `to` for recipients, their domains, the status and the
+    /// delivery fields (`mailer`, `dsn`, `delay`, …); `from` for senders, their domains and the
+    /// message fields (`size`, `proto`, …); both for the header's fields and `relay`.
+    pub fn carrier(self) -> Carrier {
+        match self {
+            Key::Dimension(Dimension::Mailserver | Dimension::Relay) => Carrier::Both,
+            Key::Dimension(dimension) => match dimension.kind() {
+                Kind::From => Carrier::From,
+                Kind::To => Carrier::To,
+            },
+            Key::Status => Carrier::To,
+            Key::Field(field) => field.carrier(),
+        }
+    }
+
+    /// The kind of records the key counts unless told otherwise: the kind that carries it, and
+    /// `from` (messages accepted) for a key both kinds carry.
+    pub fn default_kind(self) -> Kind {
+        self.carrier().default_kind()
     }
 
     /// The value `record` has for this key, or `None` when it has none (see `QUERIES.md`).
@@ -101,7 +97,7 @@ impl Key {
             Key::Dimension(Dimension::Mailserver) => record.field("mailserver"),
             Key::Dimension(Dimension::Relay) => record.field("relay"),
             Key::Status => status(record).map(|s| Cow::Borrowed(s.as_str())),
-            Key::Field(name) => record.field(name),
+            Key::Field(field) => record.field(field.name()),
         }
     }
 }
@@ -255,6 +251,43 @@ impl Filter {
             .iter()
             .all(|w| w.key.value(record).as_deref() == Some(w.value.as_str()))
     }
+}
+
+/// A key of a query (`--by`, or a `--where` field) that the records it counts never carry, so
+/// that it would count nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{option} {key}: `{key}` is on {carrier}, and this query counts {} records; it would \
+     count nothing (a query counts one kind of record; it never joins a `from` record with its \
+     `to` records)",
+    .kind.as_str()
+)]
+pub struct KindError {
+    /// `--by` or `--where`.
+    pub option: &'static str,
+    /// The key.
+    pub key: Key,
+    /// The records that carry it.
+    pub carrier: Carrier,
+    /// The kind the query counts.
+    pub kind: Kind,
+}
+
+/// Checks that records of `kind` may carry `by` and every `--where` field.
+pub fn check_kinds(by: Key, kind: Kind, wheres: &[Where]) -> Result<(), KindError> {
+    let named = std::iter::once(("--by", by)).chain(wheres.iter().map(|w| ("--where", w.key)));
+    for (option, key) in named {
+        let carrier = key.carrier();
+        if !carrier.carries(kind) {
+            return Err(KindError {
+                option,
+                key,
+                carrier,
+                kind,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Parses `--since`/`--until`: RFC 3339, or `YYYY-MM-DD[THH:MM[:SS]]` (a space for the `T`

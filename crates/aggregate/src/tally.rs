@@ -17,7 +17,7 @@ use maillog_parse::Kind;
 use serde::Serialize;
 
 use crate::fields::Fields;
-use crate::query::{Filter, Key, size};
+use crate::query::{Filter, Key, KindError, check_kinds, size};
 
 /// How much a key has.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -203,6 +203,17 @@ impl TopQuery {
     pub fn with_bytes(&self) -> bool {
         self.kind == Kind::From || self.metric == Metric::Bytes
     }
+
+    /// Whether the records counted may carry the key and every `--where` field: a query on a
+    /// key the other kind carries would count nothing, always.
+    pub fn check(&self) -> Result<(), KindError> {
+        check_kinds(self.key, self.kind, &self.filter.wheres)
+    }
+
+    /// The keys the query names: `--by`, then every `--where` field.
+    fn named(&self) -> impl Iterator<Item = Key> + '_ {
+        std::iter::once(self.key).chain(self.filter.wheres.iter().map(|w| w.key))
+    }
 }
 
 /// One thread's counts of a [`TopQuery`].
@@ -212,6 +223,11 @@ pub struct TopTally<'q> {
     counts: KeyCounts,
     /// `to` records whose message size was not known when they were read.
     waiting: Vec<(Box<str>, u64)>,
+    /// For each key the query names ([`TopQuery::named`]): whether a record of the kind
+    /// counted, filtered or not, had a value for it.
+    seen: Vec<bool>,
+    /// How many of `seen` are false: once 0, records are no longer looked at for it.
+    unseen: usize,
 }
 
 impl<'q> TopTally<'q> {
@@ -221,6 +237,30 @@ impl<'q> TopTally<'q> {
             query,
             counts: KeyCounts::default(),
             waiting: Vec::new(),
+            seen: query.named().map(|_| false).collect(),
+            unseen: query.named().count(),
+        }
+    }
+
+    /// The keys the query names that no record of the kind counted had a value for, each once
+    /// (of the merged tally): a field the data scanned does not have.
+    pub fn absent(&self) -> Vec<Key> {
+        let mut absent: Vec<Key> = Vec::new();
+        for (key, seen) in self.query.named().zip(&self.seen) {
+            if !seen && !absent.contains(&key) {
+                absent.push(key);
+            }
+        }
+        absent
+    }
+
+    /// Notes which named keys `record` has a value for.
+    fn look<F: Fields>(&mut self, record: &F) {
+        for (key, seen) in self.query.named().zip(self.seen.iter_mut()) {
+            if !*seen && key.value(record).is_some() {
+                *seen = true;
+                self.unseen -= 1;
+            }
         }
     }
 
@@ -248,7 +288,13 @@ impl Tally for TopTally<'_> {
 
     fn record<F: Fields>(&mut self, record: &F, sizes: &Sizes) {
         let query = self.query;
-        if record.kind() != query.kind || !query.filter.accepts(record) {
+        if record.kind() != query.kind {
+            return;
+        }
+        if self.unseen > 0 {
+            self.look(record);
+        }
+        if !query.filter.accepts(record) {
             return;
         }
         let Some(key) = query.key.value(record) else {
@@ -277,6 +323,10 @@ impl Tally for TopTally<'_> {
 
     fn merge(&mut self, other: Self) {
         merge_counts(&mut self.counts, other.counts);
+        for (seen, other) in self.seen.iter_mut().zip(other.seen) {
+            *seen |= other;
+        }
+        self.unseen = self.seen.iter().filter(|seen| !**seen).count();
     }
 }
 
@@ -302,6 +352,55 @@ mod tests {
                 .expect("JSON");
             assert_eq!(sizes.get(Sizes::message_of(&to)), Some(300));
         }
+    }
+
+    #[test]
+    fn keys_no_record_of_the_kind_has_are_absent_until_one_has_them() {
+        let query = TopQuery {
+            key: "mailer".parse().expect("key"),
+            kind: Kind::To,
+            metric: Metric::Count,
+            filter: Filter {
+                wheres: vec![
+                    "dsn=5.1.1".parse().expect("where"),
+                    "mailer=x".parse().expect("where"),
+                ],
+                since: None,
+                until: None,
+            },
+            n: 10,
+        };
+        let key = |k: &str| k.parse::<Key>().expect("key");
+        let sizes = Sizes::default();
+        let mut scanner = Scanner::default();
+        let mut one = TopTally::new(&query);
+        assert_eq!(one.absent(), [key("mailer"), key("dsn")]);
+        // A `from` record is not looked at; a `to` record is, filtered out or not.
+        one.record(
+            &scanner
+                .scan(br#"{"mailer":"esmtp"}"#, Some(Kind::From))
+                .expect("JSON"),
+            &sizes,
+        );
+        assert_eq!(one.absent(), [key("mailer"), key("dsn")]);
+        one.record(
+            &scanner
+                .scan(br#"{"dsn":"2.0.0"}"#, Some(Kind::To))
+                .expect("JSON"),
+            &sizes,
+        );
+        assert_eq!(one.absent(), [key("mailer")]);
+        assert!(one.answer().is_empty());
+        let mut other = TopTally::new(&query);
+        other.record(
+            &scanner
+                .scan(br#"{"mailer":"esmtp"}"#, Some(Kind::To))
+                .expect("JSON"),
+            &sizes,
+        );
+        assert_eq!(other.absent(), [key("dsn")]);
+        one.merge(other);
+        assert_eq!(one.absent(), []);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 use super::*;
 use crate::json::Scanner;
+use crate::names::Carrier;
 use maillog_parse::{Parsed, Parser, TimeContext, YearPolicy, Zone};
 
 fn value(key: &str, line: &str) -> Option<String> {
@@ -50,15 +51,19 @@ fn status_goes_by_dsn_then_stat() {
 }
 
 #[test]
-fn default_kinds_follow_the_key() {
+fn default_kinds_are_the_kind_that_carries_the_key() {
     let kind = |k: &str| k.parse::<Key>().expect("key").default_kind();
     for k in [
         "src",
         "src_domain",
         "mailserver",
         "relay",
-        "mailer",
+        "size",
+        "nrcpts",
+        "proto",
+        "daemon",
         "msgid",
+        "sendmailid",
     ] {
         assert_eq!(kind(k), Kind::From, "{k}");
     }
@@ -66,6 +71,9 @@ fn default_kinds_follow_the_key() {
         "dest",
         "dest_domain",
         "status",
+        "mailer",
+        "pri",
+        "ntries",
         "delay",
         "xdelay",
         "stat",
@@ -73,8 +81,50 @@ fn default_kinds_follow_the_key() {
     ] {
         assert_eq!(kind(k), Kind::To, "{k}");
     }
-    assert!("a b".parse::<Key>().is_err());
-    assert!("".parse::<Key>().is_err());
+}
+
+#[test]
+fn only_known_names_are_keys() {
+    for name in crate::names::known() {
+        let key = name.parse::<Key>().expect("a known name");
+        assert_eq!(key.name(), name);
+        assert_eq!(key.to_string(), name);
+    }
+    for name in ["a b", "", "dset", "DEST", "nosuch", "kind"] {
+        assert!(name.parse::<Key>().is_err(), "{name}");
+    }
+    let error = "stauts".parse::<Key>().expect_err("a typo");
+    assert_eq!(error.suggestion, Some("status"));
+    let error = "stauts=Sent".parse::<Where>().expect_err("a typo");
+    assert!(error.contains("did you mean `status`?"), "{error}");
+}
+
+#[test]
+fn a_key_the_counted_kind_never_carries_is_an_error() {
+    let key = |k: &str| k.parse::<Key>().expect("key");
+    let wheres =
+        |w: &[&str]| -> Vec<Where> { w.iter().map(|w| w.parse().expect("where")).collect() };
+    assert_eq!(check_kinds(key("mailer"), Kind::To, &[]), Ok(()));
+    assert_eq!(
+        check_kinds(
+            key("mailserver"),
+            Kind::To,
+            &wheres(&["mailer=esmtp", "pid=1"])
+        ),
+        Ok(())
+    );
+    let error = check_kinds(key("mailer"), Kind::From, &[]).expect_err("mailer of from");
+    assert_eq!((error.option, error.carrier), ("--by", Carrier::To));
+    let error = check_kinds(key("src"), Kind::From, &wheres(&["relay=x", "dsn=5.1.1"]))
+        .expect_err("dsn of from");
+    assert_eq!(error.option, "--where");
+    assert_eq!(error.key, key("dsn"));
+    assert!(
+        error
+            .to_string()
+            .starts_with("--where dsn: `dsn` is on to records, and this query counts from records"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -89,7 +139,8 @@ fn filters_take_wheres_and_a_time_range() {
     };
     assert!(filter(&["status=Deferred", "dest_domain=gmail.com"], None, None).accepts(&record));
     assert!(!filter(&["status=Sent"], None, None).accepts(&record));
-    assert!(!filter(&["nosuch=x"], None, None).accepts(&record));
+    // A known field the record lacks: no match.
+    assert!(!filter(&["mailer=esmtp"], None, None).accepts(&record));
     // 2011-07-12T22:30:00Z
     assert!(filter(&[], Some("2011-07-12 22:30"), Some("2011-07-12T22:30:01Z")).accepts(&record));
     assert!(!filter(&[], Some("2011-07-12T22:30:01"), None).accepts(&record));

@@ -18,12 +18,13 @@ use crate::render;
 /// Arguments of `maillog top`.
 #[derive(Debug, Args)]
 pub struct TopArgs {
-    /// What to count by: mailserver, src, dest, relay, src_domain, dest_domain, status, or any
-    /// record field (mailer, dsn, …).
+    /// What to count by: mailserver, src, dest, relay, src_domain, dest_domain, status, or a
+    /// record field (mailer, dsn, size, proto, …); an unknown name is an error.
     #[arg(long, value_name = "KEY")]
     by: Key,
 
-    /// The records counted (default: `to` for dest*, status and delivery fields, else `from`).
+    /// The records counted (default: the kind that carries KEY: `to` for dest*, status and
+    /// delivery fields, else `from`).
     #[arg(long, value_enum)]
     kind: Option<KindArg>,
 
@@ -57,9 +58,18 @@ pub fn run(args: TopArgs) -> Result<ExitCode> {
         filter: args.scope.filter(args.wheres),
         n: args.scope.n,
     };
+    // A key the counted kind never carries: a usage error (exit 2, `main`), before any reading.
+    query.check()?;
     let scope = &args.scope;
     let outcome = query::run(scope, || TopTally::new(&query))?;
     let rows = outcome.tally.answer();
     write(|out| render::top(out, scope.format, &query.key.to_string(), &rows))?;
+    for key in outcome.tally.absent() {
+        eprintln!(
+            "maillog: no record scanned has the field {:?} (it is on {})",
+            key.name(),
+            key.carrier()
+        );
+    }
     Ok(finish(scope, &outcome))
 }
