@@ -105,6 +105,11 @@ KEYS = {
     "dsn": "to",
     "ntries": "to",
     "ctladdr": "to",
+    "quarantine": "from",
+    "orcpt": "to",
+    "tls_verify": "to",
+    "tls_version": "to",
+    "cipher": "to",
 }
 DEFAULT_KIND = {key: "to" if carrier == "to" else "from" for key, carrier in KEYS.items()}
 CARRIERS = {"from": "from records", "to": "to records", "both": "from and to records"}

@@ -101,7 +101,7 @@ impl Field {
 /// Every plain field, in the order the list of known keys gives them: the contract's fields of
 /// both kinds, of `from` records, of `to` records, then sendmail's own keys of `from=` and
 /// `to=` lines.
-pub const FIELDS: [Field; 23] = [
+pub const FIELDS: [Field; 28] = [
     Field::new("sendmailid", Carrier::Both),
     Field::new("pid", Carrier::Both),
     Field::new("month", Carrier::Both),
@@ -125,6 +125,12 @@ pub const FIELDS: [Field; 23] = [
     Field::new("dsn", Carrier::To),
     Field::new("ntries", Carrier::To),
     Field::new("ctladdr", Carrier::To),
+    // Rarer keys seen in the archive (the shared corpus, the Athena table's columns).
+    Field::new("quarantine", Carrier::From),
+    Field::new("orcpt", Carrier::To),
+    Field::new("tls_verify", Carrier::To),
+    Field::new("tls_version", Carrier::To),
+    Field::new("cipher", Carrier::To),
 ];
 
 /// Every known key name: [`DERIVED`], then [`FIELDS`].
@@ -188,7 +194,10 @@ mod tests {
             ),
             "{message}"
         );
-        assert!(message.ends_with(", ntries, ctladdr"), "{message}");
+        assert!(
+            message.ends_with(", ctladdr, quarantine, orcpt, tls_verify, tls_version, cipher"),
+            "{message}"
+        );
         assert!(!UnknownKey::new("zzz").to_string().contains("did you mean"));
     }
 
