@@ -13,6 +13,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use maillog_testkit::tools::{as_nobody, root_or_skip};
+
 fn maillog() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_maillog"));
     command.env_remove("MAILLOG_CONFIG");
@@ -24,22 +26,6 @@ fn text(out: &Output) -> (String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// Whether this process may switch to another user.
-fn root_or_skip(test: &str) -> bool {
-    let root = fs::metadata("/proc/self").is_ok_and(|m| {
-        use std::os::unix::fs::MetadataExt;
-        m.uid() == 0
-    });
-    if !root {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "{test}: needs root under CI=true"
-        );
-        eprintln!("SKIPPED {test}: needs root, to run maillog check as another user");
-    }
-    root
 }
 
 /// A directory `nobody` may enter, holding the log as syslog-ng writes it (root:adm 0640).
@@ -60,14 +46,12 @@ fn central_host(dir: &Path) {
 }
 
 fn check_as_nobody(dir: &Path, format: &str) -> Output {
-    let mut command = Command::new("setpriv");
-    command
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_maillog"))
+    as_nobody(env!("CARGO_BIN_EXE_maillog"))
         .args(["check", "--format", format])
         .current_dir(dir)
-        .env_remove("MAILLOG_CONFIG");
-    command.output().unwrap()
+        .env_remove("MAILLOG_CONFIG")
+        .output()
+        .unwrap()
 }
 
 #[test]

@@ -3,7 +3,26 @@
 //! without scraping text; the text summary stays on stderr otherwise.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use maillog_testkit::tools::{as_nobody, root_or_skip};
+
+/// `command` (maillog, run as whoever) given `run --once --format json` on `dir/mail.log`,
+/// with a spool and a `file://` archive in `dir`.
+fn once_in_json(mut command: Command, dir: &Path) -> Output {
+    command
+        .args(["run", "--once", "--format", "json", "--input"])
+        .arg(dir.join("mail.log"))
+        .arg("--spool")
+        .arg(dir.join("spool"))
+        .arg("--archive")
+        .arg(format!("file://{}", dir.join("archive").display()))
+        .env_remove("MAILLOG_CONFIG")
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
 
 #[test]
 fn a_once_run_summarises_in_json_on_stdout() {
@@ -16,17 +35,7 @@ fn a_once_run_summarises_in_json_on_stdout() {
 not a sendmail line
 ";
     std::fs::write(d.join("mail.log"), lines).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
-        .args(["run", "--once", "--format", "json", "--input"])
-        .arg(d.join("mail.log"))
-        .arg("--spool")
-        .arg(d.join("spool"))
-        .arg("--archive")
-        .arg(format!("file://{}", d.join("archive").display()))
-        .env_remove("MAILLOG_CONFIG")
-        .current_dir(d)
-        .output()
-        .unwrap();
+    let out = once_in_json(Command::new(env!("CARGO_BIN_EXE_maillog")), d);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(
@@ -48,16 +57,7 @@ not a sendmail line
 #[test]
 fn a_once_run_that_cannot_read_an_input_exits_1() {
     // As `nobody`, a log only root may read (root reads everything: root only, like CI).
-    let root = std::fs::metadata("/proc/self").is_ok_and(|m| {
-        use std::os::unix::fs::MetadataExt;
-        m.uid() == 0
-    });
-    if !root {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v != "true"),
-            "needs root under CI=true"
-        );
-        eprintln!("SKIPPED a_once_run_that_cannot_read_an_input_exits_1: needs root");
+    if !root_or_skip("a_once_run_that_cannot_read_an_input_exits_1") {
         return;
     }
     use std::os::unix::fs::PermissionsExt;
@@ -66,19 +66,7 @@ fn a_once_run_that_cannot_read_an_input_exits_1() {
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
     std::fs::write(d.join("mail.log"), "x\n").unwrap();
     std::fs::set_permissions(d.join("mail.log"), std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = Command::new("setpriv")
-        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_maillog"))
-        .args(["run", "--once", "--format", "json", "--input"])
-        .arg(d.join("mail.log"))
-        .arg("--spool")
-        .arg(d.join("spool"))
-        .arg("--archive")
-        .arg(format!("file://{}", d.join("archive").display()))
-        .env_remove("MAILLOG_CONFIG")
-        .current_dir(d)
-        .output()
-        .unwrap();
+    let out = once_in_json(as_nobody(env!("CARGO_BIN_EXE_maillog")), d);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("an input could not be read"), "{stderr}");
