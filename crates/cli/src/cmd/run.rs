@@ -7,6 +7,7 @@ use anyhow::Result;
 use maillog_pipeline::logging;
 use maillog_pipeline::{Service, Settings, Signals};
 
+use maillog_config::ConfigOrigin;
 use maillog_config::settings::{self, Flags};
 
 use crate::args::Output;
@@ -51,10 +52,9 @@ pub enum Once {
 /// `maillog run`: the pipeline, as a service unless `--once`.
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let (format, once) = (args.format, args.once.is_some());
-    let settings = settings(args.clone(), true)?;
+    let (settings, origin) = settings(args.clone(), true)?;
     let log = logging::init(settings.service.log.json, &settings.service.log.level)?;
-    // Said now that the service's own logs are set up (the lookup's debug line came before).
-    let origin = maillog_config::lookup::Candidates::of_process(args.config.as_deref()).choose();
+    // Said again now that the service's own logs are set up (the lookup's came before them).
     tracing::debug!(config = %origin, "config");
     let service = Service {
         signals: Signals::install()?,
@@ -79,12 +79,14 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 
 /// The settings again (SIGHUP), from the same flags and the config file as it is now.
 fn settings_of(args: RunArgs) -> Result<Settings> {
-    settings(args, true)
+    settings(args, true).map(|(settings, _)| settings)
 }
 
 /// The settings from the config file and the flags (`need_inputs`: nothing to follow is an
-/// error).
-fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
+/// error), and which config file that was.
+fn settings(args: RunArgs, need_inputs: bool) -> Result<(Settings, ConfigOrigin)> {
+    let loaded = maillog_config::load_or_default(args.config.as_deref())?;
+    let origin = loaded.origin.clone();
     let flags = Flags {
         config: args.config,
         inputs: args.inputs,
@@ -93,5 +95,6 @@ fn settings(args: RunArgs, need_inputs: bool) -> Result<Settings> {
         once: args.once.is_some(),
         seal_all: args.once == Some(Once::All),
     };
-    settings::resolve(flags, need_inputs)
+    let settings = settings::resolve_from(loaded, flags, need_inputs)?;
+    Ok((settings, origin))
 }
