@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use common::{ACCESS_KEY, S3Server, SECRET_KEY};
@@ -384,7 +384,7 @@ fn one_line_stamped_2099_does_not_hold_back_the_live_windows() {
     }
     let names: Vec<String> = case.objects().into_keys().collect();
     let arrived = live.iter().filter(|r| archived.contains_key(*r)).count();
-    stop(&mut service);
+    common::stop(&mut service);
     let log = fs::read_to_string(case.path("service.log")).unwrap();
     assert_eq!(
         arrived,
@@ -422,21 +422,6 @@ impl Case {
             }
         }
         common::multiset(lines)
-    }
-}
-
-/// SIGTERM, and the exit (at most 30 s).
-fn stop(service: &mut Child) {
-    let _ = Command::new("kill")
-        .args(["-s", "TERM", &service.id().to_string()])
-        .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while service.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = service.kill();
-            panic!("the service did not stop on SIGTERM");
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

@@ -270,6 +270,62 @@ fn a_log_replaced_by_a_copy_of_itself_is_not_read_again() {
     );
 }
 
+/// The log replaced by a copy of itself (`sed -i`, rsync: a new inode) while the service
+/// follows it with a window open; the service stopped; the spool wiped with the checkpoint kept
+/// — straight away, or after a `run --once` (which lets the replaced file go). The next run
+/// reads the open window again from the copy, and nothing else: the due window whose lines the
+/// copy holds too is archived once, and no record is said lost.
+#[test]
+fn a_spool_wiped_after_the_log_was_replaced_by_a_copy_is_read_again_from_the_copy() {
+    for once_between in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("mail.log");
+        fs::write(&log, lines(0, 5) + &lines_now(100, 4)).unwrap();
+        fs::write(
+            dir.path().join("pipeline.toml"),
+            "inputs = [\"mail.log\"]\nspool = \"spool\"\nstate = \"state\"\narchive = \"file://archive\"\n",
+        )
+        .unwrap();
+        let mut service = Command::new(env!("CARGO_BIN_EXE_maillog"));
+        service
+            .current_dir(dir.path())
+            .args(["run", "--config", "pipeline.toml"]);
+        let (mut service, replaced, stderr) = common::watched(service, "replaced by a copy");
+        // Read: the due window is archived (the window of now stays open).
+        let archive = dir.path().join("archive");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !archive.exists() || common::files(&archive).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the due window is archived"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let copy = dir.path().join("mail.log.tmp");
+        fs::copy(&log, &copy).unwrap();
+        fs::rename(&copy, &log).unwrap();
+        let seen = replaced.recv_timeout(std::time::Duration::from_secs(30));
+        common::stop(&mut service);
+        let stderr = stderr.join().unwrap();
+        seen.unwrap_or_else(|_| panic!("the replacement is seen: {stderr}"));
+        if once_between {
+            run_config(dir.path(), "--once");
+        }
+        fs::remove_dir_all(dir.path().join("spool")).unwrap();
+        let stderr = run_config(dir.path(), "--once=all");
+        assert!(
+            stderr.contains("read again from the log files") && stderr.contains("records=4"),
+            "once between: {once_between}; said: {stderr}"
+        );
+        assert!(!stderr.contains("RECORDS LOST"), "{stderr}");
+        assert_eq!(
+            common::archived_records(&archive),
+            common::parsed_records(&log),
+            "once between: {once_between}"
+        );
+    }
+}
+
 #[test]
 fn a_rotation_deleted_before_it_was_read_is_said() {
     let dir = tempfile::tempdir().unwrap();

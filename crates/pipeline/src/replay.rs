@@ -24,13 +24,16 @@
 //! (the tailer does); it only says which positions to go back to and which records to keep.
 //! Limits: a window without an origin (a state written before origins were kept) cannot be
 //! read again and is reported lost, as before; so are the lines of a content whose file is
-//! gone (rotated away and deleted, or replaced and let go).
+//! gone (rotated away and deleted). A file replaced by a copy of itself (`sed -i`, rsync) is
+//! not gone: its lines are read again from the copy (`carry_to_replacements`), unless it was
+//! replaced twice between two commits.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use maillog_batch::{BatchState, LostWindow, WindowId};
 use maillog_parse::Kind;
 use maillog_tail::Checkpointer;
+use maillog_tail::checkpoint::Entry;
 use serde::{Deserialize, Serialize};
 
 use crate::year::YearReference;
@@ -103,11 +106,13 @@ impl Origins {
     pub fn committed(&mut self, batch: &BatchState, checkpointer: &Checkpointer) -> Vec<Origin> {
         let open: BTreeSet<WindowId> = batch.spool.open.iter().map(|o| o.id).collect();
         self.windows.retain(|id, _| open.contains(id));
-        let known: BTreeSet<u32> = checkpointer.entries().iter().map(|e| e.epoch).collect();
+        let entries = checkpointer.entries();
+        let known: BTreeSet<u32> = entries.iter().map(|e| e.epoch).collect();
         self.read_to.retain(|epoch, _| known.contains(epoch));
         self.windows
             .iter_mut()
             .map(|(id, from)| {
+                carry_to_replacements(from, &entries);
                 from.retain(|epoch, _| known.contains(epoch));
                 Origin {
                     window: *id,
@@ -115,6 +120,31 @@ impl Origins {
                 }
             })
             .collect()
+    }
+}
+
+/// A position in a content whose first bytes a replacement holds (`Entry::continues`: a
+/// followed file replaced by a copy) applies to the replacement too, at the same offset — up
+/// to where the replacement's own content starts, which no line of the older content
+/// reaches — unless the replacement is named already (it keeps its own position). Once the
+/// older content is gone from the checkpoint (its file let go, or handed over to the
+/// replacement at a start), only the replacement's is kept. (A content named nowhere had
+/// nothing handed out: it is read from where its reading began, which for a replacement whose
+/// older content is gone is where that one's began.)
+fn carry_to_replacements(from: &mut Positions, entries: &[Entry]) {
+    let known: BTreeSet<u32> = entries.iter().map(|e| e.epoch).collect();
+    for entry in entries {
+        let Some(older) = entry.continues else {
+            continue;
+        };
+        let at = if known.contains(&older.epoch) {
+            from.get(&older.epoch).copied()
+        } else {
+            from.remove(&older.epoch)
+        };
+        if let Some(at) = at {
+            from.entry(entry.epoch).or_insert(at.min(older.upto));
+        }
     }
 }
 
@@ -184,6 +214,10 @@ impl Replay {
                 }
             }
         }
+        let entries = checkpointer.entries();
+        for lost in &mut replay.lost {
+            carry_to_replacements(&mut lost.from, &entries);
+        }
         if replay.lost.is_empty() {
             return Started {
                 replay: None,
@@ -193,7 +227,7 @@ impl Replay {
         // Back to the oldest origin of every content; one a window's origin does not name had
         // nothing handed out when it opened: from where its reading began (0 asks for that).
         let mut to = Positions::new();
-        for entry in checkpointer.entries() {
+        for entry in &entries {
             let oldest = replay
                 .lost
                 .iter()
@@ -206,6 +240,17 @@ impl Replay {
         for (epoch, before) in checkpointer.rewind(&to) {
             let until = replay.until.entry(epoch).or_default();
             *until = (*until).max(before);
+        }
+        // What was read of an older content was read before in the replacement holding it
+        // too (the older file, if gone, is handed over to it when the tailer starts).
+        for entry in &entries {
+            let Some(older) = entry.continues else {
+                continue;
+            };
+            if let Some(&read) = replay.until.get(&older.epoch) {
+                let until = replay.until.entry(entry.epoch).or_default();
+                *until = (*until).max(read.min(older.upto));
+            }
         }
         Started {
             replay: Some(replay),
@@ -290,6 +335,47 @@ mod tests {
         assert!(replay.is_done(at(900, 300), &known));
         assert!(replay.is_done(at(900, 0), &BTreeSet::from([1])));
         assert!(!replay.is_done(|_| None, &known));
+    }
+
+    #[test]
+    fn a_position_in_a_replaced_content_applies_to_its_replacement() {
+        let entry = |ino, epoch, continues| Entry {
+            key: maillog_tail::identity::FileKey { dev: 1, ino },
+            fingerprint: maillog_tail::identity::Fingerprint::of(b"x\n"),
+            epoch,
+            offset: 0,
+            path: String::new(),
+            compressed: false,
+            seq: 0,
+            eof: None,
+            size: 0,
+            tail: None,
+            first: 0,
+            continues,
+        };
+        let continues = |epoch, upto| {
+            Some(maillog_tail::checkpoint::Continues {
+                epoch,
+                first: 0,
+                upto,
+            })
+        };
+        // The older content 1 still known: named for both; past the copy's start, capped.
+        let both = [entry(1, 1, None), entry(2, 2, continues(1, 60))];
+        let mut from = Positions::from([(1, 20)]);
+        carry_to_replacements(&mut from, &both);
+        assert_eq!(from, Positions::from([(1, 20), (2, 20)]));
+        let mut from = Positions::from([(1, 75)]);
+        carry_to_replacements(&mut from, &both);
+        assert_eq!(from, Positions::from([(1, 75), (2, 60)]));
+        // Gone: only the copy's. A copy named already keeps its own.
+        let gone = [entry(2, 2, continues(1, 60)), entry(3, 3, None)];
+        let mut from = Positions::from([(1, 20), (3, 5)]);
+        carry_to_replacements(&mut from, &gone);
+        assert_eq!(from, Positions::from([(2, 20), (3, 5)]));
+        let mut from = Positions::from([(1, 20), (2, 70)]);
+        carry_to_replacements(&mut from, &gone);
+        assert_eq!(from, Positions::from([(2, 70)]));
     }
 
     #[test]

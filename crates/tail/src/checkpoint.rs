@@ -69,12 +69,40 @@ pub struct Entry {
     /// checkpoints written before it was kept.
     #[serde(default)]
     pub first: u64,
+    /// For a replacement by a copy (a file with another inode holding a followed file's
+    /// content: `sed -i`, rsync): the content its first bytes are. None otherwise, and in
+    /// checkpoints written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub continues: Option<Continues>,
+}
+
+/// The older content a replacement starts with, at the same positions. Once that content is
+/// gone from the checkpoint (its file let go), positions kept by its epoch (a replay's
+/// origins) apply to the replacement, and a rewind of the replacement may go back to where
+/// that content's reading began: the lines there were read once, under the older epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Continues {
+    /// The older content's epoch.
+    pub epoch: u32,
+    /// Where the older content's reading began (its [`Entry::first`]).
+    pub first: u64,
+    /// The replacement's bytes before this position are the older content's.
+    pub upto: u64,
 }
 
 impl Entry {
     /// Whether every line of the file is committed and it will not grow again.
     pub fn is_complete(&self) -> bool {
         self.eof == Some(self.offset)
+    }
+
+    /// How far back a rewind may move this content: where its reading began, or, for a
+    /// replacement whose older content is no longer `known`, where that one's began.
+    pub fn rewind_floor(&self, known: impl Fn(u32) -> bool) -> u64 {
+        match self.continues {
+            Some(older) if !known(older.epoch) => older.first.min(self.first),
+            _ => self.first,
+        }
     }
 }
 
@@ -261,6 +289,7 @@ mod tests {
             size: offset,
             tail: None,
             first: 0,
+            continues: None,
         }
     }
 

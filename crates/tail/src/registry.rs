@@ -7,7 +7,7 @@
 //! file's epoch, so an ack of lines read before a truncation cannot move the position of the
 //! file's new content.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::checkpoint::{CheckpointStore, Entry, SaveError};
@@ -192,14 +192,15 @@ impl Registry {
     }
 
     /// The positions of the content of `epoch`s go back to `to`'s (never before where its
-    /// reading began, nor forward). Returns each moved epoch's position before.
+    /// reading began — see [`Entry::rewind_floor`] — nor forward). Returns each moved epoch's position before.
     pub(crate) fn rewind(&mut self, to: &BTreeMap<u32, u64>) -> BTreeMap<u32, u64> {
         let mut moved = BTreeMap::new();
+        let known: BTreeSet<u32> = self.entries.values().map(|e| e.epoch).collect();
         for entry in self.entries.values_mut() {
             let Some(&target) = to.get(&entry.epoch) else {
                 continue;
             };
-            let target = target.max(entry.first);
+            let target = target.max(entry.rewind_floor(|epoch| known.contains(&epoch)));
             if target < entry.offset {
                 moved.insert(entry.epoch, entry.offset);
                 entry.offset = target;
@@ -364,6 +365,7 @@ impl Checkpointer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::checkpoint::Continues;
 
     fn entry(ino: u64, offset: u64) -> Entry {
         Entry {
@@ -378,6 +380,7 @@ mod tests {
             size: offset,
             tail: None,
             first: 0,
+            continues: None,
         }
     }
 
@@ -443,5 +446,35 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(offset(&registry, 3), 70);
+    }
+
+    #[test]
+    fn a_replacement_rewinds_into_the_content_it_continues_only_once_that_one_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _) = CheckpointStore::open(dir.path()).unwrap();
+        let mut registry = Registry::new(store, Vec::new(), None, None);
+        let older = registry.register(entry(1, 0));
+        // A copy of the first 60 bytes (and more), read from there on.
+        let mut copy = entry(2, 60);
+        copy.continues = Some(Continues {
+            epoch: older,
+            first: 0,
+            upto: 60,
+        });
+        let replacement = registry.register(copy);
+        let key = FileKey { dev: 1, ino: 2 };
+        registry.commit(&Ack {
+            key,
+            epoch: replacement,
+            offset: 80,
+        });
+        // The older content known: it is read again itself; the copy only from its own start.
+        let to = BTreeMap::from([(replacement, 10)]);
+        assert_eq!(registry.rewind(&to), BTreeMap::from([(replacement, 80)]));
+        assert_eq!(registry.entries[&key].offset, 60);
+        // Gone: the copy holds its lines, back to where its reading began.
+        registry.forget(FileKey { dev: 1, ino: 1 });
+        registry.rewind(&to);
+        assert_eq!(registry.entries[&key].offset, 10);
     }
 }

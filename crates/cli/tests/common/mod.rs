@@ -119,3 +119,19 @@ pub fn watched(
     });
     (child, rx, reader)
 }
+
+/// SIGTERM, and the exit (at most 30 s).
+pub fn stop(service: &mut std::process::Child) {
+    use std::time::{Duration, Instant};
+    let _ = std::process::Command::new("kill")
+        .args(["-s", "TERM", &service.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while service.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = service.kill();
+            panic!("the service did not stop on SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::checkpoint::{CheckpointStore, Loaded};
+use crate::checkpoint::{CheckpointStore, Continues, Entry, Loaded};
 use crate::find::{self, Compression};
 use crate::identity::{FileKey, Fingerprint};
 use crate::lines::ChunkKind;
@@ -62,6 +62,22 @@ struct At {
     epoch: u32,
     /// Where reading that content began (see `Entry::first`).
     first: u64,
+    /// The older content that content starts with (see `Entry::continues`).
+    continues: Option<Continues>,
+}
+
+impl At {
+    /// Where the known content `e` is: read and committed to its position.
+    fn resuming(e: &Entry) -> Self {
+        At {
+            read_from: e.offset,
+            committed: e.offset,
+            seq: e.seq,
+            epoch: e.epoch,
+            first: e.first,
+            continues: e.continues,
+        }
+    }
 }
 
 /// What a pass found.
@@ -409,18 +425,21 @@ impl TailCore {
             "file truncated (copytruncate?): reading it again from the start");
         // Lines between the committed position and `from` are handed out but maybe not yet
         // durable: the copy's entry starts at the committed position, so a crash re-reads them.
-        let (committed, seq, first) = self
+        let (committed, seq, first, continues) = self
             .checkpointer
             .lock()
             .entries
             .get(&key)
-            .map_or((from, 0, from), |e| (e.offset, e.seq, e.first));
+            .map_or((from, 0, from, None), |e| {
+                (e.offset, e.seq, e.first, e.continues)
+            });
         let at = At {
             read_from: from,
             committed: committed.min(from),
             seq,
             epoch: self.files[i].epoch,
             first,
+            continues,
         };
         // The copy is named after the input's name (mail.log.1), wherever the file is now.
         let found = self.open_copy(&named_as, fingerprint, key, at, now);

@@ -44,13 +44,7 @@ impl TailCore {
                 tracing::warn!(path = %path.display(), offset = e.offset,
                     "known file was truncated or replaced while stopped: reading it from the start");
                 TailStats::add(&self.stats.truncations, 1);
-                let at = At {
-                    read_from: e.offset,
-                    committed: e.offset,
-                    seq: e.seq,
-                    epoch: e.epoch,
-                    first: e.first,
-                };
+                let at = At::resuming(&e);
                 match self.open_copy(&path, e.fingerprint, key, at, now) {
                     Some((_, Some(copy))) => self.files.push(copy),
                     Some((_, None)) => {}
@@ -74,6 +68,7 @@ impl TailCore {
             size,
             tail: tail_of(&file, size),
             first: 0,
+            continues: None,
         };
         let epoch = self.checkpointer.lock().register(entry);
         let max_line = self.config.max_line_bytes;
@@ -142,13 +137,7 @@ impl TailCore {
                 }
                 // This archive itself keeps its content's epoch; a plain file it is a copy of
                 // (still known under its own inode) keeps its own, and the archive gets one.
-                Some(e) if e.key == key => At {
-                    read_from: e.offset,
-                    committed: e.offset,
-                    seq: e.seq,
-                    epoch: e.epoch,
-                    first: e.first,
-                },
+                Some(e) if e.key == key => At::resuming(e),
                 Some(e) => At {
                     read_from: e.offset,
                     committed: e.offset,
@@ -200,6 +189,7 @@ impl TailCore {
             size: at.read_from,
             tail: None,
             first: at.first,
+            continues: at.continues,
         });
         let input = Input::Compressed(reader);
         let max_line = self.config.max_line_bytes;
@@ -251,6 +241,7 @@ impl TailCore {
                 size: len,
                 tail: None,
                 first: at.first.min(len),
+                continues: at.continues,
             });
             return Some((key, None));
         }
@@ -270,6 +261,7 @@ impl TailCore {
                 size: meta.len(),
                 tail: None,
                 first: at.first,
+                continues: at.continues,
             };
             let epoch = self.checkpointer.lock().register(entry);
             let input = Input::Plain(file);
@@ -374,13 +366,7 @@ impl TailCore {
     /// already, known there. Otherwise what it held unread is lost: said, and counted.
     fn reopen(&mut self, e: &Entry, now: Instant) -> io::Result<Vec<Followed>> {
         let last = PathBuf::from(&e.path);
-        let at = At {
-            read_from: e.offset,
-            committed: e.offset,
-            seq: e.seq,
-            epoch: e.epoch,
-            first: e.first,
-        };
+        let at = At::resuming(e);
         let Some((path, meta)) = Self::find_known(e) else {
             if self.replaced_while_stopped(e) {
                 return Ok(Vec::new()); // its path names a copy of it now
@@ -488,13 +474,7 @@ impl TailCore {
         }
         tracing::info!(path = %path.display(), from = e.offset,
             "compressed file not finished before the stop: finishing it");
-        let at = At {
-            read_from: e.offset,
-            committed: e.offset,
-            seq: e.seq,
-            epoch: e.epoch,
-            first: e.first,
-        };
+        let at = At::resuming(e);
         let role = Role::Predecessor;
         Ok(Some(self.registered(
             path,

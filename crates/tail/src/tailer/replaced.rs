@@ -49,7 +49,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use super::TailCore;
-use crate::checkpoint::Entry;
+use crate::checkpoint::{Continues, Entry};
 use crate::find::{self, Compression};
 use crate::identity::{
     FINGERPRINT_BYTES, FileKey, Fingerprint, common_prefix, read_head, read_stream_head, tail_of,
@@ -101,7 +101,8 @@ impl TailCore {
         if !find::quiet_for(&meta, self.config.rotate_wait) {
             return Ok(None); // perhaps still being compressed: looked at again later
         }
-        let Some((read, old_file)) = old.and_then(|f| Some((f.delivered(), f.plain_file()?)))
+        let Some((read, old_file, old_key, old_epoch)) =
+            old.and_then(|f| Some((f.delivered(), f.plain_file()?, f.key, f.epoch)))
         else {
             return Ok(None);
         };
@@ -131,6 +132,7 @@ impl TailCore {
         let at = super::At {
             read_from: start,
             committed: start,
+            continues: Some(self.continuing(old_key, old_epoch, start)),
             ..super::At::default()
         };
         let fingerprint = Fingerprint::of(&head);
@@ -205,7 +207,8 @@ impl TailCore {
             tracing::info!(path = %path.display(), read_to = read, from = start,
                 "replaced by a copy of the same content (new inode): reading on, not again");
         }
-        let followed = self.follow_replacement(path, file, size, key, start, role, now)?;
+        let older = self.continuing(old_key, old_epoch, start);
+        let followed = self.follow_replacement(path, file, size, key, older, role, now)?;
         if start >= read {
             self.replaced.insert(old_key, (key, followed.epoch, start));
         }
@@ -214,10 +217,10 @@ impl TailCore {
         Ok(Some(followed))
     }
 
-    /// Registers the replacement `file` (inode `key`, `size` bytes, at `path`) and opens it at
-    /// `start`, where its own content begins: what is before is the replaced file's, committed
-    /// there. (Should a restart find the replaced file gone with lines not committed, they are
-    /// read from here.)
+    /// Registers the replacement `file` (inode `key`, `size` bytes, at `path`) and opens it
+    /// where its own content begins (`older.upto`): what is before is the replaced file's,
+    /// committed there. (Should a restart find the replaced file gone with lines not
+    /// committed, they are read from here.)
     #[allow(clippy::too_many_arguments)]
     fn follow_replacement(
         &mut self,
@@ -225,10 +228,11 @@ impl TailCore {
         file: &File,
         size: u64,
         key: FileKey,
-        start: u64,
+        older: Continues,
         role: Role,
         now: Instant,
     ) -> io::Result<Followed> {
+        let start = older.upto;
         let head = read_head(file)?;
         // An entry its inode has for other content is of a file gone before (inode reused).
         self.vacate(key, &head, false);
@@ -247,6 +251,7 @@ impl TailCore {
             size,
             tail: tail_of(&file, size),
             first: 0,
+            continues: Some(older),
         });
         Ok(Followed::new(
             path.to_owned(),
@@ -259,6 +264,18 @@ impl TailCore {
             self.config.max_line_bytes,
             now,
         ))
+    }
+
+    /// What a replacement of the content `epoch` (followed in the file `key`) continues: its
+    /// bytes before `upto` are that content's.
+    fn continuing(&self, key: FileKey, epoch: u32, upto: u64) -> Continues {
+        let registry = self.checkpointer.lock();
+        let first = registry.entries.get(&key).filter(|e| e.epoch == epoch);
+        Continues {
+            epoch,
+            first: first.map_or(0, |e| e.first),
+            upto,
+        }
     }
 
     /// After a restart: the known plain file `e` is nowhere to be found, and its path names a

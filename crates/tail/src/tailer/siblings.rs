@@ -215,6 +215,7 @@ impl TailCore {
             size: if compressed { 0 } else { meta.len() },
             tail: None,
             first: 0,
+            continues: None,
         });
         // A plain one may still be written to by a writer that has not reopened yet.
         let role = if compressed {
@@ -299,6 +300,7 @@ impl TailCore {
             size: len,
             tail: None,
             first: 0,
+            continues: None,
         });
         Ok(())
     }
