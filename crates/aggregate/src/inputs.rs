@@ -5,6 +5,10 @@
 //! `s3://bucket/prefix` lists every archive file under the prefix, and `*`/`?` in it glob within
 //! one path segment (`s3://bucket/mail_logs/2011-07-13/to*`), like the original pipeline's Pig
 //! paths. An argument that names nothing is a problem named by the argument; the others go on.
+//! With a time range, files whose name is a window outside it are skipped, and so are folders
+//! named after a date outside it: not walked on disk, not listed in S3, where a prefix is
+//! listed one level at a time ([`Bucket::list_level`]) so that only the date prefixes in range
+//! are. A file named on the command line is always read.
 //!
 //! It never reads an input's content (that is [`crate::scan`]) and never talks to S3 itself:
 //! the caller's [`Connect`] gives a [`Bucket`] that lists and opens objects (S3 in `maillog`,
@@ -18,6 +22,7 @@ use std::sync::Arc;
 
 use globset::GlobBuilder;
 
+use crate::range::Selection;
 use crate::scan::{Input, Problem};
 
 /// An error of a bucket, as its client gives it.
@@ -29,6 +34,35 @@ pub trait Bucket: Send + Sync {
     fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, BucketError>;
     /// Opens the object `key` for reading, as a stream.
     fn open(&self, key: &str) -> io::Result<Box<dyn Read + Send>>;
+
+    /// The folders and objects right under `prefix` (empty or ending in `/`), as a listing
+    /// with the delimiter `/` gives them. By default, from [`Bucket::list`].
+    fn list_level(&self, prefix: &str) -> Result<Listing, BucketError> {
+        let mut listing = Listing::default();
+        for (key, len) in self.list(prefix)? {
+            let rest = &key[prefix.len().min(key.len())..];
+            match rest.split_once('/') {
+                Some((folder, _)) => {
+                    let folder = format!("{prefix}{folder}/");
+                    if listing.folders.last() != Some(&folder) {
+                        listing.folders.push(folder);
+                    }
+                }
+                None => listing.objects.push((key, len)),
+            }
+        }
+        listing.folders.dedup();
+        Ok(listing)
+    }
+}
+
+/// One level of a bucket under a prefix.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Listing {
+    /// The folders' keys, each ending in `/`.
+    pub folders: Vec<String>,
+    /// The objects' keys and sizes.
+    pub objects: Vec<(String, u64)>,
 }
 
 /// Connects to the bucket of that name (called once per bucket the arguments name).
@@ -69,8 +103,9 @@ pub struct Resolved {
     pub remote: bool,
 }
 
-/// Resolves every argument, connecting to each bucket named once.
-pub fn resolve(args: &[String], connect: &Connect<'_>) -> Resolved {
+/// Resolves every argument, connecting to each bucket named once; what `selection` excludes
+/// by name is skipped.
+pub fn resolve(args: &[String], connect: &Connect<'_>, selection: &Selection) -> Resolved {
     let mut resolved = Resolved {
         inputs: Vec::new(),
         problems: Vec::new(),
@@ -90,7 +125,7 @@ pub fn resolve(args: &[String], connect: &Connect<'_>) -> Resolved {
             }
         } else if let Some(rest) = arg.strip_prefix("s3://") {
             resolved.remote = true;
-            match s3_inputs(rest, connect, &mut buckets) {
+            match s3_inputs(rest, connect, &mut buckets, selection) {
                 Ok(inputs) if inputs.is_empty() => resolved
                     .problems
                     .push(problem("no archive files match".to_owned())),
@@ -99,7 +134,7 @@ pub fn resolve(args: &[String], connect: &Connect<'_>) -> Resolved {
             }
         } else {
             let path = Path::new(arg);
-            match local_inputs(path) {
+            match local_inputs(path, selection) {
                 Ok(inputs) if inputs.is_empty() => resolved.problems.push(problem(
                     "no archive files (*.json, *.json.bz2, *.json.gz) in this directory".to_owned(),
                 )),
@@ -111,16 +146,22 @@ pub fn resolve(args: &[String], connect: &Connect<'_>) -> Resolved {
     resolved
 }
 
-fn local_inputs(path: &Path) -> Result<Vec<Input>, String> {
+fn local_inputs(path: &Path, selection: &Selection) -> Result<Vec<Input>, String> {
     let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if !metadata.is_dir() {
         return Ok(vec![Input::path(path.to_owned(), Some(metadata.len()))]);
     }
     let mut found: Vec<(PathBuf, u64)> = Vec::new();
-    for entry in walkdir::WalkDir::new(path).sort_by_file_name() {
+    let walk = walkdir::WalkDir::new(path).sort_by_file_name().into_iter();
+    let in_range = |entry: &walkdir::DirEntry| {
+        entry.depth() == 0
+            || !entry.file_type().is_dir()
+            || selection.may_hold_dir(&entry.file_name().to_string_lossy())
+    };
+    for entry in walk.filter_entry(in_range) {
         let entry = entry.map_err(|e| format!("cannot walk: {e}"))?;
         let name = entry.file_name().to_string_lossy();
-        if entry.file_type().is_file() && is_archive_file(&name) {
+        if entry.file_type().is_file() && is_archive_file(&name) && selection.may_hold_file(&name) {
             let len = entry.metadata().map_or(0, |m| m.len());
             found.push((entry.into_path(), len));
         }
@@ -136,6 +177,7 @@ fn s3_inputs(
     rest: &str,
     connect: &Connect<'_>,
     buckets: &mut HashMap<String, Arc<dyn Bucket>>,
+    selection: &Selection,
 ) -> Result<Vec<Input>, String> {
     let (bucket, pattern) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
@@ -151,6 +193,21 @@ fn s3_inputs(
     };
     let wild = pattern.find(['*', '?', '[']);
     let prefix = &pattern[..wild.unwrap_or(pattern.len())];
+    if wild.is_none() && !selection.range.is_all() {
+        // A folder: listed level by level, the date folders out of range left out. (An object
+        // named exactly is read, whatever its name.)
+        let folder = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_owned()
+        } else {
+            let level = reader.list_level(prefix).map_err(|e| chain(&*e))?;
+            if let Some(object) = level.objects.into_iter().find(|(key, _)| key == prefix) {
+                return Ok(streams(bucket, &reader, vec![object]));
+            }
+            format!("{prefix}/")
+        };
+        let keys = walk_levels(&*reader, &folder, selection).map_err(|e| chain(&*e))?;
+        return Ok(streams(bucket, &reader, keys));
+    }
     let listed = reader.list(prefix).map_err(|e| chain(&*e))?;
     let keys: Vec<(String, u64)> = match wild {
         Some(_) => {
@@ -182,14 +239,48 @@ fn s3_inputs(
             }
         }
     };
-    Ok(keys
+    let keys = keys
         .into_iter()
+        .filter(|(key, _)| selection.may_hold_file(base(key)));
+    Ok(streams(bucket, &reader, keys.collect()))
+}
+
+/// The archive files under the folder `prefix` of `bucket` that `selection` may need, in key
+/// order: one listing per folder, folders named after a date out of range not listed.
+fn walk_levels(
+    bucket: &dyn Bucket,
+    prefix: &str,
+    selection: &Selection,
+) -> Result<Vec<(String, u64)>, BucketError> {
+    let mut found = Vec::new();
+    let mut folders = vec![prefix.to_owned()];
+    while let Some(folder) = folders.pop() {
+        let listing = bucket.list_level(&folder)?;
+        let name = |key: &str| base(key.trim_end_matches('/')).to_owned();
+        folders.extend(
+            listing
+                .folders
+                .into_iter()
+                .filter(|f| selection.may_hold_dir(&name(f))),
+        );
+        found.extend(listing.objects.into_iter().filter(|(key, _)| {
+            let name = base(key);
+            is_archive_file(name) && selection.may_hold_file(name)
+        }));
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The objects `keys` of `bucket`, as inputs read through `reader`.
+fn streams(bucket: &str, reader: &Arc<dyn Bucket>, keys: Vec<(String, u64)>) -> Vec<Input> {
+    keys.into_iter()
         .map(|(key, len)| {
-            let reader = Arc::clone(&reader);
+            let reader = Arc::clone(reader);
             let name = format!("s3://{bucket}/{key}");
             Input::stream(name, Some(len), Box::new(move || reader.open(&key)))
         })
-        .collect())
+        .collect()
 }
 
 fn base(key: &str) -> &str {
@@ -226,9 +317,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let missing = dir.path().join("nope").display().to_string();
         let empty = dir.path().display().to_string();
-        let resolved = resolve(&[missing.clone(), empty.clone()], &|_: &str| {
-            Err("no buckets here".into())
-        });
+        let resolved = resolve(
+            &[missing.clone(), empty.clone()],
+            &|_: &str| Err("no buckets here".into()),
+            &Selection::all(),
+        );
         assert!(resolved.inputs.is_empty());
         let named: Vec<_> = resolved.problems.iter().map(|p| p.input.clone()).collect();
         assert_eq!(named, vec![missing, empty]);
@@ -269,7 +362,7 @@ mod tests {
             Ok(Arc::new(Memory(objects)))
         };
         let names = |arg: &str| -> Vec<String> {
-            let resolved = resolve(&[arg.to_owned()], &connect);
+            let resolved = resolve(&[arg.to_owned()], &connect, &Selection::all());
             assert!(resolved.remote);
             resolved.inputs.into_iter().map(|i| i.name).collect()
         };
@@ -288,9 +381,88 @@ mod tests {
         let twice = resolve(
             &["s3://b/logs/d1/*".to_owned(), "s3://b/nothing".to_owned()],
             &connect,
+            &Selection::all(),
         );
         assert_eq!(twice.inputs.len(), 2);
         assert_eq!(twice.problems[0].message, "no archive files match");
         assert_eq!(connects.load(std::sync::atomic::Ordering::Relaxed), 3);
+    }
+
+    /// A bucket in memory that notes every prefix listed.
+    struct Noted(Vec<String>, std::sync::Mutex<Vec<String>>);
+
+    impl Bucket for Noted {
+        fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, BucketError> {
+            self.1.lock().expect("lock").push(prefix.to_owned());
+            let keys = self.0.iter().filter(|key| key.starts_with(prefix));
+            Ok(keys.map(|key| (key.clone(), 1)).collect())
+        }
+
+        fn open(&self, _: &str) -> io::Result<Box<dyn Read + Send>> {
+            Ok(Box::new(io::empty()))
+        }
+    }
+
+    #[test]
+    fn a_range_lists_only_the_date_folders_in_it_and_reads_only_the_windows_in_it() {
+        let zone: maillog_parse::Zone = "Europe/Berlin".parse().expect("zone");
+        let day = crate::range::DaySpec::Date(
+            chrono::NaiveDate::from_ymd_opt(2026, 11, 20).expect("date"),
+        );
+        let selection = Selection {
+            range: day.range(&zone, chrono::Utc::now()),
+            zone,
+        };
+        let keys = [
+            "mail_logs/2026-11-18/to-2026-11-18-12-00.json.bz2",
+            "mail_logs/2026-11-20/to-2026-11-20-12-00.json.bz2",
+            "mail_logs/2026-11-20/from-2026-11-20-00-00.part-001.json.bz2",
+            "mail_logs/2026-11-21/to-2026-11-21-00-30.json.bz2",
+            "mail_logs/2026-11-21/to-2026-11-21-12-00.json.bz2",
+            "mail_logs/dt=2026-11-22/to-2026-11-22-12-00.json.bz2",
+            "logs/relay1/2026-11-20/10/to-2026-11-20-10-05.json.bz2",
+            "logs/relay1/2026-11-23/10/to-2026-11-23-10-05.json.bz2",
+        ];
+        let bucket: Arc<Noted> = Arc::new(Noted(
+            keys.iter().map(|k| (*k).to_owned()).collect(),
+            Default::default(),
+        ));
+        let shared = Arc::clone(&bucket);
+        let connect = move |_: &str| -> Result<Arc<dyn Bucket>, BucketError> {
+            Ok(Arc::clone(&shared) as Arc<dyn Bucket>)
+        };
+        let names = |arg: &str| -> Vec<String> {
+            let resolved = resolve(&[arg.to_owned()], &connect, &selection);
+            resolved.inputs.into_iter().map(|i| i.name).collect()
+        };
+        assert_eq!(
+            names("s3://b/mail_logs"),
+            vec![
+                "s3://b/mail_logs/2026-11-20/from-2026-11-20-00-00.part-001.json.bz2",
+                "s3://b/mail_logs/2026-11-20/to-2026-11-20-12-00.json.bz2",
+                "s3://b/mail_logs/2026-11-21/to-2026-11-21-00-30.json.bz2",
+            ]
+        );
+        assert_eq!(
+            names("s3://b/"),
+            vec![
+                "s3://b/logs/relay1/2026-11-20/10/to-2026-11-20-10-05.json.bz2",
+                "s3://b/mail_logs/2026-11-20/from-2026-11-20-00-00.part-001.json.bz2",
+                "s3://b/mail_logs/2026-11-20/to-2026-11-20-12-00.json.bz2",
+                "s3://b/mail_logs/2026-11-21/to-2026-11-21-00-30.json.bz2",
+            ]
+        );
+        let listed = bucket.1.lock().expect("lock").clone();
+        for out in ["2026-11-18", "2026-11-22", "2026-11-23"] {
+            assert!(
+                listed.iter().all(|prefix| !prefix.contains(out)),
+                "{out} listed: {listed:?}"
+            );
+        }
+        // An object named exactly is read whatever its name says.
+        assert_eq!(
+            names("s3://b/mail_logs/2026-11-18/to-2026-11-18-12-00.json.bz2").len(),
+            1
+        );
     }
 }

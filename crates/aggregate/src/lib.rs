@@ -17,8 +17,10 @@
 //! - [`names`]: the known keys and the kind that carries each; [`query`]: keys, status,
 //!   filters; [`tally`]: top-N counts and the size join;
 //!   [`report`]: the pflogsumm-style summary.
+//! - [`range`]: `--since`/`--until`/`--day` as typed, and which files and date folders a
+//!   range lets a query skip;
 //! - [`inputs`]: the INPUT arguments of a query as inputs (directories walked, `s3://` globs
-//!   listed); [`scan`]: reading inputs on every core; [`runner`]: the two in a row, with
+//!   listed, what the range excludes skipped); [`scan`]: reading inputs on every core; [`runner`]: the two in a row, with
 //!   problems and progress told to the caller.
 //!
 //! Only [`inputs`], [`scan`] and [`runner`] do I/O; nothing here reads the clock except for the
@@ -32,6 +34,7 @@ pub mod key;
 pub mod live;
 pub mod names;
 pub mod query;
+pub mod range;
 pub mod report;
 pub mod runner;
 pub mod scan;

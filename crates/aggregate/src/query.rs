@@ -18,6 +18,7 @@ use maillog_parse::Kind;
 use crate::fields::Fields;
 use crate::key::{Dimension, NULL_ADDRESS};
 use crate::names::{Carrier, Field, UnknownKey};
+use crate::range::Range;
 
 /// What records are counted by: a dimension of the live top, the delivery status, or a known
 /// field (one of [`FIELDS`](crate::names::FIELDS)). Parsed once, from a known name only.
@@ -228,24 +229,15 @@ impl FromStr for Where {
 pub struct Filter {
     /// All must hold.
     pub wheres: Vec<Where>,
-    /// Microseconds since the Unix epoch, inclusive.
-    pub since: Option<i64>,
-    /// Microseconds since the Unix epoch, exclusive.
-    pub until: Option<i64>,
+    /// The records' event times.
+    pub range: Range,
 }
 
 impl Filter {
     /// Whether `record` passes.
     pub fn accepts<F: Fields>(&self, record: &F) -> bool {
-        if self.since.is_some() || self.until.is_some() {
-            let Some(time) = record.unix_micros() else {
-                return false;
-            };
-            if self.since.is_some_and(|since| time < since)
-                || self.until.is_some_and(|until| time >= until)
-            {
-                return false;
-            }
+        if !self.range.is_all() && !record.unix_micros().is_some_and(|t| self.range.contains(t)) {
+            return false;
         }
         self.wheres
             .iter()
@@ -288,31 +280,6 @@ pub fn check_kinds(by: Key, kind: Kind, wheres: &[Where]) -> Result<(), KindErro
         }
     }
     Ok(())
-}
-
-/// Parses `--since`/`--until`: RFC 3339, or `YYYY-MM-DD[THH:MM[:SS]]` (a space for the `T`
-/// also works) in UTC. Gives microseconds since the Unix epoch (records' `ts` may have
-/// fractions of a second).
-pub fn parse_instant(text: &str) -> Result<i64, String> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text) {
-        return Ok(t.timestamp_micros());
-    }
-    let normalized = text.replacen(' ', "T", 1);
-    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M"] {
-        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(&normalized, format) {
-            return Ok(t.and_utc().timestamp_micros());
-        }
-    }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(d
-            .and_time(chrono::NaiveTime::MIN)
-            .and_utc()
-            .timestamp_micros());
-    }
-    Err(format!(
-        "{text:?} is not a time: expected RFC 3339 (2011-07-13T00:00:00Z) or \
-         YYYY-MM-DD[THH:MM[:SS]] in UTC"
-    ))
 }
 
 /// Seconds of a sendmail delay, `[D+]HH:MM:SS`.

@@ -16,6 +16,7 @@ use std::time::Duration;
 use maillog_parse::Parser;
 
 use crate::inputs::{self, Connect};
+use crate::range::Selection;
 use crate::scan::{self, Outcome, Problem, ScanOptions};
 use crate::tally::Tally;
 
@@ -32,6 +33,9 @@ pub struct QueryInputs<'a> {
     pub year: Option<i32>,
     /// How `s3://` arguments reach their bucket.
     pub connect: &'a Connect<'a>,
+    /// What files and folders found may be skipped unread (their names say they hold no
+    /// record in the range).
+    pub selection: Selection,
 }
 
 /// Hears what a running query has to tell: the binary prints it, a test may collect it.
@@ -106,7 +110,7 @@ pub fn run<T: Tally>(
     make: impl Fn() -> T + Sync,
     watch: &dyn Watch,
 ) -> Outcome<T> {
-    let resolved = inputs::resolve(query.args, query.connect);
+    let resolved = inputs::resolve(query.args, query.connect, &query.selection);
     let unresolved = resolved.problems.len();
     for problem in resolved.problems {
         watch.problem(problem);

@@ -365,8 +365,7 @@ mod tests {
                     "dsn=5.1.1".parse().expect("where"),
                     "mailer=x".parse().expect("where"),
                 ],
-                since: None,
-                until: None,
+                range: Default::default(),
             },
             n: 10,
         };

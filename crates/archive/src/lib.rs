@@ -30,7 +30,7 @@ pub use crate::error::{ArchiveError, Cause, ProbeFailure, UrlError};
 pub use crate::key::{KeyError, MAX_KEY_BYTES, validate_key};
 pub use crate::local::LocalArchive;
 pub use crate::read::{ObjectReader, S3Reader};
-pub use crate::s3::{S3Archive, S3Error, S3Options, UploadOptions};
+pub use crate::s3::{Level, S3Archive, S3Error, S3Options, UploadOptions};
 pub use crate::uploader::{Backoff, Done, Job, UploadStats, Uploader};
 pub use crate::url::ArchiveUrl;
 

@@ -17,7 +17,7 @@ use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
 use crate::ArchiveError;
-use crate::s3::{S3Archive, S3Error, S3Options};
+use crate::s3::{Level, S3Archive, S3Error, S3Options};
 
 /// Network chunks buffered ahead of the reader of one object.
 pub const CHUNKS_AHEAD: usize = 8;
@@ -55,6 +55,23 @@ impl S3Reader {
             })?;
         keys.sort();
         Ok(keys)
+    }
+
+    /// One level under `prefix` (empty or ending in `/`): its folders and objects, each in key
+    /// order.
+    pub fn list_level(&self, prefix: &str) -> Result<Level, ArchiveError> {
+        let Inner { runtime, archive } = &*self.inner;
+        let mut level =
+            runtime
+                .block_on(archive.list_level(prefix))
+                .map_err(|e| ArchiveError::List {
+                    archive: archive.url().to_owned(),
+                    prefix: prefix.to_owned(),
+                    source: e.into(),
+                })?;
+        level.folders.sort();
+        level.objects.sort();
+        Ok(level)
     }
 
     /// Opens the object `key`: the request is sent now, the body streams as it is read.

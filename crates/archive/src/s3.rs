@@ -178,6 +178,15 @@ fn unreadable(file: &Path, source: std::io::Error) -> Cause {
     }
 }
 
+/// One level of a listing with a delimiter: its folders and its objects.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Level {
+    /// Keys of the folders (common prefixes), each ending in `/`.
+    pub folders: Vec<String>,
+    /// Keys of the objects, with their sizes.
+    pub objects: Vec<(String, u64)>,
+}
+
 /// A bucket and key prefix.
 #[derive(Clone, Debug)]
 pub struct S3Archive {
@@ -404,6 +413,37 @@ impl S3Archive {
             }
         }
         Ok(keys)
+    }
+
+    /// One level under `prefix` (relative to the archive's prefix; empty or ending in `/`):
+    /// the folders there (common prefixes, each ending in `/`) and the objects with their
+    /// sizes.
+    pub(crate) async fn list_level(&self, prefix: &str) -> Result<Level, S3Error> {
+        self.check_bucket().await?;
+        let mut level = Level::default();
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.object_key(prefix))
+            .delimiter("/")
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(e, &self.bucket))?;
+            for folder in page.common_prefixes() {
+                if let Some(key) = folder.prefix().and_then(|k| k.strip_prefix(&self.prefix)) {
+                    level.folders.push(key.to_owned());
+                }
+            }
+            for object in page.contents() {
+                if let Some(key) = object.key().and_then(|k| k.strip_prefix(&self.prefix)) {
+                    let size = object.size().unwrap_or(0).max(0) as u64;
+                    level.objects.push((key.to_owned(), size));
+                }
+            }
+        }
+        Ok(level)
     }
 
     /// Asks for the object `key`: its body, to be streamed.

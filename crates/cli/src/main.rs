@@ -71,13 +71,17 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(error) => {
             eprintln!("maillog: {error:#}");
-            // A config that cannot be used, or keys of a query that would count nothing: 2, as
+            // A config that cannot be used, keys of a query that would count nothing, or an empty
+            // range: 2, as
             // for a wrong argument (clap's own code).
             if error
                 .downcast_ref::<maillog_config::ConfigError>()
                 .is_some()
                 || error
                     .downcast_ref::<maillog_aggregate::query::KindError>()
+                    .is_some()
+                || error
+                    .downcast_ref::<maillog_aggregate::range::EmptyRange>()
                     .is_some()
             {
                 ExitCode::from(2)

@@ -14,8 +14,9 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use maillog_aggregate::inputs::{Bucket, BucketError};
-use maillog_aggregate::query::{Filter, Where, parse_instant};
+use maillog_aggregate::inputs::{Bucket, BucketError, Listing};
+use maillog_aggregate::query::{Filter, Where};
+use maillog_aggregate::range::{DaySpec, Range, Selection, TimeSpec};
 use maillog_aggregate::runner::{self, QueryInputs};
 use maillog_aggregate::scan::Outcome;
 use maillog_aggregate::tally::Tally;
@@ -33,13 +34,20 @@ pub struct Scope {
     #[arg(value_name = "INPUT")]
     inputs: Vec<String>,
 
-    /// Only records at or after this time: RFC 3339, or YYYY-MM-DD[THH:MM[:SS]] in UTC.
-    #[arg(long, value_name = "T", value_parser = parse_instant)]
-    since: Option<i64>,
+    /// Only records at or after this time: now, today, yesterday, a duration back from now
+    /// (2h, 7d, 1h30m), YYYY-MM-DD[THH:MM[:SS]] or HH:MM in the configured time zone, or RFC
+    /// 3339 with an offset.
+    #[arg(long, value_name = "T")]
+    since: Option<TimeSpec>,
 
     /// Only records before this time (same forms as --since).
-    #[arg(long, value_name = "T", value_parser = parse_instant)]
-    until: Option<i64>,
+    #[arg(long, value_name = "T")]
+    until: Option<TimeSpec>,
+
+    /// Only records of this calendar day in the configured time zone: today, yesterday or
+    /// YYYY-MM-DD.
+    #[arg(long, value_name = "DATE", conflicts_with_all = ["since", "until"])]
+    day: Option<DaySpec>,
 
     /// Entries per list.
     #[arg(short = 'n', long = "limit", value_name = "N", default_value_t = 10)]
@@ -73,12 +81,16 @@ pub struct Scope {
 }
 
 impl Scope {
-    /// The filter of `--since`, `--until` and `wheres`.
-    pub fn filter(&self, wheres: Vec<Where>) -> Filter {
+    /// Loads the config the query runs with (see [`QueryConfig`]).
+    pub fn config(&self) -> Result<QueryConfig> {
+        QueryConfig::load(self)
+    }
+
+    /// The filter of the time range (in the config's zone) and `wheres`.
+    pub fn filter(&self, wheres: Vec<Where>, config: &QueryConfig) -> Filter {
         Filter {
             wheres,
-            since: self.since,
-            until: self.until,
+            range: config.selection.range,
         }
     }
 }
@@ -109,12 +121,13 @@ pub fn finish<T>(scope: &Scope, outcome: &Outcome<T>) -> ExitCode {
     }
 }
 
-/// What a query takes from the config file.
-struct QueryConfig {
+/// What a query takes from the config file, and its time range read in the config's zone.
+pub struct QueryConfig {
     parser: Parser,
     year: Option<i32>,
     s3: S3Options,
     archive: ArchiveUrl,
+    selection: Selection,
 }
 
 impl QueryConfig {
@@ -131,11 +144,17 @@ impl QueryConfig {
         let cwd = std::env::current_dir().context("cannot tell the working directory")?;
         let archive = loaded.archive()?;
         let archive = archive.unwrap_or_else(|| ArchiveUrl::Local(cwd.join("archive")));
+        let now = chrono::Utc::now();
+        let range = match scope.day {
+            Some(day) => day.range(&zone, now),
+            None => Range::of(scope.since, scope.until, &zone, now)?,
+        };
         Ok(QueryConfig {
             parser,
             year: scope.year.or(file.year),
             s3,
             archive,
+            selection: Selection { range, zone },
         })
     }
 }
@@ -152,12 +171,23 @@ impl Bucket for S3Bucket {
         let object = self.0.open(key).map_err(io::Error::other)?;
         Ok(Box::new(object))
     }
+
+    fn list_level(&self, prefix: &str) -> Result<Listing, BucketError> {
+        let level = self.0.list_level(prefix)?;
+        Ok(Listing {
+            folders: level.folders,
+            objects: level.objects,
+        })
+    }
 }
 
 /// Runs a query over the scope's inputs (the configured archive when none is named), problems
 /// and progress shown on stderr as they come.
-pub fn run<T: Tally>(scope: &Scope, make: impl Fn() -> T + Sync) -> Result<Outcome<T>> {
-    let config = QueryConfig::load(scope)?;
+pub fn run<T: Tally>(
+    scope: &Scope,
+    config: QueryConfig,
+    make: impl Fn() -> T + Sync,
+) -> Result<Outcome<T>> {
     let args = if scope.inputs.is_empty() {
         // The scan takes a local archive as a directory.
         let archive = &config.archive;
@@ -179,6 +209,7 @@ pub fn run<T: Tally>(scope: &Scope, make: impl Fn() -> T + Sync) -> Result<Outco
         parser: config.parser,
         year: config.year,
         connect: &connect,
+        selection: config.selection,
     };
     let terminal = Terminal::new(scope.quiet);
     let outcome = runner::run(query, make, &terminal);

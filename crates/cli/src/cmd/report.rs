@@ -21,12 +21,13 @@ pub struct ReportArgs {
 
 /// Runs `maillog report`.
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
+    let config = args.scope.config()?;
     let query = ReportQuery {
-        filter: args.scope.filter(Vec::new()),
+        filter: args.scope.filter(Vec::new(), &config),
         n: args.scope.n,
     };
     let scope = &args.scope;
-    let outcome = query::run(scope, || ReportTally::new(&query))?;
+    let outcome = query::run(scope, config, || ReportTally::new(&query))?;
     let answer = outcome.tally.answer();
     write(|out| render::report(out, scope.format, &answer))?;
     Ok(finish(scope, &outcome))

@@ -48,6 +48,7 @@ enum MetricArg {
 
 /// Runs `maillog top`.
 pub fn run(args: TopArgs) -> Result<ExitCode> {
+    let config = args.scope.config()?;
     let query = TopQuery {
         kind: args.kind.map_or_else(|| args.by.default_kind(), Into::into),
         key: args.by,
@@ -55,13 +56,13 @@ pub fn run(args: TopArgs) -> Result<ExitCode> {
             MetricArg::Count => Metric::Count,
             MetricArg::Bytes => Metric::Bytes,
         },
-        filter: args.scope.filter(args.wheres),
+        filter: args.scope.filter(args.wheres, &config),
         n: args.scope.n,
     };
     // A key the counted kind never carries: a usage error (exit 2, `main`), before any reading.
     query.check()?;
     let scope = &args.scope;
-    let outcome = query::run(scope, || TopTally::new(&query))?;
+    let outcome = query::run(scope, config, || TopTally::new(&query))?;
     let rows = outcome.tally.answer();
     write(|out| render::top(out, scope.format, &query.key.to_string(), &rows))?;
     for key in outcome.tally.absent() {
