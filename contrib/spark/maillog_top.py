@@ -11,13 +11,16 @@ the answer is then the last line that starts with `[` or `{`, or use `--format j
 `python maillog_top.py`, whose streams stay apart):
 
     maillog_top.py top --by KEY [--kind from|to] [-n N] [--metric count|bytes] [--since T]
-                   [--until T] [--where FIELD=VALUE]... [--format table|json] PATH...
-    maillog_top.py report [-n N] [--since T] [--until T] [--format json] PATH...
+                   [--until T] [--day DATE] [--config FILE] [--where FIELD=VALUE]...
+                   [--format table|json] PATH...
+    maillog_top.py report [-n N] [--since T] [--until T] [--day DATE] [--config FILE]
+                   [--format json] PATH...
     maillog_top.py batch --queries FILE.json
 
 KEY is src, src_domain, mailserver, relay, dest, dest_domain, status or a known record field
-(KEYS below; another name exits 2 with the closest one, as maillog does); T is
-RFC 3339 or YYYY-MM-DD[THH:MM[:SS]] in UTC. A PATH is a file (read as it is), a directory (its
+(KEYS below; another name exits 2 with the closest one, as maillog does); T and DATE take
+maillog's forms (TIME_FORMS, DAY_FORMS below), local times in the `time_zone` of the maillog
+config FILE (UTC without one: the job reads nothing else of it). A PATH is a file (read as it is), a directory (its
 archive files, `*.json`/`*.ndjson` plain, `.bz2` or `.gz`, at any depth: the archive's
 `mail_logs/` or one date folder), or a Hadoop glob (`mail_logs/2026-01-*/to-*`); any scheme
 Spark reads (`s3a://`, `s3://` on EMR, `hdfs://`, `file://`, a local path). The kind of a record
@@ -65,7 +68,9 @@ import json
 import re
 import sys
 import time
+import tomllib
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -202,31 +207,118 @@ TIME_ARG = re.compile(
     r"(?:[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d+))?)?)?"
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))?"
 )
+CLOCK_ARG = re.compile(r"(\d{2}):(\d{2})(?::(\d{2}))?")
+DURATION_PART = re.compile(r"\s*(\d+)\s*(weeks?|w|days?|d|hours?|hrs?|h|minutes?|mins?|m|seconds?|secs?|s)")
+DURATION_UNIT = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
+TIME_FORMS = (
+    "now, today, yesterday, a duration back from now (2h, 7d, 1h30m), YYYY-MM-DD[THH:MM[:SS]] "
+    "or HH:MM in the configured time zone, or RFC 3339 with an offset"
+)
+DAY_FORMS = "today, yesterday or YYYY-MM-DD (a day in the configured time zone)"
 
 
-def time_arg(text):
-    """RFC 3339, or YYYY-MM-DD[THH:MM[:SS]] in UTC, as an aware datetime."""
-    m = TIME_ARG.fullmatch(text)
-    if not m:
-        raise argparse.ArgumentTypeError(f"expected RFC 3339 or YYYY-MM-DD[THH:MM[:SS]]: {text!r}")
-    year, month, day, hour, minute, second, fraction, zulu, sign, oh, om = m.groups()
-    if (zulu or sign) and second is None:
-        raise argparse.ArgumentTypeError(f"an offset needs HH:MM:SS: {text!r}")
+def config_zone(path):
+    """The `time_zone` of a maillog config file (UTC without one), as a tzinfo."""
+    if path is None:
+        return timezone.utc
     try:
+        with open(path, "rb") as f:
+            name = str(tomllib.load(f).get("time_zone", "UTC")).strip()
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise UsageError(f"{path}: {e}") from None
+    if name.upper() == "UTC" or name == "Z":
+        return timezone.utc
+    m = re.fullmatch(r"([+-])(\d{2}):?(\d{2})", name)
+    if m:
+        offset = timedelta(hours=int(m[2]), minutes=int(m[3]))
+        return timezone(-offset if m[1] == "-" else offset)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise UsageError(f"{path}: time_zone: unknown time zone {name!r}") from None
+
+
+def local_instant(naive, tz):
+    """A wall-clock time in `tz` as a UTC datetime: the earlier instant in an overlap, the
+    offset from before a gap (fold=0), as maillog reads it."""
+    return naive.replace(tzinfo=tz).astimezone(timezone.utc)
+
+
+def day_range(text, tz, now):
+    """`--day`: [the day's local midnight, the next one), or None if `text` is no day."""
+    word = text.strip().lower()
+    today = now.astimezone(tz).date()
+    if word == "today":
+        day = today
+    elif word == "yesterday":
+        day = today - timedelta(days=1)
+    else:
+        try:
+            day = datetime.strptime(word, "%Y-%m-%d").date()
+        except ValueError:
+            return None
+    start = datetime(day.year, day.month, day.day)
+    return local_instant(start, tz), local_instant(start + timedelta(days=1), tz)
+
+
+def time_spec(text, tz, now):
+    """A `--since`/`--until` value as a UTC datetime (see TIME_FORMS)."""
+    word = text.strip()
+    if word.lower() == "now":
+        return now
+    day = day_range(word, tz, now)
+    if day is not None:
+        return day[0]
+    m = TIME_ARG.fullmatch(word)
+    if m:
+        year, month, day, hour, minute, second, fraction, zulu, sign, oh, om = m.groups()
+        if (zulu or sign) and second is None:
+            raise UsageError(f"{text!r} is not a time: an offset needs HH:MM:SS")
+        try:
+            naive = datetime(
+                int(year),
+                int(month),
+                int(day),
+                int(hour or 0),
+                int(minute or 0),
+                int(second or 0),
+                int((fraction or "0")[:6].ljust(6, "0")),
+            )
+        except ValueError as e:
+            raise UsageError(f"{text!r} is not a time: {e}") from None
+        if not (zulu or sign):
+            return local_instant(naive, tz)
         offset = timedelta(hours=int(oh), minutes=int(om)) if sign else timedelta(0)
-        at = datetime(
-            int(year),
-            int(month),
-            int(day),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            int((fraction or "0")[:6].ljust(6, "0")),
-            tzinfo=timezone(-offset if sign == "-" else offset),
-        )
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(f"{text!r}: {e}") from None
-    return at.astimezone(timezone.utc)
+        offset = timezone(-offset if sign == "-" else offset)
+        return naive.replace(tzinfo=offset).astimezone(timezone.utc)
+    m = CLOCK_ARG.fullmatch(word)
+    if m:
+        today = now.astimezone(tz).date()
+        clock = datetime(today.year, today.month, today.day, int(m[1]), int(m[2]), int(m[3] or 0))
+        return local_instant(clock, tz)
+    parts = DURATION_PART.findall(word)
+    if parts and "".join(DURATION_PART.sub("", word).split()) == "":
+        seconds = sum(int(n) * DURATION_UNIT[unit[0]] for n, unit in parts)
+        return now - timedelta(seconds=seconds)
+    raise UsageError(f"{text!r} is not a time: expected {TIME_FORMS}")
+
+
+def resolve_range(args, now):
+    """Sets `args.since`/`args.until` (UTC datetimes or None) from the typed `--since`,
+    `--until`, `--day`, in the zone of `--config`; usage errors as maillog has them."""
+    tz = config_zone(args.config)
+    if args.day is not None:
+        if args.since is not None or args.until is not None:
+            raise UsageError("--day cannot be used with --since or --until")
+        day = day_range(args.day, tz, now)
+        if day is None:
+            raise UsageError(f"{args.day!r} is not a day: expected {DAY_FORMS}")
+        args.since, args.until = day
+        return
+    args.since = None if args.since is None else time_spec(args.since, tz, now)
+    args.until = None if args.until is None else time_spec(args.until, tz, now)
+    if args.since is not None and args.until is not None and args.until <= args.since:
+        raise UsageError(f"the range [{args.since}, {args.until}) is empty: --until must be after --since")
 
 
 def positive_int(text):
@@ -245,16 +337,20 @@ def command_parser():
     top.add_argument("--kind", choices=["from", "to"])
     top.add_argument("-n", "--limit", dest="n", type=positive_int, default=10)
     top.add_argument("--metric", choices=["count", "bytes"], default="count")
-    top.add_argument("--since", type=time_arg)
-    top.add_argument("--until", type=time_arg)
+    top.add_argument("--since", metavar="T")
+    top.add_argument("--until", metavar="T")
+    top.add_argument("--day", metavar="DATE")
+    top.add_argument("--config", metavar="FILE", help="the maillog config whose time_zone is used")
     top.add_argument("--where", type=where_arg, action="append", default=[], metavar="F=V")
     top.add_argument("--format", choices=["json", "table"], default="table")
     top.add_argument("paths", nargs="+", metavar="PATH")
 
     report = commands.add_parser("report", help="pflogsumm-like summary")
     report.add_argument("-n", "--limit", dest="n", type=positive_int, default=10)
-    report.add_argument("--since", type=time_arg)
-    report.add_argument("--until", type=time_arg)
+    report.add_argument("--since", metavar="T")
+    report.add_argument("--until", metavar="T")
+    report.add_argument("--day", metavar="DATE")
+    report.add_argument("--config", metavar="FILE", help="the maillog config whose time_zone is used")
     report.add_argument("--format", choices=["json"], default="json")
     report.add_argument("paths", nargs="+", metavar="PATH")
 
@@ -670,7 +766,9 @@ def main(argv):
             queries = read_batch(parser, args.queries)
         else:
             queries = [(argv, args)]
+        now = datetime.now(timezone.utc)
         for _, query in queries:
+            resolve_range(query, now)
             if query.command == "top":
                 check_kinds(query.by, query.kind or DEFAULT_KIND[query.by], query.where)
     except UsageError as e:

@@ -98,8 +98,9 @@ fn args(words: &[&str]) -> Vec<String> {
     words.iter().map(|word| (*word).to_owned()).collect()
 }
 
-/// The queries, as maillog's arguments (paths left out).
-fn queries(dates: &[String]) -> Vec<Vec<String>> {
+/// The queries, as maillog's arguments (paths left out); `berlin`: a config file whose
+/// `time_zone` is Europe/Berlin, which both read.
+fn queries(dates: &[String], berlin: &str) -> Vec<Vec<String>> {
     let (first, second) = (&dates[0], &dates[1]);
     let mut queries: Vec<Vec<String>> = [
         "top --by src",
@@ -145,6 +146,24 @@ fn queries(dates: &[String]) -> Vec<Vec<String>> {
     queries.push(args(&[
         "report", "-n", "5", "--since", &since, "--until", &until,
     ]));
+    // Days and local times, in UTC and in the zone of a config.
+    queries.push(args(&["top", "--by", "dest_domain", "--day", second]));
+    queries.push(args(&[
+        "top", "--by", "dest", "--day", second, "--config", berlin,
+    ]));
+    let local_since = format!("{second} 00:40");
+    queries.push(args(&[
+        "top",
+        "--by",
+        "mailserver",
+        "--since",
+        &local_since,
+        "--until",
+        "now",
+        "--config",
+        berlin,
+    ]));
+    queries.push(args(&["report", "-n", "5", "--day", first]));
     queries
 }
 
@@ -291,6 +310,22 @@ fn spark_refuses_the_keys_maillog_refuses() {
         );
         assert_eq!(maillog, spark, "{query}");
     }
+    // Ranges that are not times, or empty: exit 2 from both, before any reading.
+    for range in [
+        &["--since", "tomorow"][..],
+        &["--since", "2025-11-20", "--until", "2025-11-19"],
+        &["--day", "monday"],
+        &["--day", "today", "--since", "2h"],
+    ] {
+        let spark = Command::new(&python)
+            .arg(&job)
+            .args(["top", "--by", "dest"])
+            .args(range)
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert_eq!(spark.status.code(), Some(2), "{range:?}");
+    }
 }
 
 #[test]
@@ -325,7 +360,9 @@ fn spark_answers_what_maillog_answers() {
 
     // Each query with its path and `--format json`: the archive, and the multistream file alone.
     let whole = archive.to_string_lossy().into_owned();
-    let mut queries: Vec<Vec<String>> = queries(&dates)
+    let berlin = dir.path().join("berlin.toml");
+    fs::write(&berlin, "time_zone = \"Europe/Berlin\"\n").unwrap();
+    let mut queries: Vec<Vec<String>> = queries(&dates, &berlin.to_string_lossy())
         .into_iter()
         .map(|query| [query, args(&["--format", "json", &whole])].concat())
         .collect();

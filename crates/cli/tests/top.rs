@@ -136,6 +136,31 @@ fn every_input_kind_gives_the_archive_s_answer() {
     assert_eq!(raw, report);
     assert!(report["totals"]["deferred"].as_u64().unwrap() > 0);
     assert_eq!(report["per_hour"].as_array().unwrap().len(), 24);
+    // `report --where`: the report of the lines of one server alone.
+    let server: String = String::from_utf8_lossy(&log)
+        .lines()
+        .find_map(|l| l.split_whitespace().nth(3).map(str::to_owned))
+        .unwrap();
+    let of_server: String = String::from_utf8_lossy(&log)
+        .lines()
+        .filter(|l| l.split_whitespace().nth(3) == Some(server.as_str()))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let filter = format!("mailserver={server}");
+    let mut alone = answer(
+        dir.path(),
+        &["report", "--format", "json", "-"],
+        Some(of_server.as_bytes()),
+    );
+    alone["totals"]["rejected"] = Value::Null;
+    let filtered = answer(
+        dir.path(),
+        &["report", "--format", "json", "--where", &filter, "archive"],
+        None,
+    );
+    assert!(filtered["totals"]["received"].as_u64().unwrap() > 0);
+    assert_ne!(filtered, report);
+    assert_eq!(filtered, alone, "{filter}");
     // Every format prints.
     for format in ["table", "csv"] {
         for command in ["top --by dest", "report"] {

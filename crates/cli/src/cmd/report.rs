@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
+use maillog_aggregate::query::Where;
 use maillog_aggregate::report::{ReportQuery, ReportTally};
 
 use super::query::{self, Scope, finish, write};
@@ -15,6 +16,12 @@ use crate::render;
 /// Arguments of `maillog report`.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
+    /// Only records whose FIELD (any key of `top`) is VALUE; repeatable, all must hold. A
+    /// field one kind carries leaves the records of the other kind out (`dest_domain=…`: no
+    /// `from` record, so nothing received).
+    #[arg(long = "where", value_name = "FIELD=VALUE")]
+    wheres: Vec<Where>,
+
     #[command(flatten)]
     scope: Scope,
 }
@@ -23,7 +30,7 @@ pub struct ReportArgs {
 pub fn run(args: ReportArgs) -> Result<ExitCode> {
     let config = args.scope.config()?;
     let query = ReportQuery {
-        filter: args.scope.filter(Vec::new(), &config),
+        filter: args.scope.filter(args.wheres, &config),
         n: args.scope.n,
     };
     let scope = &args.scope;
