@@ -1,6 +1,7 @@
 //! Turning the INPUT arguments of `maillog top`/`report` into inputs to scan.
 //!
-//! This module owns the expansion of arguments into [`Input`]s: a directory is walked for archive files (`*.json`, `*.ndjson`, with `.bz2` or `.gz`), in
+//! This module owns the expansion of arguments into [`Input`]s: a directory is walked for
+//! archive files (`*.json`, `*.ndjson`, with `.bz2` or `.gz`; symbolic links not followed), in
 //! name order; a file is taken as it is, whatever it holds (raw syslog included); `-` is stdin;
 //! `s3://bucket/prefix` lists every archive file under the prefix, and `*`/`?` in it glob within
 //! one path segment (`s3://bucket/mail_logs/2011-07-13/to*`), like the original pipeline's Pig
@@ -8,7 +9,8 @@
 //! With a time range, files whose name is a window outside it are skipped, and so are folders
 //! named after a date outside it: not walked on disk, not listed in S3, where a prefix is
 //! listed one level at a time ([`Bucket::list_level`]) so that only the date prefixes in range
-//! are. A file named on the command line is always read.
+//! are. A file named on the command line is always read; an argument whose archive files are
+//! all out of range gives nothing to read, and is no problem.
 //!
 //! It never reads an input's content (that is [`crate::scan`]) and never talks to S3 itself:
 //! the caller's [`Connect`] gives a [`Bucket`] that lists and opens objects (S3 in `maillog`,
@@ -126,19 +128,21 @@ pub fn resolve(args: &[String], connect: &Connect<'_>, selection: &Selection) ->
         } else if let Some(rest) = arg.strip_prefix("s3://") {
             resolved.remote = true;
             match s3_inputs(rest, connect, &mut buckets, selection) {
-                Ok(inputs) if inputs.is_empty() => resolved
+                Ok((inputs, 0)) if inputs.is_empty() => resolved
                     .problems
                     .push(problem("no archive files match".to_owned())),
-                Ok(inputs) => resolved.inputs.extend(inputs),
+                // Nothing in the range there: an empty answer, not a problem.
+                Ok((inputs, _)) => resolved.inputs.extend(inputs),
                 Err(message) => resolved.problems.push(problem(message)),
             }
         } else {
             let path = Path::new(arg);
             match local_inputs(path, selection) {
-                Ok(inputs) if inputs.is_empty() => resolved.problems.push(problem(
+                Ok((inputs, 0)) if inputs.is_empty() => resolved.problems.push(problem(
                     "no archive files (*.json, *.json.bz2, *.json.gz) in this directory".to_owned(),
                 )),
-                Ok(inputs) => resolved.inputs.extend(inputs),
+                // Nothing in the range here: an empty answer, not a problem.
+                Ok((inputs, _)) => resolved.inputs.extend(inputs),
                 Err(message) => resolved.problems.push(problem(message)),
             }
         }
@@ -146,39 +150,60 @@ pub fn resolve(args: &[String], connect: &Connect<'_>, selection: &Selection) ->
     resolved
 }
 
-fn local_inputs(path: &Path, selection: &Selection) -> Result<Vec<Input>, String> {
+/// The archive files of `path` (itself, if a file): a directory is walked in name order, the
+/// folders and files `selection` excludes left out — a folder is not even opened. With the
+/// number of archive files left out.
+fn local_inputs(path: &Path, selection: &Selection) -> Result<(Vec<Input>, usize), String> {
     let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read: {e}"))?;
     if !metadata.is_dir() {
-        return Ok(vec![Input::path(path.to_owned(), Some(metadata.len()))]);
+        return Ok((vec![Input::path(path.to_owned(), Some(metadata.len()))], 0));
     }
     let mut found: Vec<(PathBuf, u64)> = Vec::new();
-    let walk = walkdir::WalkDir::new(path).sort_by_file_name().into_iter();
-    let in_range = |entry: &walkdir::DirEntry| {
-        entry.depth() == 0
-            || !entry.file_type().is_dir()
-            || selection.may_hold_dir(&entry.file_name().to_string_lossy())
-    };
-    for entry in walk.filter_entry(in_range) {
-        let entry = entry.map_err(|e| format!("cannot walk: {e}"))?;
-        let name = entry.file_name().to_string_lossy();
-        if entry.file_type().is_file() && is_archive_file(&name) && selection.may_hold_file(&name) {
-            let len = entry.metadata().map_or(0, |m| m.len());
-            found.push((entry.into_path(), len));
+    let mut skipped = 0;
+    let mut folders = vec![path.to_owned()];
+    while let Some(folder) = folders.pop() {
+        let entries = std::fs::read_dir(&folder)
+            .map_err(|e| format!("cannot walk {}: {e}", folder.display()))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("cannot walk {}: {e}", folder.display()))?;
+            // Symbolic links are not followed (nor walked), as find(1) does by default.
+            let kind = entry
+                .file_type()
+                .map_err(|e| format!("cannot walk {}: {e}", entry.path().display()))?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if kind.is_dir() {
+                if selection.may_hold_dir(&name) {
+                    folders.push(entry.path());
+                } else {
+                    skipped += 1;
+                }
+            } else if kind.is_file() && is_archive_file(&name) {
+                if selection.may_hold_file(&name) {
+                    let len = entry.metadata().map_or(0, |m| m.len());
+                    found.push((entry.path(), len));
+                } else {
+                    skipped += 1;
+                }
+            }
         }
     }
-    Ok(found
+    // Path order compares component by component: a folder's files before its next sibling's.
+    found.sort();
+    let inputs = found
         .into_iter()
-        .map(|(path, len)| Input::path(path, Some(len)))
-        .collect())
+        .map(|(path, len)| Input::path(path, Some(len)));
+    Ok((inputs.collect(), skipped))
 }
 
-/// The objects of `bucket/pattern` (without `s3://`).
+/// The objects of `bucket/pattern` (without `s3://`), with the number of archive files (or
+/// date folders) `selection` left out.
 fn s3_inputs(
     rest: &str,
     connect: &Connect<'_>,
     buckets: &mut HashMap<String, Arc<dyn Bucket>>,
     selection: &Selection,
-) -> Result<Vec<Input>, String> {
+) -> Result<(Vec<Input>, usize), String> {
     let (bucket, pattern) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
         return Err("no bucket after s3://".to_owned());
@@ -201,12 +226,12 @@ fn s3_inputs(
         } else {
             let level = reader.list_level(prefix).map_err(|e| chain(&*e))?;
             if let Some(object) = level.objects.into_iter().find(|(key, _)| key == prefix) {
-                return Ok(streams(bucket, &reader, vec![object]));
+                return Ok((streams(bucket, &reader, vec![object]), 0));
             }
             format!("{prefix}/")
         };
-        let keys = walk_levels(&*reader, &folder, selection).map_err(|e| chain(&*e))?;
-        return Ok(streams(bucket, &reader, keys));
+        let (keys, skipped) = walk_levels(&*reader, &folder, selection).map_err(|e| chain(&*e))?;
+        return Ok((streams(bucket, &reader, keys), skipped));
     }
     let listed = reader.list(prefix).map_err(|e| chain(&*e))?;
     let keys: Vec<(String, u64)> = match wild {
@@ -239,37 +264,49 @@ fn s3_inputs(
             }
         }
     };
-    let keys = keys
+    let all = keys.len();
+    let keys: Vec<_> = keys
         .into_iter()
-        .filter(|(key, _)| selection.may_hold_file(base(key)));
-    Ok(streams(bucket, &reader, keys.collect()))
+        .filter(|(key, _)| selection.may_hold_file(base(key)))
+        .collect();
+    let skipped = all - keys.len();
+    Ok((streams(bucket, &reader, keys), skipped))
 }
 
 /// The archive files under the folder `prefix` of `bucket` that `selection` may need, in key
-/// order: one listing per folder, folders named after a date out of range not listed.
+/// order: one listing per folder, folders named after a date out of range not listed. With the
+/// number of archive files and folders left out.
 fn walk_levels(
     bucket: &dyn Bucket,
     prefix: &str,
     selection: &Selection,
-) -> Result<Vec<(String, u64)>, BucketError> {
+) -> Result<(Vec<(String, u64)>, usize), BucketError> {
     let mut found = Vec::new();
+    let mut skipped = 0;
     let mut folders = vec![prefix.to_owned()];
     while let Some(folder) = folders.pop() {
         let listing = bucket.list_level(&folder)?;
-        let name = |key: &str| base(key.trim_end_matches('/')).to_owned();
-        folders.extend(
-            listing
-                .folders
-                .into_iter()
-                .filter(|f| selection.may_hold_dir(&name(f))),
-        );
-        found.extend(listing.objects.into_iter().filter(|(key, _)| {
-            let name = base(key);
-            is_archive_file(name) && selection.may_hold_file(name)
-        }));
+        for folder in listing.folders {
+            if selection.may_hold_dir(base(folder.trim_end_matches('/'))) {
+                folders.push(folder);
+            } else {
+                skipped += 1;
+            }
+        }
+        for (key, len) in listing.objects {
+            let name = base(&key);
+            if !is_archive_file(name) {
+                continue;
+            }
+            if selection.may_hold_file(name) {
+                found.push((key, len));
+            } else {
+                skipped += 1;
+            }
+        }
     }
     found.sort();
-    Ok(found)
+    Ok((found, skipped))
 }
 
 /// The objects `keys` of `bucket`, as inputs read through `reader`.

@@ -202,6 +202,8 @@ fn files_and_date_folders_out_of_range_are_not_read_on_disk_or_in_s3() {
     // A day never opens it.
     let local = top(d, &["--day", "2025-11-20"]);
     assert!(!local.is_empty());
+    // A day the archive has nothing of: an empty answer, exit 0 (not "no archive files").
+    assert!(top(d, &["--day", "2024-02-29"]).is_empty());
     if !have_s3s_fs() {
         return;
     }
@@ -228,6 +230,8 @@ fn files_and_date_folders_out_of_range_are_not_read_on_disk_or_in_s3() {
     for input in ["s3://bucket/maillog", "s3://bucket/maillog/mail_logs/"] {
         let remote = top(d, &["--day", "2025-11-20", "--config", "s3.toml", input]);
         assert_eq!(remote, local, "{input}");
+        let nothing = top(d, &["--day", "2024-02-29", "--config", "s3.toml", input]);
+        assert!(nothing.is_empty(), "{input}");
     }
     let out = maillog(
         d,

@@ -316,7 +316,7 @@ fn options_count_what_they_say() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"no such\" is not a key"));
     let out = maillog(
         dir.path(),
-        &["top", "--by", "dest", "--since", "yesterday", "archive"],
+        &["top", "--by", "dest", "--since", "the day before", "archive"],
         None,
     );
     assert_eq!(out.status.code(), Some(2));
