@@ -65,6 +65,7 @@ it.
 
 import argparse
 import json
+import math
 import re
 import sys
 import time
@@ -351,6 +352,7 @@ def command_parser():
     report.add_argument("--until", metavar="T")
     report.add_argument("--day", metavar="DATE")
     report.add_argument("--config", metavar="FILE", help="the maillog config whose time_zone is used")
+    report.add_argument("--where", type=where_arg, action="append", default=[], metavar="F=V")
     report.add_argument("--format", choices=["json"], default="json")
     report.add_argument("paths", nargs="+", metavar="PATH")
 
@@ -534,14 +536,26 @@ def delay_seconds(column):
 
 
 def top(
-    archive, by, kind=None, n=10, metric="count", since=None, until=None, where=(), bytes_=False
+    archive,
+    by,
+    kind=None,
+    n=10,
+    metric="count",
+    since=None,
+    until=None,
+    where=(),
+    bytes_=False,
+    check=True,
 ):
     """`maillog top`: [{"key", "count", "bytes"?}], first N by the metric, ties by key.
 
     `bytes` is in the answer for `from` records, with the bytes metric, or when `bytes_` asks.
+    `check=False` (the report's lists): a `where` on the other kind's field is no error; it
+    leaves nothing.
     """
     kind = kind or DEFAULT_KIND[by]
-    check_kinds(by, kind, where)
+    if check:
+        check_kinds(by, kind, where)
     with_bytes = kind == "from" or metric == "bytes" or bytes_
     records = archive.with_bytes() if with_bytes else archive.records
     records = records.filter(F.col("kind") == kind)
@@ -587,11 +601,81 @@ def spark_instant(at):
     return F.lit(at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")).cast("timestamp")
 
 
-def report(archive, n=10, since=None, until=None):
-    """`maillog report`: totals, per hour, the top lists and the recipient domains."""
+def masked(text):
+    """A reason's text with what differs from message to message masked (QUERIES.md)."""
+    for pattern, mask in REASON_MASKS:
+        text = F.regexp_replace(text, pattern, mask)
+    return F.trim(F.regexp_replace(text, r"\s+", " "))
+
+
+REASON_MASKS = [
+    (r"<[^>]*>", "<>"),
+    (r"\[[^\]]*\]", "[]"),
+    (r"\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b", "*"),
+    (r"(?:[A-Za-z0-9-]+\.)+[A-Za-z][A-Za-z0-9-]*\.?", "*"),
+]
+SIZE_BOUNDS = [1 << 10, 10 << 10, 100 << 10, 1 << 20, 10 << 20]
+
+
+def reasons(records, which, n):
+    """The first N (dsn, masked stat) groups of the `to` records of status `which`."""
+    r = F.col("r")
+    rows = (
+        records.filter((F.col("kind") == "to") & (status(r) == which))
+        .select(
+            F.when(r["dsn"] != "", r["dsn"]).alias("dsn"),
+            masked(F.regexp_replace(F.coalesce(r["stat"], F.lit("")), r"^Deferred(: )?", "")).alias(
+                "reason"
+            ),
+        )
+        .groupBy("dsn", "reason")
+        .agg(F.count(F.lit(1)).alias("count"))
+        .orderBy(F.col("count").desc(), F.col("dsn").asc_nulls_first(), F.col("reason").asc())
+        .limit(n)
+        .collect()
+    )
+    return [{"dsn": row["dsn"], "reason": row["reason"], "count": row["count"]} for row in rows]
+
+
+def message_sizes(records):
+    """Count, smallest, largest, mean and decades of the `from` records' sizes."""
+    sizes = records.filter(F.col("kind") == "from").select(F.col("bytes").alias("b"))
+    bounds = [None, *SIZE_BOUNDS, None]
+    buckets = []
+    for low, high in zip(bounds, bounds[1:], strict=False):
+        inside = F.lit(True)
+        if low is not None:
+            inside = inside & (F.col("b") >= low)
+        if high is not None:
+            inside = inside & (F.col("b") < high)
+        buckets.append(F.sum(F.when(inside, 1).otherwise(0)).alias(f"bucket{len(buckets)}"))
+    row = sizes.select(
+        F.count(F.lit(1)).alias("messages"),
+        F.min("b").alias("min"),
+        F.max("b").alias("max"),
+        F.avg("b").alias("mean"),
+        *buckets,
+    ).collect()[0]
+    return {
+        "messages": row["messages"],
+        "min": row["min"],
+        "max": row["max"],
+        "mean": row["mean"],
+        "buckets": [
+            {"up_to": high, "count": row[f"bucket{i}"] or 0}
+            for i, high in enumerate([*SIZE_BOUNDS, None])
+        ],
+    }
+
+
+def report(archive, n=10, since=None, until=None, where=()):
+    """`maillog report`: totals, per day and per hour, the top lists, the recipient domains,
+    the reasons and the message sizes."""
     # The size join looks at every from record, in the range or not.
     records = in_range(archive.with_bytes(), since, until)
-    ranged = {"since": since, "until": until}
+    for field, value in where:
+        records = records.filter(key_value(field) == value)
+    ranged = {"since": since, "until": until, "where": where, "check": False}
     r = F.col("r")
     is_from = F.col("kind") == "from"
     is_to = F.col("kind") == "to"
@@ -633,6 +717,22 @@ def report(archive, n=10, since=None, until=None):
                 k: row[k] for k in ("received", "delivered", "deferred", "bounced")
             }
 
+    per_day = (
+        records.select(
+            F.substring(r["ts"], 1, 10).alias("day"), is_from.alias("f"), st.alias("st")
+        )
+        .filter(F.col("day").isNotNull() & (F.length("day") == 10))
+        .groupBy("day")
+        .agg(
+            counted(F.col("f")).alias("received"),
+            counted(F.col("st") == "Sent").alias("delivered"),
+            counted(F.col("st") == "Deferred").alias("deferred"),
+            counted(F.col("st") == "Bounced").alias("bounced"),
+        )
+        .orderBy("day")
+        .collect()
+    )
+
     sent = F.col("st") == "Sent"
     domains = (
         records.filter(is_to)
@@ -668,6 +768,10 @@ def report(archive, n=10, since=None, until=None):
             "senders": totals["senders"],
             "recipients": totals["recipients"],
         },
+        "per_day": [
+            {"day": row["day"], **{k: row[k] for k in ("received", "delivered", "deferred", "bounced")}}
+            for row in per_day
+        ],
         "per_hour": [{"hour": h, **hours[h]} for h in sorted(hours)],
         "top_senders_by_count": top(archive, "src", n=n, **ranged),
         "top_senders_by_bytes": top(archive, "src", n=n, metric="bytes", **ranged),
@@ -688,6 +792,10 @@ def report(archive, n=10, since=None, until=None):
         ],
         "received_domains": top(archive, "src_domain", n=n, **ranged),
         "top_relays": top(archive, "relay", n=n, **ranged),
+        "deferral_reasons": reasons(records, "Deferred", n),
+        "bounce_reasons": reasons(records, "Bounced", n),
+        "reject_reasons": None,  # raw syslog is not read here
+        "message_sizes": message_sizes(records),
     }
 
 
@@ -695,15 +803,28 @@ def report(archive, n=10, since=None, until=None):
 # Running
 
 
+def human(size):
+    """Bytes as maillog's tables give them: `512 B`, `1.5 KiB`, `11.8 MiB` (IEC units)."""
+    if size < 1024:
+        return f"{size} B"
+    exp = min(int(math.log(size) / math.log(1024)), 6)
+    return f"{size / 1024**exp:.1f} {'KMGTPE'[exp - 1]}iB"
+
+
 def table(answer, key):
     """A top-N answer as maillog prints it: count and bytes right-aligned, then the key."""
     numbers = ["count"] + (["bytes"] if any("bytes" in entry for entry in answer) else [])
-    widths = [max([len(n)] + [len(str(entry.get(n, ""))) for entry in answer]) for n in numbers]
+
+    def cell(entry, n):
+        value = entry.get(n)
+        return "" if value is None else human(value) if n == "bytes" else str(value)
+
+    widths = [max([len(n)] + [len(cell(entry, n)) for entry in answer]) for n in numbers]
 
     def line(cells, last):
         return "  ".join([c.rjust(w) for c, w in zip(cells, widths, strict=True)] + [last])
 
-    rows = [line([str(entry.get(n, "")) for n in numbers], entry["key"]) for entry in answer]
+    rows = [line([cell(entry, n) for n in numbers], entry["key"]) for entry in answer]
     return "\n".join([line(numbers, key)] + rows)
 
 
@@ -733,7 +854,7 @@ class Runner:
                 until=args.until,
                 where=args.where,
             )
-        return report(archive, n=args.n, since=args.since, until=args.until)
+        return report(archive, n=args.n, since=args.since, until=args.until, where=args.where)
 
 
 def spark_session():

@@ -1,16 +1,26 @@
 //! `maillog report`: the pflogsumm-style summary of a set of records.
 //!
-//! Totals (received, delivered, deferred, bounced, rejected, bytes), traffic per hour of the
-//! day, top senders and recipients by count and by bytes, delivery per recipient domain with
-//! deferrals and delays, the domains mail came from and the relays that handed it in. The
-//! sections and their JSON form are `QUERIES.md`'s; `contrib/spark/maillog_top.py` computes the
-//! same. Recipient bytes use the size join of `crate::tally`.
+//! Totals (received, delivered, deferred, bounced, rejected, bytes), traffic per day and per
+//! hour of the day, top senders and recipients by count and by bytes, delivery per recipient
+//! domain with deferrals and delays, the domains mail came from and the relays that handed it
+//! in, the reasons of deferrals, bounces and rejects ([`reasons`]) and message sizes
+//! ([`sizes`]). The sections and their JSON form are `QUERIES.md`'s;
+//! `contrib/spark/maillog_top.py` computes the same. Recipient bytes use the size join of
+//! `crate::tally`.
 //!
 //! It counts and shapes the answer; it never reads input and never renders text for people.
+
+use std::collections::BTreeMap;
 
 use hashbrown::HashMap;
 use maillog_parse::Kind;
 use serde::Serialize;
+
+pub mod reasons;
+pub mod sizes;
+
+use reasons::Reason;
+use sizes::{MessageSizes, SizeTally};
 
 use crate::fields::Fields;
 use crate::key::Dimension;
@@ -87,6 +97,13 @@ pub struct ReportTally<'q> {
     /// `reject=` lines, when a raw syslog input was read.
     rejected: Option<u64>,
     hours: [Hour; 24],
+    /// By the date of `ts` as logged.
+    days: BTreeMap<Box<str>, Hour>,
+    deferrals: HashMap<Reason, u64>,
+    bounces: HashMap<Reason, u64>,
+    /// Like `rejected`: none until a raw syslog input was read.
+    rejects: Option<HashMap<Reason, u64>>,
+    sizes: SizeTally,
     senders: KeyCounts,
     recipients: KeyCounts,
     src_domains: KeyCounts,
@@ -115,6 +132,11 @@ impl<'q> ReportTally<'q> {
             bytes_delivered: 0,
             rejected: None,
             hours: [Hour::default(); 24],
+            days: BTreeMap::new(),
+            deferrals: HashMap::default(),
+            bounces: HashMap::default(),
+            rejects: None,
+            sizes: SizeTally::default(),
             senders: KeyCounts::default(),
             recipients: KeyCounts::default(),
             src_domains: KeyCounts::default(),
@@ -128,6 +150,7 @@ impl<'q> ReportTally<'q> {
         let bytes = size(record);
         self.received += 1;
         self.bytes_received = self.bytes_received.saturating_add(bytes);
+        self.sizes.add(bytes);
         if let Some(hour) = hour {
             self.hours[hour].received += 1;
         }
@@ -143,20 +166,38 @@ impl<'q> ReportTally<'q> {
         }
     }
 
-    fn count_to<F: Fields>(&mut self, record: &F, hour: Option<usize>, sizes: &Sizes) {
+    /// Counts a `to` record; its status.
+    fn count_to<F: Fields>(
+        &mut self,
+        record: &F,
+        hour: Option<usize>,
+        sizes: &Sizes,
+    ) -> Option<Status> {
         let status = status(record);
         let sent = status == Some(Status::Sent);
-        let slot = hour.map(|h| &mut self.hours[h]);
-        let (total, in_hour) = match status {
-            Some(Status::Sent) => (&mut self.delivered, slot.map(|h| &mut h.delivered)),
-            Some(Status::Deferred) => (&mut self.deferred, slot.map(|h| &mut h.deferred)),
-            Some(Status::Bounced) => (&mut self.bounced, slot.map(|h| &mut h.bounced)),
-            _ => (&mut self.other, None),
-        };
-        *total += 1;
-        if let Some(in_hour) = in_hour {
-            *in_hour += 1;
+        if let Some(hour) = hour {
+            self.hours[hour].count(status);
         }
+        let reasons = match status {
+            Some(Status::Sent) => None,
+            Some(Status::Deferred) => Some(&mut self.deferrals),
+            Some(Status::Bounced) => Some(&mut self.bounces),
+            _ => None,
+        };
+        if let Some(reasons) = reasons {
+            let stat = record.field("stat");
+            let reason = Reason::of_delivery(
+                record.field("dsn").as_deref(),
+                stat.as_deref().unwrap_or(""),
+            );
+            *reasons.entry(reason).or_default() += 1;
+        }
+        *match status {
+            Some(Status::Sent) => &mut self.delivered,
+            Some(Status::Deferred) => &mut self.deferred,
+            Some(Status::Bounced) => &mut self.bounced,
+            _ => &mut self.other,
+        } += 1;
         let message = Sizes::message_of(record);
         let known = sizes.get(message);
         let bytes = known.unwrap_or(0);
@@ -195,6 +236,7 @@ impl<'q> ReportTally<'q> {
                 _ => {}
             }
         }
+        status
     }
 
     /// The report (of the merged, settled tally).
@@ -216,6 +258,17 @@ impl<'q> ReportTally<'q> {
                 senders: self.senders.len() as u64,
                 recipients: self.recipients.len() as u64,
             },
+            per_day: self
+                .days
+                .iter()
+                .map(|(day, h)| DayRow {
+                    day: day.to_string(),
+                    received: h.received,
+                    delivered: h.delivered,
+                    deferred: h.deferred,
+                    bounced: h.bounced,
+                })
+                .collect(),
             per_hour: (0..24)
                 .map(|h| HourRow {
                     hour: format!("{h:02}"),
@@ -244,7 +297,51 @@ impl<'q> ReportTally<'q> {
                 .collect(),
             received_domains: rank(&self.src_domains, Metric::Count, n, true),
             top_relays: rank(&self.relays, Metric::Count, n, true),
+            deferral_reasons: ranked_reasons(&self.deferrals, n),
+            bounce_reasons: ranked_reasons(&self.bounces, n),
+            reject_reasons: self.rejects.as_ref().map(|r| ranked_reasons(r, n)),
+            message_sizes: self.sizes.answer(),
         }
+    }
+}
+
+/// The first `n` reasons by count, ties by DSN (none first) and text.
+fn ranked_reasons(reasons: &HashMap<Reason, u64>, n: usize) -> Vec<ReasonRow> {
+    let mut rows: Vec<(&Reason, u64)> = reasons.iter().map(|(r, c)| (r, *c)).collect();
+    rows.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    rows.truncate(n);
+    rows.into_iter()
+        .map(|(reason, count)| ReasonRow {
+            dsn: reason.dsn.as_deref().map(str::to_owned),
+            reason: reason.text.to_string(),
+            count,
+        })
+        .collect()
+}
+
+impl Hour {
+    /// A `to` record of `status`.
+    fn count(&mut self, status: Option<Status>) {
+        match status {
+            Some(Status::Sent) => self.delivered += 1,
+            Some(Status::Deferred) => self.deferred += 1,
+            Some(Status::Bounced) => self.bounced += 1,
+            _ => {}
+        }
+    }
+
+    fn add(&mut self, other: &Hour) {
+        self.received += other.received;
+        self.delivered += other.delivered;
+        self.deferred += other.deferred;
+        self.bounced += other.bounced;
+    }
+}
+
+/// Adds `other`'s reason counts to `mine`.
+fn merge_reasons(mine: &mut HashMap<Reason, u64>, other: HashMap<Reason, u64>) {
+    for (reason, count) in other {
+        *mine.entry(reason).or_default() += count;
     }
 }
 
@@ -269,18 +366,36 @@ impl Tally for ReportTally<'_> {
             return;
         }
         let hour = hour_of(record);
-        match record.kind() {
-            Kind::From => self.count_from(record, hour),
-            Kind::To => self.count_to(record, hour, sizes),
+        let to = match record.kind() {
+            Kind::From => {
+                self.count_from(record, hour);
+                None
+            }
+            Kind::To => Some(self.count_to(record, hour, sizes)),
+        };
+        // The day of `ts` as logged (its own offset), as the hour is the logged `time`'s.
+        let ts = record.field("ts");
+        if let Some(day) = ts.as_deref().and_then(|ts| ts.get(..10)) {
+            let row = match self.days.get_mut(day) {
+                Some(row) => row,
+                None => self.days.entry(Box::from(day)).or_default(),
+            };
+            match to {
+                None => row.received += 1,
+                Some(status) => row.count(status),
+            }
         }
     }
 
-    fn rejected_line(&mut self) {
+    fn rejected_line(&mut self, value: &str) {
         *self.rejected.get_or_insert(0) += 1;
+        let rejects = self.rejects.get_or_insert_with(HashMap::default);
+        *rejects.entry(Reason::of_reject(value)).or_default() += 1;
     }
 
     fn saw_raw_input(&mut self) {
         self.rejected.get_or_insert(0);
+        self.rejects.get_or_insert_with(HashMap::default);
     }
 
     fn settle(&mut self, sizes: &Sizes) {
@@ -312,11 +427,21 @@ impl Tally for ReportTally<'_> {
             (a, b) => a.or(b),
         };
         for (mine, theirs) in self.hours.iter_mut().zip(other.hours) {
-            mine.received += theirs.received;
-            mine.delivered += theirs.delivered;
-            mine.deferred += theirs.deferred;
-            mine.bounced += theirs.bounced;
+            mine.add(&theirs);
         }
+        for (day, theirs) in other.days {
+            self.days.entry(day).or_default().add(&theirs);
+        }
+        merge_reasons(&mut self.deferrals, other.deferrals);
+        merge_reasons(&mut self.bounces, other.bounces);
+        self.rejects = match (self.rejects.take(), other.rejects) {
+            (Some(mut mine), Some(theirs)) => {
+                merge_reasons(&mut mine, theirs);
+                Some(mine)
+            }
+            (mine, theirs) => mine.or(theirs),
+        };
+        self.sizes.merge(&other.sizes);
         merge_counts(&mut self.senders, other.senders);
         merge_counts(&mut self.recipients, other.recipients);
         merge_counts(&mut self.src_domains, other.src_domains);
@@ -332,6 +457,8 @@ impl Tally for ReportTally<'_> {
 pub struct Report {
     /// Totals.
     pub totals: Totals,
+    /// Traffic per day (the date of `ts` as logged), in date order.
+    pub per_day: Vec<DayRow>,
     /// Traffic per hour of the day, 00 to 23.
     pub per_hour: Vec<HourRow>,
     /// Senders with the most messages.
@@ -348,6 +475,40 @@ pub struct Report {
     pub received_domains: Vec<Ranked>,
     /// The relays that handed mail in.
     pub top_relays: Vec<Ranked>,
+    /// Why deliveries were deferred.
+    pub deferral_reasons: Vec<ReasonRow>,
+    /// Why deliveries bounced.
+    pub bounce_reasons: Vec<ReasonRow>,
+    /// Why `reject=` lines rejected; none when no input was raw syslog.
+    pub reject_reasons: Option<Vec<ReasonRow>>,
+    /// Sizes of the messages accepted.
+    pub message_sizes: MessageSizes,
+}
+
+/// One day's traffic.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayRow {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    /// Messages accepted.
+    pub received: u64,
+    /// Deliveries.
+    pub delivered: u64,
+    /// Deferrals.
+    pub deferred: u64,
+    /// Bounces.
+    pub bounced: u64,
+}
+
+/// One group of reasons ([`reasons`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct ReasonRow {
+    /// The DSN, if the line had one.
+    pub dsn: Option<String>,
+    /// The masked reason.
+    pub reason: String,
+    /// Records (or `reject=` lines) with it.
+    pub count: u64,
 }
 
 /// The report's totals.

@@ -482,8 +482,9 @@ fn syslog_line<T: Tally>(
             }
         }
         Parsed::NonRecord(NonRecord::SendmailOther) => {
-            if memchr::memmem::find(line, b"reject=").is_some() {
-                tally.rejected_line();
+            // `reject=` is the last field of the line: its value runs to the end.
+            if let Some(at) = text.text.find("reject=") {
+                tally.rejected_line(&text.text[at + "reject=".len()..]);
             }
         }
         Parsed::NonRecord(_) => {}

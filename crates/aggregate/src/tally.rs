@@ -126,8 +126,11 @@ pub trait Tally: Send + Sized {
     fn needs(&self) -> Needs;
     /// Counts one record. `sizes` holds the sizes of the `from` records read so far.
     fn record<F: Fields>(&mut self, record: &F, sizes: &Sizes);
-    /// Counts a sendmail `reject=` line of a raw syslog input.
-    fn rejected_line(&mut self) {}
+    /// Counts a sendmail `reject=` line of a raw syslog input (`value`: what follows
+    /// `reject=`).
+    fn rejected_line(&mut self, value: &str) {
+        let _ = value;
+    }
     /// Notes that a raw syslog input is being read (so rejects are known).
     fn saw_raw_input(&mut self) {}
     /// Settles what waited for a size, once every input is read.

@@ -3,7 +3,8 @@
 //! The JSON forms are the ones `QUERIES.md` fixes (and the Spark job prints): `maillog top`
 //! prints one array of `{"key","count","bytes"}`, `maillog report` one object of sections. CSV
 //! is `key,count,bytes` for a top, and one long table `section,key,column,value` for a report,
-//! so that every number of it is a row. Tables right-align numbers and keep keys whole.
+//! so that every number of it is a row. Tables right-align numbers, give sizes as people read
+//! them (`1.5 MiB`; JSON and CSV keep the numbers) and keep keys whole.
 //!
 //! It never computes anything.
 
@@ -45,7 +46,11 @@ pub fn top(out: &mut impl Write, format: Format, key: &str, rows: &[Ranked]) -> 
 fn table(out: &mut impl Write, key: &str, rows: &[Ranked]) -> io::Result<()> {
     let with_bytes = rows.iter().any(|r| r.bytes.is_some());
     let count_width = width(rows.iter().map(|r| r.count), "count");
-    let bytes_width = width(rows.iter().filter_map(|r| r.bytes), "bytes");
+    let sizes: Vec<String> = rows
+        .iter()
+        .map(|r| r.bytes.map(human).unwrap_or_default())
+        .collect();
+    let bytes_width = sizes.iter().map(String::len).max().unwrap_or(0).max(5);
     if with_bytes {
         writeln!(
             out,
@@ -55,19 +60,15 @@ fn table(out: &mut impl Write, key: &str, rows: &[Ranked]) -> io::Result<()> {
     } else {
         writeln!(out, "{:>count_width$}  {key}", "count")?;
     }
-    for row in rows {
-        match row.bytes {
-            Some(bytes) if with_bytes => writeln!(
+    for (row, size) in rows.iter().zip(&sizes) {
+        if with_bytes {
+            writeln!(
                 out,
-                "{:>count_width$}  {bytes:>bytes_width$}  {}",
+                "{:>count_width$}  {size:>bytes_width$}  {}",
                 row.count, row.key
-            )?,
-            _ if with_bytes => writeln!(
-                out,
-                "{:>count_width$}  {:>bytes_width$}  {}",
-                row.count, "", row.key
-            )?,
-            _ => writeln!(out, "{:>count_width$}  {}", row.count, row.key)?,
+            )?;
+        } else {
+            writeln!(out, "{:>count_width$}  {}", row.count, row.key)?;
         }
     }
     Ok(())
@@ -118,8 +119,8 @@ fn report_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
         (t.deferred.to_string(), "deferred"),
         (t.bounced.to_string(), "bounced"),
         (rejected, "rejected"),
-        (t.bytes_received.to_string(), "bytes received"),
-        (t.bytes_delivered.to_string(), "bytes delivered"),
+        (human(t.bytes_received), "received"),
+        (human(t.bytes_delivered), "delivered"),
         (t.senders.to_string(), "senders"),
         (t.recipients.to_string(), "recipients"),
     ] {
@@ -129,6 +130,19 @@ fn report_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
         writeln!(
             out,
             "(rejects are known from raw syslog only: reject= lines make no record)"
+        )?;
+    }
+    heading(out, "Per-Day Traffic Summary")?;
+    writeln!(
+        out,
+        "{:<11} {:>10} {:>10} {:>10} {:>10}",
+        "date", "received", "delivered", "deferred", "bounced"
+    )?;
+    for d in &r.per_day {
+        writeln!(
+            out,
+            "{:<11} {:>10} {:>10} {:>10} {:>10}",
+            d.day, d.received, d.delivered, d.deferred, d.bounced
         )?;
     }
     heading(out, "Per-Hour Traffic Summary")?;
@@ -159,7 +173,11 @@ fn report_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
         writeln!(
             out,
             "{:>8} {:>12} {:>8} {:>8} {avg:>10} {max:>10}  {}",
-            d.delivered, d.bytes, d.deferred, d.bounced, d.domain
+            d.delivered,
+            human(d.bytes),
+            d.deferred,
+            d.bounced,
+            d.domain
         )?;
     }
     for (title, key, rows) in [
@@ -189,7 +207,48 @@ fn report_table(out: &mut impl Write, r: &Report) -> io::Result<()> {
         heading(out, title)?;
         table(out, key, rows)?;
     }
+    for (title, rows) in [
+        ("Deferral reasons", Some(&r.deferral_reasons)),
+        ("Bounce reasons", Some(&r.bounce_reasons)),
+        ("Reject reasons", r.reject_reasons.as_ref()),
+    ] {
+        heading(out, title)?;
+        let Some(rows) = rows else {
+            writeln!(out, "(known from raw syslog only)")?;
+            continue;
+        };
+        for row in rows {
+            let dsn = row.dsn.as_deref().unwrap_or("-");
+            writeln!(out, "{:>8}  {dsn:<7}  {}", row.count, row.reason)?;
+        }
+    }
+    let sizes = &r.message_sizes;
+    heading(out, "Message Sizes")?;
+    let size = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), human);
+    writeln!(out, "{:>12}  messages", sizes.messages)?;
+    writeln!(out, "{:>12}  smallest", size(sizes.min))?;
+    writeln!(
+        out,
+        "{:>12}  mean",
+        size(sizes.mean.map(|m| m.round() as u64))
+    )?;
+    writeln!(out, "{:>12}  largest", size(sizes.max))?;
+    let mut below = "0 B".to_owned();
+    for bucket in &sizes.buckets {
+        let range = match bucket.up_to {
+            Some(up_to) => format!("{below} to {}", human(up_to)),
+            None => format!("{below} and more"),
+        };
+        writeln!(out, "{:>12}  {range}", bucket.count)?;
+        below = bucket.up_to.map_or(below, human);
+    }
     Ok(())
+}
+
+/// Bytes as people read them: `512 B`, `1.5 KiB`, `11.8 MiB` (tables only; JSON and CSV keep
+/// the numbers).
+fn human(bytes: u64) -> String {
+    bytesize::ByteSize::b(bytes).display().iec().to_string()
 }
 
 /// Seconds as pflogsumm shows delays: `12.0 s`, `3.5 m`, `2.1 h`, `1.3 d`.
@@ -218,6 +277,16 @@ fn report_csv(out: &mut impl Write, r: &Report) -> io::Result<()> {
         ("recipients", t.recipients.to_string()),
     ] {
         writeln!(out, "totals,,{column},{value}")?;
+    }
+    for d in &r.per_day {
+        for (column, value) in [
+            ("received", d.received),
+            ("delivered", d.delivered),
+            ("deferred", d.deferred),
+            ("bounced", d.bounced),
+        ] {
+            writeln!(out, "per_day,{},{column},{value}", d.day)?;
+        }
     }
     for h in &r.per_hour {
         for (column, value) in [
@@ -265,6 +334,40 @@ fn report_csv(out: &mut impl Write, r: &Report) -> io::Result<()> {
             }
         }
     }
+    let reasons = [
+        ("deferral_reasons", Some(&r.deferral_reasons)),
+        ("bounce_reasons", Some(&r.bounce_reasons)),
+        ("reject_reasons", r.reject_reasons.as_ref()),
+    ];
+    for (section, rows) in reasons {
+        for row in rows.into_iter().flatten() {
+            let key = csv(&format!(
+                "{} {}",
+                row.dsn.as_deref().unwrap_or(""),
+                row.reason
+            ));
+            writeln!(out, "{section},{key},count,{}", row.count)?;
+        }
+    }
+    let sizes = &r.message_sizes;
+    let number = |n: Option<u64>| n.map(|n| n.to_string()).unwrap_or_default();
+    for (column, value) in [
+        ("messages", sizes.messages.to_string()),
+        ("min", number(sizes.min)),
+        ("max", number(sizes.max)),
+        (
+            "mean",
+            sizes.mean.map(|m| m.to_string()).unwrap_or_default(),
+        ),
+    ] {
+        writeln!(out, "message_sizes,,{column},{value}")?;
+    }
+    for bucket in &sizes.buckets {
+        let key = bucket
+            .up_to
+            .map_or_else(|| "more".to_owned(), |b| b.to_string());
+        writeln!(out, "message_sizes,{key},count,{}", bucket.count)?;
+    }
     Ok(())
 }
 
@@ -297,7 +400,7 @@ mod tests {
     fn tops_in_every_format() {
         assert_eq!(
             text(Format::Table),
-            "count  bytes  dest\n  120      5  a@x\n    7         b,\"c\"\n"
+            "count  bytes  dest\n  120    5 B  a@x\n    7         b,\"c\"\n"
         );
         assert_eq!(
             text(Format::Csv),

@@ -126,6 +126,8 @@ fn queries(dates: &[String], berlin: &str) -> Vec<Vec<String>> {
         "top --by dest_domain --where status=Deferred",
         "top --by dest --where status=Bounced --metric bytes",
         "report -n 10",
+        "report -n 5 --where status=Deferred",
+        "report -n 5 --where mailserver=mail03",
     ]
     .iter()
     .map(|query| args(&query.split(' ').collect::<Vec<_>>()))

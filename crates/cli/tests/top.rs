@@ -132,7 +132,13 @@ fn every_input_kind_gives_the_archive_s_answer() {
     );
     assert!(raw["totals"]["rejected"].as_u64().unwrap() > 0);
     assert_eq!(report["totals"]["rejected"], Value::Null);
+    assert_eq!(report["reject_reasons"], Value::Null);
+    // Rejects: a count, grouped by DSN and masked reason (`<>... Relaying denied`).
+    let rejects = raw["reject_reasons"].as_array().unwrap();
+    let grouped: u64 = rejects.iter().map(|r| r["count"].as_u64().unwrap()).sum();
+    assert!(rejects.len() < 10 && grouped > 0, "{rejects:?}");
     raw["totals"]["rejected"] = Value::Null;
+    raw["reject_reasons"] = Value::Null;
     assert_eq!(raw, report);
     assert!(report["totals"]["deferred"].as_u64().unwrap() > 0);
     assert_eq!(report["per_hour"].as_array().unwrap().len(), 24);
@@ -153,6 +159,7 @@ fn every_input_kind_gives_the_archive_s_answer() {
         Some(of_server.as_bytes()),
     );
     alone["totals"]["rejected"] = Value::Null;
+    alone["reject_reasons"] = Value::Null;
     let filtered = answer(
         dir.path(),
         &["report", "--format", "json", "--where", &filter, "archive"],
@@ -316,7 +323,14 @@ fn options_count_what_they_say() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("\"no such\" is not a key"));
     let out = maillog(
         dir.path(),
-        &["top", "--by", "dest", "--since", "the day before", "archive"],
+        &[
+            "top",
+            "--by",
+            "dest",
+            "--since",
+            "the day before",
+            "archive",
+        ],
         None,
     );
     assert_eq!(out.status.code(), Some(2));
