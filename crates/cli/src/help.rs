@@ -109,8 +109,12 @@ pub const TOP_EXAMPLES: &[Example] = &[
         what: "The ten recipients with the most deliveries in the configured archive.",
     },
     Example {
-        command: "maillog top --by src --metric bytes -n 20 --since 2025-12-31 --until 2026-01-01",
-        what: "The twenty senders that sent the most bytes on 31 December 2025 (UTC).",
+        command: "maillog top --by src --metric bytes -n 20 --day 2025-12-31",
+        what: "The twenty senders that sent the most bytes on 31 December 2025 (in the configured time zone).",
+    },
+    Example {
+        command: "maillog top --by dest_domain --where status=Deferred --since 2h",
+        what: "Who deferred our mail in the last two hours.",
     },
     Example {
         command: "maillog top --by dest --since 2025-12-01T00:00 s3://mail-archive/mail_logs",
@@ -133,8 +137,12 @@ pub const REPORT_EXAMPLES: &[Example] = &[
         what: "The summary of the whole configured archive.",
     },
     Example {
-        command: "maillog report --since 2025-12-31 --until 2026-01-01 -n 5",
+        command: "maillog report --day 2025-12-31 -n 5",
         what: "One day's summary, five entries per list.",
+    },
+    Example {
+        command: "maillog report --day yesterday --format html > yesterday.html",
+        what: "Yesterday as one self-contained page with charts (opens offline, as a mail attachment too).",
     },
     Example {
         command: "maillog report --format json 's3://mail-archive/mail_logs/2025-12-*/*'",

@@ -13,6 +13,9 @@ use std::io::{self, Write};
 use maillog_aggregate::report::Report;
 use maillog_aggregate::tally::Ranked;
 
+mod html;
+mod svg;
+
 /// How an answer is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -22,6 +25,8 @@ pub enum Format {
     Json,
     /// CSV with a header line.
     Csv,
+    /// One self-contained HTML page: charts (inline SVG) and tables.
+    Html,
 }
 
 /// Writes a top-N answer counted by `key`.
@@ -40,6 +45,7 @@ pub fn top(out: &mut impl Write, format: Format, key: &str, rows: &[Ranked]) -> 
             Ok(())
         }
         Format::Table => table(out, key, rows),
+        Format::Html => out.write_all(html::top(key, rows).as_bytes()),
     }
 }
 
@@ -100,6 +106,7 @@ pub fn report(out: &mut impl Write, format: Format, report: &Report) -> io::Resu
         }
         Format::Csv => report_csv(out, report),
         Format::Table => report_table(out, report),
+        Format::Html => out.write_all(html::report(report).as_bytes()),
     }
 }
 

@@ -383,7 +383,7 @@ fn every_example_in_the_long_help_is_valid() {
     // The self-check of the method: a wrong flag or value before --help is still an error.
     for wrong in [
         &["top", "--by", "dest", "--bogus", "--help"][..],
-        &["top", "--by", "dest", "--since", "yesterday", "--help"],
+        &["top", "--by", "dest", "--since", "the day before", "--help"],
         &["run", "--once=sometimes", "--help"],
     ] {
         let status = maillog().args(wrong).output().expect("run maillog").status;
