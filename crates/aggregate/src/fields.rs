@@ -11,6 +11,7 @@
 use std::borrow::Cow;
 
 use maillog_parse::time::TsBuf;
+use chrono::Datelike;
 use maillog_parse::{Kind, Record};
 
 /// A record as the queries read it.
@@ -24,6 +25,13 @@ pub trait Fields {
 
     /// When the event happened (`ts`), in microseconds since the Unix epoch, when known.
     fn unix_micros(&self) -> Option<i64>;
+
+    /// The date of `ts` as logged (its first ten bytes, `YYYY-MM-DD`), when known. By
+    /// default from [`Fields::field`]; a view that writes `ts` out gives it without that.
+    fn ts_date(&self) -> Option<[u8; 10]> {
+        let ts = self.field("ts")?;
+        ts.as_bytes().get(..10)?.try_into().ok()
+    }
 }
 
 impl Fields for Record<'_, '_> {
@@ -83,6 +91,24 @@ impl Fields for Record<'_, '_> {
         });
         Some(at.unix_seconds() * 1_000_000 + micros)
     }
+
+    fn ts_date(&self) -> Option<[u8; 10]> {
+        let at = &self.event.at;
+        if let Some(logged) = at.logged {
+            return logged.as_bytes().get(..10)?.try_into().ok();
+        }
+        // The date of the wall clock `ts` is written from, without writing `ts`.
+        let date = at.local.date();
+        let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
+        let mut out = *b"0000-00-00";
+        for (at, value, digits) in [(0, year, 4), (5, date.month(), 2), (8, date.day(), 2)] {
+            for i in 0..digits {
+                // A digit: `value / 10^k % 10` is below 10.
+                out[at + digits - 1 - i] = b'0' + (value / 10u32.pow(i as u32) % 10) as u8;
+            }
+        }
+        Some(out)
+    }
 }
 
 fn month_name(month: u8) -> Option<&'static str> {
@@ -104,6 +130,7 @@ mod tests {
             "Jul 12 20:53:00 mail5 sendmail[6229]: p6D0r0u1006229: from=<info@example.com>, size=57395, class=0, nrcpts=1, msgid=<W.1@example.com>, proto=ESMTP, daemon=MTA, relay=app03.example.com [10.1.2.3]",
             "Jul 12 20:53:00 mail2 sendmail[6406]: p6D0qwvm006395: to=<a@gmail.com>,<b@x.org>, delay=00:00:02, xdelay=00:00:02, mailer=esmtp, pri=120395, relay=gmail-smtp-in.l.google.com. [74.125.1.2], dsn=2.0.0, stat=Sent (OK 1310518380 pd12)",
             "Jul  2 01:02:03 mail2 sm-mta: p6D0qwvm006396: from=<>, size=10, relay=[127.0.0.1] [127.0.0.1]",
+            "2011-07-02T01:02:03.25+02:00 mail2 sm-mta: p6D0qwvm006397: from=<>, size=10, relay=[127.0.0.1] [127.0.0.1]",
         ];
         for line in lines {
             let Parsed::Event(event) = parser.parse(line) else {
@@ -119,6 +146,9 @@ mod tests {
                         "{name} of {line}"
                     );
                 }
+                let ts = json["ts"].as_str().expect("ts");
+                let date = record.ts_date().expect("a date");
+                assert_eq!(std::str::from_utf8(&date).ok(), ts.get(..10), "{line}");
                 for name in ["dest", "src", "size", "stat", "nosuch", "relay_ip", "pid"] {
                     if !json.contains_key(name) {
                         assert_eq!(record.field(name), None, "{name} of {line}");

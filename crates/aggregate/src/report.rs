@@ -374,8 +374,8 @@ impl Tally for ReportTally<'_> {
             Kind::To => Some(self.count_to(record, hour, sizes)),
         };
         // The day of `ts` as logged (its own offset), as the hour is the logged `time`'s.
-        let ts = record.field("ts");
-        if let Some(day) = ts.as_deref().and_then(|ts| ts.get(..10)) {
+        let date = record.ts_date();
+        if let Some(day) = date.as_ref().and_then(|d| std::str::from_utf8(d).ok()) {
             let row = match self.days.get_mut(day) {
                 Some(row) => row,
                 None => self.days.entry(Box::from(day)).or_default(),
