@@ -10,8 +10,8 @@
 
 use std::borrow::Cow;
 
-use maillog_parse::time::TsBuf;
 use chrono::Datelike;
+use maillog_parse::time::TsBuf;
 use maillog_parse::{Kind, Record};
 
 /// A record as the queries read it.
