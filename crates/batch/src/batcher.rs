@@ -419,13 +419,19 @@ impl Batcher {
             return Ok(None);
         };
         let taken = file.archive_id();
-        self.ledger.taken(&taken)?;
+        // Remembered in the ledger, or, on a full disk, as a release's name is: waiting for
+        // room (the archive's conditional write guards the name meanwhile).
+        self.ledger_pending.push(taken);
+        self.write_ledger()?;
         let zone = self.config.zone;
         let mut id = WindowId {
             part: taken.part + 1,
             ..taken
         };
         id.part = id.part.max(self.ledger.next_part(id.kind, id.start));
+        let pending = self.ledger_pending.iter();
+        let waiting = pending.filter(|p| (p.kind, p.start) == (id.kind, id.start));
+        id.part = id.part.max(waiting.map(|p| p.part + 1).max().unwrap_or(0));
         while self.spool.has_name(&id.file_name(&zone))
             || self.spool.open_windows().any(|(open, _)| open == id)
             || self.archived_as_by_spool(&id)

@@ -180,6 +180,43 @@ fn a_name_the_archive_holds_with_other_bytes_goes_to_a_further_part() {
     );
 }
 
+/// The same on a full disk (a spool lost with its ledger, a replay sealing a window the
+/// archive has): the name goes to the next part at once; the ledger's line waits for room.
+#[test]
+fn a_name_taken_on_a_full_disk_goes_to_a_further_part_all_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    // Root (CI) mounts a small tmpfs; elsewhere this says SKIPPED (never under CI=true).
+    let Some(disk) = maillog_testkit::tmpfs::Tmpfs::mount(&dir.path().join("vol"), "2m") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cannot mount a tmpfs under CI"
+        );
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let now = unix("2026-12-03T11:00:00Z");
+    let mut batcher = open(&disk.path().join("windows"), None, now);
+    add(&mut batcher, "2026-12-03T10:00:10+00:00", 1);
+    batcher.idle(now);
+    let name = "from-2026-12-03-10-00.json.bz2";
+    assert_eq!(seal(&mut batcher), [name]);
+    disk.fill();
+    let id = batcher
+        .retarget(name)
+        .expect("a full disk is no reason to fail");
+    assert_eq!(id.unwrap().part, 1);
+    assert_eq!(batcher.retarget(name).unwrap().unwrap().part, 2);
+    disk.free();
+    batcher.release(name).unwrap();
+    add(&mut batcher, "2026-12-03T10:02:10+00:00", 2);
+    batcher.idle(now + 120);
+    assert_eq!(
+        seal(&mut batcher),
+        ["from-2026-12-03-10-00.part-003.json.bz2"],
+        "the names taken meanwhile reached the ledger"
+    );
+}
+
 #[test]
 fn the_previous_generation_still_opens_the_spool() {
     let dir = tempfile::tempdir().unwrap();
