@@ -1,0 +1,30 @@
+//! The columnar mirror of the archive: the records of archived windows, again, as Parquet.
+//!
+//! The bzip2 JSON archive is the contract (`CONTRACT.md`); the mirror is a second, derived form
+//! of the same records for the readers bzip2 JSON is slow or closed to (DuckDB, Polars, Athena
+//! by the byte, `maillog top` over a day). What it owns:
+//!
+//! - [`schema`]: the columns — every field as the string the archive has, a map for the keys
+//!   that are not columns, and typed columns derived from them (`ts_utc`, `size_bytes`, the
+//!   delays in seconds). `SCHEMA.md` beside this crate's `Cargo.toml` writes it down.
+//! - [`records`]: archive records (JSON lines) to Arrow columns and back.
+//! - [`plan`]: which mirror files the archive's files make, and their names: one file per kind
+//!   per hour once the hour is settled, and one file per archive file that came later (a late
+//!   part, a window sealed after its hour was mirrored), so that the mirror holds exactly the
+//!   archive's records, each once.
+//! - [`store`]: a local mirror on disk: a file is written whole under a temporary name and
+//!   linked to its name, never over another file; every file says in its footer which archive
+//!   files it holds.
+//! - [`verify`]: the mirror against the archive, records as multisets, per mirror file.
+//!
+//! It never writes to the archive, and never decides when a window is sealed (the batcher
+//! does): it mirrors what is archived.
+
+pub mod plan;
+pub mod records;
+pub mod schema;
+pub mod store;
+pub mod verify;
+
+pub use plan::{Group, Plan};
+pub use store::{LocalMirror, MirrorError};
