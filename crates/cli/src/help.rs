@@ -154,6 +154,24 @@ pub const REPORT_EXAMPLES: &[Example] = &[
     },
 ];
 
+/// Examples of `maillog compact`.
+pub const COMPACT_EXAMPLES: &[Example] = &[
+    Example {
+        command: "maillog compact",
+        what: "Mirror the configured archive's settled hours as Parquet, under its mirror/ (a second run writes nothing).",
+    },
+    Example {
+        command: "maillog compact --settle 2h /srv/maillog/archive",
+        what: "The same for an archive directory, hours mirrored two hours after they end.",
+    },
+];
+
+/// Examples of `maillog verify`.
+pub const VERIFY_EXAMPLES: &[Example] = &[Example {
+    command: "maillog verify",
+    what: "Compare the mirror with the configured archive, record for record; exit 1 on a difference.",
+}];
+
 /// Examples of `maillog completions`.
 pub const COMPLETIONS_EXAMPLES: &[Example] = &[
     Example {
@@ -236,6 +254,8 @@ pub fn examples_of(subcommand: Option<&str>) -> &'static [Example] {
         Some("parse") => PARSE_EXAMPLES,
         Some("top") => TOP_EXAMPLES,
         Some("report") => REPORT_EXAMPLES,
+        Some("compact") => COMPACT_EXAMPLES,
+        Some("verify") => VERIFY_EXAMPLES,
         Some("completions") => COMPLETIONS_EXAMPLES,
         Some(_) => &[],
     }

@@ -17,7 +17,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use cmd::{check, docs, parse, report, run, top};
+use cmd::{check, docs, mirror, parse, report, run, top};
 
 /// Parse, batch, archive and report on the sendmail logs of a mail cluster.
 #[derive(Debug, Parser)]
@@ -45,6 +45,12 @@ enum Command {
     /// A pflogsumm-style summary: totals, per hour, top senders/recipients, domains, relays.
     #[command(after_long_help = help::subcommand_long_help(help::REPORT_EXAMPLES))]
     Report(report::ReportArgs),
+    /// Write the columnar mirror (Parquet) of a local archive's settled hours; idempotent.
+    #[command(after_long_help = help::subcommand_long_help(help::COMPACT_EXAMPLES))]
+    Compact(mirror::CompactArgs),
+    /// Compare the mirror with the archive (records as multisets); exit 1 on a difference.
+    #[command(after_long_help = help::subcommand_long_help(help::VERIFY_EXAMPLES))]
+    Verify(mirror::VerifyArgs),
     /// Print the completion script for a shell on stdout.
     #[command(after_long_help = help::subcommand_long_help(help::COMPLETIONS_EXAMPLES))]
     Completions(docs::CompletionsArgs),
@@ -64,6 +70,8 @@ fn main() -> ExitCode {
         Command::Check(args) => check::check(args),
         Command::Top(args) => top::run(args),
         Command::Report(args) => report::run(args),
+        Command::Compact(args) => mirror::compact(args),
+        Command::Verify(args) => mirror::verify(args),
         Command::Completions(args) => docs::completions(args),
         Command::Manpages(args) => docs::manpages(args),
     };

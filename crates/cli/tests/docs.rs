@@ -12,7 +12,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 /// The subcommands a user is offered (`manpages` is hidden: for packagers, not users).
-const VISIBLE_SUBCOMMANDS: &[&str] = &["parse", "run", "check", "top", "report", "completions"];
+const VISIBLE_SUBCOMMANDS: &[&str] = &[
+    "parse",
+    "run",
+    "check",
+    "top",
+    "report",
+    "compact",
+    "verify",
+    "completions",
+];
 
 /// The pages `maillog manpages DIR` must write.
 const PAGES: &[&str] = &[
@@ -22,6 +31,8 @@ const PAGES: &[&str] = &[
     "maillog-parse.1",
     "maillog-top.1",
     "maillog-report.1",
+    "maillog-compact.1",
+    "maillog-verify.1",
     "maillog-completions.1",
 ];
 

@@ -20,26 +20,10 @@ use common::files;
 use maillog_loggen::{Config, write_log};
 use serde_json::Value;
 
-/// The venv's python, as scripts/install-spark places it, if pyspark imports there.
+/// The venv's python, as scripts/install-spark places it, if pyspark imports there and Java
+/// runs.
 fn spark_python() -> Result<PathBuf, String> {
-    let python = match std::env::var_os("MAILLOG_SPARK_PYTHON") {
-        Some(python) => PathBuf::from(python),
-        None => {
-            let tools = match std::env::var_os("MAILLOG_TOOLS") {
-                Some(tools) => PathBuf::from(tools),
-                None => PathBuf::from(std::env::var_os("HOME").ok_or("HOME is not set")?)
-                    .join(".cache/maillog"),
-            };
-            tools.join("spark-venv/bin/python")
-        }
-    };
-    let imports = Command::new(&python)
-        .args(["-c", "import pyspark"])
-        .output()
-        .is_ok_and(|out| out.status.success());
-    if !imports {
-        return Err(format!("no pyspark at {}", python.display()));
-    }
+    let python = maillog_testkit::tools::venv_python("pyspark")?;
     let java = Command::new("java").arg("-version").output();
     if !java.is_ok_and(|out| out.status.success()) {
         return Err("no java".to_owned());

@@ -154,7 +154,8 @@ mod tests {
         assert_eq!(first.groups[1].covers.len(), 3);
         assert_eq!(first.waiting, 1);
         // Written; then a late part of 22h comes: a file of its own.
-        let mut covered: BTreeSet<String> = first.groups.iter().flat_map(|g| g.covers.clone()).collect();
+        let mut covered: BTreeSet<String> =
+            first.groups.iter().flat_map(|g| g.covers.clone()).collect();
         let mirrored: BTreeSet<String> = first.groups.iter().map(|g| g.key.clone()).collect();
         let mut later = files.clone();
         later.push("mail_logs/2025-12-31/to-2025-12-31-22-20.part-001.json.bz2".to_owned());

@@ -49,11 +49,15 @@ pub fn parse_line(line: &str) -> Result<Record, RecordError> {
 /// The records of one kind as a batch of the mirror's schema.
 pub fn to_batch(kind: Kind, records: &[Record]) -> Result<RecordBatch, ArrowError> {
     let mut kinds = StringBuilder::new();
-    let mut strings: Vec<StringBuilder> = STRING_FIELDS.iter().map(|_| StringBuilder::new()).collect();
+    let mut strings: Vec<StringBuilder> =
+        STRING_FIELDS.iter().map(|_| StringBuilder::new()).collect();
     let mut other = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
     let mut ts_utc = TimestampMicrosecondBuilder::new().with_timezone("UTC");
-    let (mut size, mut delay, mut xdelay) =
-        (Int64Builder::new(), Int64Builder::new(), Int64Builder::new());
+    let (mut size, mut delay, mut xdelay) = (
+        Int64Builder::new(),
+        Int64Builder::new(),
+        Int64Builder::new(),
+    );
     for record in records {
         kinds.append_value(kind.as_str());
         for (name, column) in STRING_FIELDS.iter().zip(&mut strings) {
@@ -163,7 +167,10 @@ mod tests {
             r#"{"sendmailid":"q1","ts":"2025-12-31T23:15:00.25+01:00","size":"1234","src":"","bodytype":"8BITMIME","pid":"12"}"#,
             r#"{"sendmailid":"q2","delay":"1+00:00:15","dest":"a@b.org","stat":"Sent (ok  )","size":"x9"}"#,
         ];
-        let records: Vec<Record> = lines.iter().map(|l| parse_line(l).expect("record")).collect();
+        let records: Vec<Record> = lines
+            .iter()
+            .map(|l| parse_line(l).expect("record"))
+            .collect();
         let batch = to_batch(Kind::From, &records).expect("batch");
         let back: Vec<Record> = from_batch(&batch)
             .expect("records")

@@ -15,7 +15,7 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
@@ -190,7 +190,12 @@ impl LocalMirror {
 
     /// Writes the mirror file `key` holding `batch`, the records of the archive files `covers`
     /// (see the module). Returns whether it wrote it (false: it was there, the same).
-    pub fn write(&self, key: &str, covers: &[String], batch: &RecordBatch) -> Result<bool, MirrorError> {
+    pub fn write(
+        &self,
+        key: &str,
+        covers: &[String],
+        batch: &RecordBatch,
+    ) -> Result<bool, MirrorError> {
         let path = self.root.join(key);
         let bytes = parquet_bytes(covers, batch).map_err(|source| MirrorError::Parquet {
             path: path.clone(),
@@ -199,7 +204,10 @@ impl LocalMirror {
         let dir = path.parent().unwrap_or(&self.root).to_owned();
         fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         remove_stale_temporaries(&dir)?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
         let mut file = File::create(&temporary).map_err(io_error(&temporary))?;
         file.write_all(&bytes).map_err(io_error(&temporary))?;
@@ -209,7 +217,9 @@ impl LocalMirror {
         let _ = fs::remove_file(&temporary);
         match linked {
             Ok(()) => {
-                File::open(&dir).and_then(|d| d.sync_all()).map_err(io_error(&dir))?;
+                File::open(&dir)
+                    .and_then(|d| d.sync_all())
+                    .map_err(io_error(&dir))?;
                 Ok(true)
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
@@ -278,7 +288,10 @@ impl LocalMirror {
 
 /// The Parquet bytes of a mirror file: zstd, one row group per 128 Ki rows, the footer saying
 /// what it holds. The same records give the same bytes.
-fn parquet_bytes(covers: &[String], batch: &RecordBatch) -> Result<Vec<u8>, parquet::errors::ParquetError> {
+fn parquet_bytes(
+    covers: &[String],
+    batch: &RecordBatch,
+) -> Result<Vec<u8>, parquet::errors::ParquetError> {
     let covers = serde_json::to_string(covers).unwrap_or_default();
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
@@ -305,13 +318,6 @@ fn remove_stale_temporaries(dir: &Path) -> Result<(), MirrorError> {
         }
     }
     Ok(())
-}
-
-/// Reads everything from `reader` (a helper for tests of other crates).
-pub fn read_all(mut reader: impl Read) -> io::Result<Vec<u8>> {
-    let mut out = Vec::new();
-    reader.read_to_end(&mut out)?;
-    Ok(out)
 }
 
 /// The set of archive keys the mirror files hold, and the keys held twice.

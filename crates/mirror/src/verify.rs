@@ -44,9 +44,10 @@ pub fn verify(mirror: &LocalMirror) -> Result<Verified, MirrorError> {
         }
         for key in &file.covers {
             if !archive.contains(key) {
-                found
-                    .differences
-                    .push(format!("{}: holds {key}, which the archive does not have", file.key));
+                found.differences.push(format!(
+                    "{}: holds {key}, which the archive does not have",
+                    file.key
+                ));
                 continue;
             }
             let name = key.rsplit('/').next().unwrap_or(key);
@@ -59,7 +60,10 @@ pub fn verify(mirror: &LocalMirror) -> Result<Verified, MirrorError> {
         let extra: i64 = counts.values().filter(|n| **n > 0).sum();
         let missing: i64 = -counts.values().filter(|n| **n < 0).sum::<i64>();
         if extra > 0 || missing > 0 {
-            let example = counts.iter().find(|(_, n)| **n != 0).map(|(r, _)| r.clone());
+            let example = counts
+                .iter()
+                .find(|(_, n)| **n != 0)
+                .map(|(r, _)| r.clone());
             found.differences.push(format!(
                 "{}: {missing} records of its archive files missing, {extra} not in them (e.g. {})",
                 file.key,

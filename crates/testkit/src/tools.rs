@@ -52,3 +52,44 @@ pub fn as_nobody(program: impl AsRef<std::ffi::OsStr>) -> Command {
         .arg(program);
     command
 }
+
+/// The python of the venv scripts/install-spark makes (`MAILLOG_SPARK_PYTHON`, else
+/// `${MAILLOG_TOOLS:-$HOME/.cache/maillog}/spark-venv/bin/python`), if `import MODULES` works
+/// there; else why not.
+pub fn venv_python(modules: &str) -> Result<std::path::PathBuf, String> {
+    let python = match std::env::var_os("MAILLOG_SPARK_PYTHON") {
+        Some(python) => std::path::PathBuf::from(python),
+        None => {
+            let tools = match std::env::var_os("MAILLOG_TOOLS") {
+                Some(tools) => std::path::PathBuf::from(tools),
+                None => {
+                    std::path::PathBuf::from(std::env::var_os("HOME").ok_or("HOME is not set")?)
+                        .join(".cache/maillog")
+                }
+            };
+            tools.join("spark-venv/bin/python")
+        }
+    };
+    let imports = Command::new(&python)
+        .args(["-c", &format!("import {modules}")])
+        .output()
+        .is_ok_and(|out| out.status.success());
+    if !imports {
+        return Err(format!("no {modules} at {}", python.display()));
+    }
+    Ok(python)
+}
+
+/// [`venv_python`], or `None` with SKIPPED said — a failure under CI.
+pub fn venv_python_or_skip(test: &str, modules: &str) -> Option<std::path::PathBuf> {
+    match venv_python(modules) {
+        Ok(python) => Some(python),
+        Err(why) if std::env::var_os("CI").is_some() => {
+            panic!("{why}: scripts/install-spark installs it (scripts/test runs it)")
+        }
+        Err(why) => {
+            eprintln!("SKIPPED {test}: {why} (run scripts/install-spark)");
+            None
+        }
+    }
+}

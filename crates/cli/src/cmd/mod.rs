@@ -6,6 +6,7 @@
 //!   `maillog-aggregate`'s `decompress`;
 //! - [`top`] and [`report`] over `maillog-aggregate`'s `runner`, with what they share in
 //!   [`query`];
+//! - [`mirror`]: `maillog compact` and `maillog verify` over `maillog-mirror`;
 //! - [`docs`]: `maillog completions` and the hidden `maillog manpages`, generated from the
 //!   clap definitions.
 //!
@@ -14,6 +15,7 @@
 
 pub mod check;
 pub mod docs;
+pub mod mirror;
 pub mod parse;
 mod query;
 pub mod report;

@@ -1,0 +1,270 @@
+//! The columnar mirror (issue 17, first part): `maillog compact` writes the Parquet mirror of
+//! a local archive's settled hours, and only once; late archive files get files of their own;
+//! `maillog verify` finds it equal to the archive (records as multisets); a compact killed at
+//! any moment leaves no partial or duplicate file; pyarrow and DuckDB (from PyPI, in the venv
+//! of scripts/install-spark) read it and find the archive's records and `maillog top`'s answer.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn maillog(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MAILLOG_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = maillog(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    stderr
+}
+
+/// A generated log from 2025-12-31 23:15 across midnight, archived into `dir/archive`.
+fn archived(dir: &Path, lines: u64) {
+    let config = maillog_loggen::Config {
+        lines,
+        ..maillog_loggen::Config::default()
+    };
+    let mut log = fs::File::create(dir.join("mail.log")).unwrap();
+    maillog_loggen::write_log(&config, &mut log).unwrap();
+    fs::write(
+        dir.join("pipeline.toml"),
+        "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n[bzip2]\nlevel = 1\n",
+    )
+    .unwrap();
+    ok(dir, &["run", "--once=all"]);
+}
+
+/// Every file under the mirror, with its bytes.
+fn mirror_files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let root = dir.join("archive/mirror");
+    if !root.exists() {
+        return BTreeMap::new();
+    }
+    common::files(&root)
+        .into_iter()
+        .map(|f| {
+            let bytes = fs::read(&f).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn compact_mirrors_each_record_once_and_verify_finds_it_equal() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    archived(d, 6_000);
+    let said = ok(d, &["compact"]);
+    assert!(said.contains(" mirror files written"), "{said}");
+    let first = mirror_files(d);
+    let names: Vec<String> = first
+        .keys()
+        .map(|p| {
+            p.strip_prefix(d.join("archive"))
+                .unwrap()
+                .display()
+                .to_string()
+        })
+        .collect();
+    // Two kinds, two hours (23h on the 31st, 00h on the 1st), Hive-style date folders.
+    assert_eq!(
+        names,
+        [
+            "mirror/from/dt=2025-12-31/from-2025-12-31-23.parquet",
+            "mirror/from/dt=2026-01-01/from-2026-01-01-00.parquet",
+            "mirror/to/dt=2025-12-31/to-2025-12-31-23.parquet",
+            "mirror/to/dt=2026-01-01/to-2026-01-01-00.parquet",
+        ]
+    );
+    let said = ok(d, &["verify"]);
+    assert!(
+        said.contains(" 0 differences; 0 archive files not mirrored yet"),
+        "{said}"
+    );
+    // Idempotent: a second compact writes nothing and changes no byte.
+    let said = ok(d, &["compact"]);
+    assert!(said.contains("0 mirror files written"), "{said}");
+    assert_eq!(mirror_files(d), first);
+
+    // Late records for 23h (a late part): a mirror file of their own, the others untouched.
+    let late = "2025-12-31T23:20:00+00:00 mail01 sm-mta[7]: zz000001: from=<late@example.org>, size=5, class=0, nrcpts=1, msgid=<l@x>, proto=ESMTP, daemon=MTA, relay=x [10.0.0.9]\n";
+    let mut log = fs::read_to_string(d.join("mail.log")).unwrap();
+    log.push_str(late);
+    fs::write(d.join("mail.log"), log).unwrap();
+    ok(d, &["run", "--once=all"]);
+    ok(d, &["compact"]);
+    let second = mirror_files(d);
+    for (file, bytes) in &first {
+        assert_eq!(&second[file], bytes, "{}", file.display());
+    }
+    let added: Vec<_> = second.keys().filter(|f| !first.contains_key(*f)).collect();
+    assert_eq!(added.len(), 1, "{added:?}");
+    assert!(added[0].ends_with("mirror/from/dt=2025-12-31/from-2025-12-31-23-20.part-001.parquet"));
+    let said = ok(d, &["verify"]);
+    assert!(
+        said.contains(" 0 differences; 0 archive files not mirrored yet"),
+        "{said}"
+    );
+
+    // An archive file gone from under the mirror is named.
+    let gone = d.join("archive/mail_logs/2025-12-31/from-2025-12-31-23-20.part-001.json.bz2");
+    fs::remove_file(&gone).unwrap();
+    let out = maillog(d, &["verify"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("from-2025-12-31-23-20.part-001.json.bz2, which the archive does not have"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_compact_killed_at_any_moment_leaves_no_partial_or_duplicate_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    archived(d, 40_000); // about 5.5 hours: 12 mirror files
+    for after_ms in [5, 30, 80, 150, 300] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_maillog"))
+            .arg("compact")
+            .current_dir(d)
+            .env_remove("MAILLOG_CONFIG")
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(after_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Whatever is there under a mirror name is a whole file of the right records.
+        let said = ok(d, &["verify"]);
+        assert!(
+            said.contains(" 0 differences;"),
+            "killed after {after_ms} ms: {said}"
+        );
+    }
+    ok(d, &["compact"]);
+    let said = ok(d, &["verify"]);
+    assert!(
+        said.contains(" 0 differences; 0 archive files not mirrored yet"),
+        "{said}"
+    );
+    let names: Vec<String> = mirror_files(d)
+        .keys()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.iter().all(|n| !n.starts_with('.')),
+        "temporaries left: {names:?}"
+    );
+}
+
+/// Reads the mirror with pyarrow (every record, as the archive has it) and DuckDB (counts and
+/// the top 10 recipients); prints one JSON document.
+const READERS: &str = r#"
+import bz2, collections, glob, json, os, sys
+import pyarrow.dataset as ds, duckdb
+root = sys.argv[1]
+def canonical(kind, record):
+    return kind + " " + json.dumps(record, sort_keys=True, ensure_ascii=False)
+archive = collections.Counter()
+for path in glob.glob(os.path.join(root, "mail_logs", "*", "*.json.bz2")):
+    kind = os.path.basename(path).split("-")[0]
+    with bz2.open(path, "rt", encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                archive[canonical(kind, json.loads(line))] += 1
+mirror = collections.Counter()
+columns = None
+for kind in ("from", "to"):
+    table = ds.dataset(os.path.join(root, "mirror", kind), format="parquet", partitioning="hive").to_table()
+    columns = table.column_names
+    for row in table.to_pylist():
+        record = {k: v for k, v in row.items() if isinstance(v, str) and k not in ("kind", "dt")}
+        for key, value in row["other"] or []:
+            record[key] = value
+        mirror[canonical(row["kind"], record)] += 1
+to = os.path.join(root, "mirror", "to", "*", "*.parquet")
+con = duckdb.connect()
+count = con.execute(f"select count(*) from read_parquet('{to}', hive_partitioning = true)").fetchone()[0]
+top = con.execute(f"select dest, count(*) c from read_parquet('{to}') where dest is not null group by dest order by c desc, dest limit 10").fetchall()
+print(json.dumps({"equal": archive == mirror, "records": sum(mirror.values()),
+                  "archive": sum(archive.values()), "columns": columns, "duckdb_to": count,
+                  "top": [{"key": k, "count": c} for k, c in top]}))
+"#;
+
+#[test]
+fn pyarrow_and_duckdb_read_the_archive_s_records_in_the_mirror() {
+    let test = "pyarrow_and_duckdb_read_the_archive_s_records_in_the_mirror";
+    let Some(python) = maillog_testkit::tools::venv_python_or_skip(test, "pyarrow, duckdb") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    archived(d, 6_000);
+    ok(d, &["compact"]);
+    let out = Command::new(&python)
+        .args(["-c", READERS])
+        .arg(d.join("archive"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(read["equal"], true, "{read}");
+    assert!(read["records"].as_u64().unwrap() > 3_000, "{read}");
+    for column in [
+        "ts_utc",
+        "size_bytes",
+        "delay_seconds",
+        "other",
+        "dest",
+        "src",
+    ] {
+        assert!(
+            read["columns"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| c == column),
+            "{column}"
+        );
+    }
+    let out = maillog(d, &["top", "--by", "dest", "--format", "json"]);
+    let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<(String, u64)> = answer
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_owned(),
+                r["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let duck: Vec<(String, u64)> = read["top"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_owned(),
+                r["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(duck, keys);
+}
