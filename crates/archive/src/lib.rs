@@ -11,8 +11,10 @@
 //! at once, retrying what retrying can fix without limit in time, reporting the rest at once.
 //! The archive never deletes or changes the source: releasing it from the spool is the
 //! caller's step, after a put succeeded. [`read`] lists and streams an S3 archive back, for
-//! the queries of `maillog top` and `maillog report`.
+//! the queries of `maillog top` and `maillog report`; [`BlockingArchive`] lists, reads and puts from
+//! ordinary threads, for what is derived from the archive (the columnar mirror).
 
+mod blocking;
 mod error;
 pub mod key;
 pub mod local;
@@ -25,6 +27,7 @@ mod url;
 use std::io;
 use std::path::Path;
 
+pub use crate::blocking::{BlockingArchive, Placed};
 pub(crate) use crate::error::PutError;
 pub use crate::error::{ArchiveError, Cause, ProbeFailure, UrlError};
 pub use crate::key::{KeyError, MAX_KEY_BYTES, validate_key};

@@ -33,7 +33,12 @@ impl LocalArchive {
     /// Every file under `prefix` (a key prefix), as keys with their sizes.
     pub(crate) fn list(&self, prefix: &str) -> io::Result<Vec<(String, u64)>> {
         let mut keys = Vec::new();
-        let mut stack = vec![self.root.clone()];
+        // Only the folder the prefix names is walked (`mirror/` need not walk the archive).
+        let start = match prefix.rfind('/') {
+            Some(end) => self.root.join(&prefix[..end]),
+            None => self.root.clone(),
+        };
+        let mut stack = vec![start];
         while let Some(dir) = stack.pop() {
             let entries = match fs::read_dir(&dir) {
                 Ok(entries) => entries,

@@ -84,6 +84,23 @@ pub struct ConfigFile {
     /// The live top-N of `/top`.
     #[serde(default)]
     pub top: TopSection,
+    /// The columnar mirror the service writes beside the archive.
+    #[serde(default)]
+    pub mirror: MirrorSection,
+}
+
+/// `[mirror]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MirrorSection {
+    /// The service (and `run --once`) writes the Parquet mirror of the archive's settled hours
+    /// beside it, under `mirror/` (default false: it adds about 1.3 times the archive's bytes).
+    pub enabled: Option<bool>,
+    /// Minutes after an hour's end, by the records' clock, before it is mirrored (default
+    /// 60); what the archive gets later goes to a file of its own.
+    pub settle_minutes: Option<f64>,
+    /// How often the service looks for settled hours, in seconds (default 60).
+    pub every_seconds: Option<f64>,
 }
 
 /// `[tail]`.

@@ -17,7 +17,7 @@ use maillog_archive::{ArchiveUrl, Backoff, S3Options, UploadOptions};
 use maillog_batch::{BatchConfig, KeyTemplate, WINDOW_SECONDS, WindowId};
 use maillog_parse::{Kind, Zone};
 use maillog_pipeline::logging;
-use maillog_pipeline::{HealthLimits, LogSettings, ServiceSettings, Settings};
+use maillog_pipeline::{HealthLimits, LogSettings, MirrorSettings, ServiceSettings, Settings};
 
 use super::{ConfigError, ConfigFile, LogFormat, Source, UploadSection};
 
@@ -105,7 +105,32 @@ pub fn resolve_from(loaded: super::Loaded, flags: Flags, need_inputs: bool) -> R
         seal_all: flags.seal_all,
         backoff: backoff(up, &source)?,
         service: service(&file, &source)?,
+        mirror: mirror(&file, &source)?,
     })
+}
+
+/// `[mirror]`: none unless enabled.
+fn mirror(file: &ConfigFile, source: &Source) -> Result<Option<MirrorSettings>> {
+    let section = &file.mirror;
+    let settle = within(
+        source,
+        "mirror.settle_minutes",
+        section.settle_minutes,
+        0.0,
+        10_080.0,
+    )?
+    .unwrap_or(60.0);
+    let every = seconds(
+        source,
+        "mirror.every_seconds",
+        section.every_seconds,
+        60.0,
+        (0.1, 3600.0),
+    )?;
+    Ok(section.enabled.unwrap_or(false).then(|| MirrorSettings {
+        settle: Duration::from_secs_f64(settle * 60.0),
+        every,
+    }))
 }
 
 /// Where things are, made absolute.

@@ -12,19 +12,22 @@
 //!   per hour once the hour is settled, and one file per archive file that came later (a late
 //!   part, a window sealed after its hour was mirrored), so that the mirror holds exactly the
 //!   archive's records, each once.
-//! - [`store`]: a local mirror on disk: a file is written whole under a temporary name and
-//!   linked to its name, never over another file; every file says in its footer which archive
+//! - [`store`]: the mirror's files beside the archive's, on disk or in S3: a file is put
+//!   whole under a key that is never replaced; every file says in its footer which archive
 //!   files it holds.
+//! - [`pass`]: one pass of planning and writing, for `maillog compact` and the service alike.
 //! - [`verify`]: the mirror against the archive, records as multisets, per mirror file.
 //!
 //! It never writes to the archive, and never decides when a window is sealed (the batcher
 //! does): it mirrors what is archived.
 
+pub mod pass;
 pub mod plan;
 pub mod records;
 pub mod schema;
 pub mod store;
 pub mod verify;
 
-pub use plan::{Group, Plan};
-pub use store::{LocalMirror, MirrorError};
+pub use pass::{Known, Passed, Scope};
+pub use plan::{Clock, Group, Plan};
+pub use store::{MirrorError, MirrorStore};

@@ -5,7 +5,8 @@
 //!   kind and local hour (parts included) that no mirror file holds yet, written once the hour
 //!   has *settled*: its end is `settle` in the past (windows sealed, late parts mostly in).
 //! - An archive file that appears after its hour file was written (a late part, a window sealed
-//!   late) gets a **file of its own**, named after it: `to-2025-12-31-23-15.part-001.parquet`.
+//!   late) gets a **file of its own**, named after it and tagged with the CRC-32 of its key
+//!   (another host's file of the same name is another key): `to-2025-12-31-23-15.part-001.1a2b3c4d.parquet`.
 //! - Under `mirror/{kind}/dt=YYYY-MM-DD/` (the local date of the windows, as in their names).
 //!
 //! So every archived record is in exactly one mirror file, a mirror file is never written twice
@@ -34,6 +35,18 @@ pub struct Group {
     pub covers: Vec<String>,
 }
 
+/// When a pass runs, and what must wait.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    /// Unix seconds: an hour settles once `now` is `settle` past its end.
+    pub now: i64,
+    /// Seconds after an hour's end before it is mirrored.
+    pub settle: i64,
+    /// Hours (`to-2025-12-31-23`) that must not be mirrored yet whatever the time (windows of
+    /// theirs wait in the spool for the archive).
+    pub busy: BTreeSet<String>,
+}
+
 /// What to write now, and what waits for its hour to settle.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Plan {
@@ -44,15 +57,14 @@ pub struct Plan {
 }
 
 /// The plan for the archive files `archive` (keys relative to the archive's root), of which
-/// `covered` are held by the mirror files `mirrored` (keys) already; names read in `zone`; an
-/// hour settles `settle` seconds after its end; `now` in unix seconds.
+/// `covered` are held by the mirror files `mirrored` (keys) already; names read in `zone`;
+/// what has settled by `clock`.
 pub fn plan(
     archive: &[String],
     covered: &BTreeSet<String>,
     mirrored: &BTreeSet<String>,
     zone: &Zone,
-    settle: i64,
-    now: i64,
+    clock: &Clock,
 ) -> Plan {
     let mut hours: BTreeMap<String, (Kind, i64, Vec<String>)> = BTreeMap::new();
     for key in archive.iter().filter(|k| !covered.contains(*k)) {
@@ -75,17 +87,19 @@ pub fn plan(
         covers.sort();
         let hour_file = mirror_key(kind, &hour);
         if mirrored.contains(&hour_file) {
-            // Came after the hour was mirrored: a file each.
+            // Came after the hour was mirrored: a file each, named after its key (hosts that
+            // share a bucket have files of the same name under other keys).
             for key in covers {
                 let name = key.rsplit('/').next().unwrap_or(&key);
                 let stem = name.strip_suffix(".json.bz2").unwrap_or(name);
+                let tag = crc32fast::hash(key.as_bytes());
                 plan.groups.push(Group {
-                    key: mirror_key(kind, stem),
+                    key: mirror_key(kind, &format!("{stem}.{tag:08x}")),
                     kind,
                     covers: vec![key],
                 });
             }
-        } else if start + 3600 + settle <= now {
+        } else if start + 3600 + clock.settle <= clock.now && !clock.busy.contains(&hour) {
             plan.groups.push(Group {
                 key: hour_file,
                 kind,
@@ -96,6 +110,11 @@ pub fn plan(
         }
     }
     plan
+}
+
+/// The hour (`to-2025-12-31-23`, see [`hour_of`]) of an archive file's name.
+pub fn hour_stem(name: &str) -> Option<String> {
+    hour_of(name).map(|(hour, _)| hour)
 }
 
 /// `to-2025-12-31-23` (and the repeated hour's offset, `_+0100`) of an archive file's name,
@@ -110,7 +129,8 @@ fn hour_of(name: &str) -> Option<(String, i64)> {
     };
     // YYYY-MM-DD-HH-MM
     let minutes = stamp.get(14..16)?.parse().ok()?;
-    (stamp.len() == 16).then(|| (format!("{kind}-{}{repeat}", &stamp[..13]), minutes))
+    let hour = stamp.get(..13)?;
+    (stamp.len() == 16).then(|| (format!("{kind}-{hour}{repeat}"), minutes))
 }
 
 /// `mirror/{kind}/dt={date}/{stem}.parquet`, the date from the stem's stamp.
@@ -142,7 +162,12 @@ mod tests {
         // 2025-12-31T23:30Z: 22h settled with settle 1800 s, 23h not.
         let now = 1_767_223_800;
         let none = BTreeSet::new();
-        let first = plan(&files, &none, &none, &zone, 1800, now);
+        let clock = Clock {
+            now,
+            settle: 1800,
+            busy: BTreeSet::new(),
+        };
+        let first = plan(&files, &none, &none, &zone, &clock);
         let keys: Vec<&str> = first.groups.iter().map(|g| g.key.as_str()).collect();
         assert_eq!(
             keys,
@@ -159,16 +184,25 @@ mod tests {
         let mirrored: BTreeSet<String> = first.groups.iter().map(|g| g.key.clone()).collect();
         let mut later = files.clone();
         later.push("mail_logs/2025-12-31/to-2025-12-31-22-20.part-001.json.bz2".to_owned());
-        let second = plan(&later, &covered, &mirrored, &zone, 1800, now);
+        let second = plan(&later, &covered, &mirrored, &zone, &clock);
+        let tag = crc32fast::hash(b"mail_logs/2025-12-31/to-2025-12-31-22-20.part-001.json.bz2");
         assert_eq!(
             second.groups[0].key,
-            "mirror/to/dt=2025-12-31/to-2025-12-31-22-20.part-001.parquet"
+            format!("mirror/to/dt=2025-12-31/to-2025-12-31-22-20.part-001.{tag:08x}.parquet")
         );
+        // Busy hours wait whatever the clock.
+        let busy = Clock {
+            busy: ["to-2025-12-31-22".to_owned()].into(),
+            ..clock.clone()
+        };
+        let held = plan(&files, &none, &none, &zone, &busy);
+        assert_eq!(held.groups.len(), 1);
+        assert_eq!(held.waiting, 4);
         // Nothing new: nothing to write.
         covered.extend(second.groups.iter().flat_map(|g| g.covers.clone()));
         let mut all = mirrored.clone();
         all.extend(second.groups.iter().map(|g| g.key.clone()));
-        let third = plan(&later, &covered, &all, &zone, 1800, now);
+        let third = plan(&later, &covered, &all, &zone, &clock);
         assert!(third.groups.is_empty());
     }
 }

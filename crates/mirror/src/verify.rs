@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::store::{LocalMirror, MirrorError, covered};
+use crate::store::{MirrorError, MirrorStore, covered};
 
 /// What a verification found.
 #[derive(Debug, Default)]
@@ -21,10 +21,10 @@ pub struct Verified {
     pub not_mirrored: Vec<String>,
 }
 
-/// Compares the mirror under the archive at `mirror`'s root with the archive.
-pub fn verify(mirror: &LocalMirror) -> Result<Verified, MirrorError> {
+/// Compares the mirror with its archive.
+pub fn verify(mirror: &MirrorStore) -> Result<Verified, MirrorError> {
     let files = mirror.mirror_files()?;
-    let archive = mirror.archive_files()?;
+    let archive = mirror.archive_files("")?;
     let (held, twice) = covered(&files);
     let mut found = Verified {
         files: files.len(),

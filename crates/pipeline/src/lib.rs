@@ -17,6 +17,8 @@
 //!   reload (`service`);
 //! - `replay`: reading lines again for open windows the spool lost;
 //! - `archiving`: sealed files to the archive and out of the spool, in order;
+//! - `mirroring`: the Parquet mirror of settled hours, written beside the archive from what
+//!   it holds (`[mirror]`), on a thread of its own;
 //! - `observe` and `http`: metrics, health and the live top-N, and where they are served;
 //!   `live_feed`: the pipeline's side of the live top-N, which never blocks reading;
 //! - `lifecycle`: signals and the spool's lock; `logging`: the service's own logs;
@@ -33,6 +35,7 @@ mod http;
 mod lifecycle;
 mod live_feed;
 pub mod logging;
+mod mirroring;
 mod notify;
 mod observe;
 mod pipeline;
@@ -43,4 +46,4 @@ mod year;
 pub use lifecycle::Signals;
 pub use observe::HealthLimits;
 pub use pipeline::{Summary, run};
-pub use settings::{LogSettings, Service, ServiceSettings, Settings};
+pub use settings::{LogSettings, MirrorSettings, Service, ServiceSettings, Settings};

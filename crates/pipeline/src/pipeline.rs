@@ -37,6 +37,7 @@ use crate::archiving::Archiving;
 use crate::fault::crash_point;
 use crate::lifecycle::{Signals, SpoolLock};
 use crate::live_feed::LiveFeed;
+use crate::mirroring::Mirroring;
 use crate::notify::{self, Notifier};
 use crate::observe::Observed;
 use crate::replay::{Committed, Origins, Replay};
@@ -47,12 +48,14 @@ use crate::year::YearReference;
 ///
 /// Its JSON form (`maillog run --once --format json`) is one object: `parse` (lines and
 /// records read), `batch` (windows sealed, bytes in and out), `archived` (files archived by
-/// this run) and `tail` (the tailer's counters, `files_lost` and `bytes_lost` among them).
+/// this run), `mirrored` (mirror files written by this run, `[mirror]`) and `tail` (the
+/// tailer's counters, `files_lost` and `bytes_lost` among them).
 #[derive(serde::Serialize)]
 pub struct Summary {
     parse: ParseStats,
     batch: BatchStats,
     archived: u64,
+    mirrored: u64,
     tail: Arc<TailStats>,
 }
 
@@ -73,6 +76,9 @@ impl fmt::Display for Summary {
             "maillog run: {} windows sealed ({} late parts), {} archived; {} bytes of records in, {} bytes of bzip2 out",
             b.windows_sealed, b.late_parts, self.archived, b.bytes_in, b.bytes_out
         )?;
+        if self.mirrored > 0 {
+            writeln!(f, "maillog run: {} mirror files written", self.mirrored)?;
+        }
         write!(f, "maillog run: tailer: {}", self.tail)
     }
 }
@@ -92,6 +98,8 @@ struct Pipeline {
     stats: ParseStats,
     acks: Vec<Ack>,
     archiving: Archiving,
+    /// The Parquet mirror's writer, when `[mirror]` is enabled.
+    mirroring: Option<Mirroring>,
     /// Modification times of inputs (the year reference of a backfill).
     mtimes: HashMap<Arc<Path>, i64>,
     /// Records ahead of the clock already warned about.
@@ -117,6 +125,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
     let checkpointer = tail.checkpointer();
     let state = committed_state(&checkpointer, &settings)?;
     let (uploader, archiving) = start_archiving(&settings, &observed)?;
+    let mirroring = Mirroring::start(&settings)?;
     let windows = settings.spool.join("windows");
     let batch_state = state.as_ref().map(|s| s.batch.clone());
     let (mut batcher, recovery) =
@@ -166,6 +175,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         stats: ParseStats::default(),
         acks: Vec::new(),
         archiving,
+        mirroring,
         mtimes: HashMap::new(),
         outliers_reported: 0,
         live_feed: LiveFeed::default(),
@@ -175,11 +185,16 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
         year_reference: state.year_reference,
         notifier: Notifier::from_env(),
     };
-    pipeline.run()?;
+    let ran = pipeline.run();
+    if let Some(mirroring) = &mut pipeline.mirroring {
+        mirroring.stop();
+    }
+    ran?;
     Ok(Summary {
         parse: pipeline.stats,
         batch: pipeline.batcher.stats(),
         archived: pipeline.archiving.archived,
+        mirrored: pipeline.mirroring.as_ref().map_or(0, |m| m.written),
         tail: Arc::clone(&pipeline.tail_stats),
     })
 }
@@ -443,7 +458,24 @@ impl Pipeline {
             .finish(&mut self.batcher, &|| signals.stop_requested());
         self.commit_when_possible(end)?; // the released files leave the state
         self.report_time_outliers();
-        archived
+        archived?;
+        self.mirror_at_the_end()
+    }
+
+    /// The end of `--once`, everything archived: a last mirror pass, waited for. A failure
+    /// fails the run (the archive is complete; the mirror is written by the next run or
+    /// `maillog compact`).
+    fn mirror_at_the_end(&mut self) -> Result<()> {
+        let Some(mirroring) = &mut self.mirroring else {
+            return Ok(());
+        };
+        let signals = self.service.signals.clone();
+        match mirroring.finish(&self.batcher, &|| signals.stop_requested()) {
+            Some(e) => anyhow::bail!(
+                "everything is archived, but the mirror could not be written: {e}; the next run or `maillog compact` writes it"
+            ),
+            None => Ok(()),
+        }
     }
 
     /// Records stamped beyond the wall clock plus the skew, said at most once a minute.
@@ -517,7 +549,11 @@ impl Pipeline {
             windows_open: open,
             waiting: self.batcher.sealed().len(),
         });
-        self.archiving.step(&mut self.batcher)
+        self.archiving.step(&mut self.batcher)?;
+        if let Some(mirroring) = &mut self.mirroring {
+            mirroring.step(&self.batcher);
+        }
+        Ok(())
     }
 }
 

@@ -64,6 +64,17 @@ pub struct Settings {
     pub backoff: Backoff,
     /// The service's own settings.
     pub service: ServiceSettings,
+    /// The columnar mirror, if written (`[mirror]`).
+    pub mirror: Option<MirrorSettings>,
+}
+
+/// `[mirror]`: the Parquet mirror written beside the archive as hours settle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MirrorSettings {
+    /// How long after an hour's end (by the records' clock, the watermark) it is mirrored.
+    pub settle: Duration,
+    /// How often settled hours are looked for.
+    pub every: Duration,
 }
 
 /// The settings of the long-running service.
@@ -131,6 +142,7 @@ impl Settings {
                 },
                 top_max_keys: 128,
             },
+            mirror: None,
         }
     }
 }

@@ -2,8 +2,8 @@
 //! already (see `maillog_mirror`).
 //!
 //! This module owns the arguments and the summary lines; what is written and how is
-//! `maillog_mirror`'s. For now the mirror lives beside a local archive (`mirror/` under its
-//! root); an S3 archive is refused with a message.
+//! `maillog_mirror`'s: the mirror lives beside the archive (`mirror/` under its root or
+//! prefix), a local directory or an S3 bucket alike.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,23 +11,23 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use maillog_mirror::records::{Record, to_batch};
-use maillog_mirror::store::covered;
-use maillog_mirror::{LocalMirror, plan};
+use maillog_archive::{ArchiveUrl, BlockingArchive};
+use maillog_mirror::{Clock, Known, MirrorStore, Scope, pass, plan};
 
 /// Arguments of `maillog compact`.
 #[derive(Debug, Args)]
 pub struct CompactArgs {
-    /// The archive's root directory [default: the configured archive].
+    /// The archive: its root directory or s3://bucket/prefix [default: the configured
+    /// archive].
     #[arg(value_name = "ARCHIVE")]
-    archive: Option<PathBuf>,
+    archive: Option<ArchiveUrl>,
 
     /// How long after its end an hour is mirrored (its windows sealed, late parts mostly in);
     /// what comes later gets a file of its own.
     #[arg(long, value_name = "DURATION", default_value = "1h", value_parser = humantime::parse_duration)]
     settle: Duration,
 
-    /// The config whose archive and time zone are used [default: as for `run`].
+    /// The config whose archive, time zone and [s3] are used [default: as for `run`].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -35,85 +35,86 @@ pub struct CompactArgs {
 /// Arguments of `maillog verify`.
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The archive's root directory [default: the configured archive].
+    /// The archive: its root directory or s3://bucket/prefix [default: the configured
+    /// archive].
     #[arg(value_name = "ARCHIVE")]
-    archive: Option<PathBuf>,
+    archive: Option<ArchiveUrl>,
 
-    /// The config whose archive is used [default: as for `run`].
+    /// The config whose archive and [s3] are used [default: as for `run`].
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
 
-/// The archive's root and the zone its names are in.
-fn archive_of(
-    archive: Option<PathBuf>,
+/// The mirror of the archive named (or configured), and the zone its names are in. Files are
+/// made in a temporary folder that goes when the store does.
+fn store_of(
+    archive: Option<ArchiveUrl>,
     config: Option<&std::path::Path>,
-) -> Result<(PathBuf, maillog_parse::Zone)> {
+) -> Result<(MirrorStore, maillog_parse::Zone, tempfile::TempDir)> {
     let loaded = maillog_config::load_or_default(config)?;
     let zone = loaded.zone()?;
-    let root = match archive {
-        Some(root) => root,
+    let url = match archive {
+        Some(url) => {
+            url.under(&std::env::current_dir().context("cannot tell the working directory")?)
+        }
         None => match loaded.archive()? {
-            Some(url) => match url.local_dir() {
-                Some(dir) => dir.to_owned(),
-                None => bail!(
-                    "the mirror is written beside a local archive only for now: {url} is not one"
-                ),
-            },
-            None => std::env::current_dir()
-                .context("cannot tell the working directory")?
-                .join("archive"),
+            Some(url) => url,
+            None => ArchiveUrl::Local(loaded.base.join("archive")),
         },
     };
-    if !root.is_dir() {
-        bail!("{}: not an archive directory", root.display());
+    if let Some(dir) = url.local_dir()
+        && !dir.is_dir()
+    {
+        bail!("{}: not an archive directory", dir.display());
     }
-    Ok((root, zone))
+    let archive = BlockingArchive::connect(&url, &loaded.file.s3.options())?;
+    let scratch = tempfile::Builder::new()
+        .prefix("maillog-compact-")
+        .tempdir()
+        .context("cannot make a temporary folder")?;
+    Ok((MirrorStore::new(archive, scratch.path()), zone, scratch))
 }
 
 /// Runs `maillog compact`.
 pub fn compact(args: CompactArgs) -> Result<ExitCode> {
-    let (root, zone) = archive_of(args.archive, args.config.as_deref())?;
-    let mirror = LocalMirror::new(&root);
-    let files = mirror.mirror_files()?;
-    let (held, _) = covered(&files);
-    let mirrored = files.iter().map(|f| f.key.clone()).collect();
-    let settle = i64::try_from(args.settle.as_secs()).unwrap_or(i64::MAX);
-    let now = chrono::Utc::now().timestamp();
-    let plan = plan::plan(
-        &mirror.archive_files()?,
-        &held,
-        &mirrored,
+    let (store, zone, _scratch) = store_of(args.archive, args.config.as_deref())?;
+    let clock = Clock {
+        now: chrono::Utc::now().timestamp(),
+        settle: i64::try_from(args.settle.as_secs()).unwrap_or(i64::MAX),
+        busy: Default::default(),
+    };
+    let passed = pass::run(
+        &store,
+        &Scope::Everything,
         &zone,
-        settle,
-        now,
-    );
-    let (mut written, mut records, mut archive_files) = (0, 0, 0);
-    for group in &plan.groups {
-        let mut all: Vec<Record> = Vec::new();
-        for key in &group.covers {
-            all.extend(mirror.archive_records(key)?);
-        }
-        let batch = to_batch(group.kind, &all)
-            .with_context(|| format!("{}: cannot make its columns", group.key))?;
-        if mirror.write(&group.key, &group.covers, &batch)? {
-            written += 1;
-            records += all.len();
-            archive_files += group.covers.len();
-        }
+        &clock,
+        &mut Known::default(),
+    )?;
+    for key in &passed.conflicts {
+        eprintln!(
+            "maillog compact: {key} is in the mirror already with other content (another writer's, made from other archive files): left as it is; run compact again to mirror the rest"
+        );
     }
     eprintln!(
-        "maillog compact: {written} mirror files written ({records} records of {archive_files} archive files) under {}; {} archive files wait for their hour to settle",
-        root.join(plan::PREFIX).display(),
-        plan.waiting
+        "maillog compact: {} mirror files written ({} records of {} archive files) under {}/{}/; {} archive files wait for their hour to settle",
+        passed.written,
+        passed.records,
+        passed.archive_files,
+        store.archive(),
+        plan::PREFIX,
+        passed.waiting
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(if passed.conflicts.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }
 
 /// Runs `maillog verify`: exit 0 when the mirror holds exactly the archive's records.
 pub fn verify(args: VerifyArgs) -> Result<ExitCode> {
-    let (root, _) = archive_of(args.archive, args.config.as_deref())?;
-    let found = maillog_mirror::verify::verify(&LocalMirror::new(&root))?;
+    let (store, _, _scratch) = store_of(args.archive, args.config.as_deref())?;
+    let found = maillog_mirror::verify::verify(&store)?;
     for difference in &found.differences {
         eprintln!("maillog verify: {difference}");
     }

@@ -43,6 +43,13 @@ pub fn objects(root: &Path) -> BTreeMap<String, PathBuf> {
     out
 }
 
+/// [`objects`] but the columnar mirror's (`mirror/…`): the archive's window files.
+pub fn window_objects(root: &Path) -> BTreeMap<String, PathBuf> {
+    let mut all = objects(root);
+    all.retain(|key, _| !key.starts_with("mirror/"));
+    all
+}
+
 /// The hash of every file under `root` by its path below it (dot files too: nothing there may
 /// change).
 pub fn hashes(root: &Path) -> BTreeMap<String, Option<u64>> {
@@ -115,7 +122,7 @@ impl Snapshots {
 /// there (not a dot file) is an error.
 pub fn archived(root: &Path) -> Result<HashMap<String, usize>, String> {
     let mut lines = Vec::new();
-    for (key, path) in objects(root) {
+    for (key, path) in window_objects(root) {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let Some(kind) = ["from", "to"]
             .into_iter()
@@ -261,7 +268,7 @@ fn short(record: &str) -> String {
 /// (an upload in progress) are left out.
 pub fn archived_qids(root: &Path) -> HashSet<String> {
     let mut qids = HashSet::new();
-    for path in objects(root).into_values() {
+    for path in window_objects(root).into_values() {
         let mut text = String::new();
         let Ok(file) = File::open(&path) else {
             continue;
@@ -288,7 +295,7 @@ pub fn archived_qids(root: &Path) -> HashSet<String> {
 /// name is that interval's start in one of `zones` (those ever in force). Two windows under
 /// one name — the repeated hour of a fall-back — break it.
 pub fn one_window_per_object(root: &Path, zones: &[Zone]) -> Result<(), String> {
-    for (key, path) in objects(root) {
+    for (key, path) in window_objects(root) {
         let mut text = String::new();
         bzip2::read::MultiBzDecoder::new(File::open(&path).unwrap())
             .read_to_string(&mut text)

@@ -83,7 +83,8 @@ impl Config {
                  [window]\nlateness_seconds = {LATENESS}\ncommit_seconds = 0.1\n\
                  [bzip2]\nlevel = 1\n\
                  [upload]\nretry_first_seconds = 0.1\nretry_max_seconds = 1\n\
-                 [service]\nshutdown_seconds = 3\n{s3_section}"
+                 [service]\nshutdown_seconds = 3\n\
+                 [mirror]\nenabled = true\nsettle_minutes = 0\nevery_seconds = 0.5\n{s3_section}"
             ),
             zone,
             template: 0,

@@ -29,6 +29,9 @@ impl Pipeline {
         );
         self.stop_tailer()?;
         self.commit_when_possible(Seal::Due)?;
+        if let Some(mirroring) = &mut self.mirroring {
+            mirroring.stop();
+        }
         let waiting = self.archiving.drain(&mut self.batcher, deadline)?;
         self.commit_when_possible(Seal::Due)?; // the released files leave the state
         let open = self.batcher.stats();
@@ -206,6 +209,7 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
         commit_every,
         backoff,
         service,
+        mirror,
     } = old;
     let ServiceSettings {
         // Applied on SIGHUP.
@@ -215,7 +219,7 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
         metrics,
         top_max_keys,
     } = service;
-    let checks: [(&'static str, bool); 12] = [
+    let checks: [(&'static str, bool); 13] = [
         ("spool", *spool == new.spool),
         ("state", *state == new.state),
         ("archive", *archive_url == new.archive_url),
@@ -254,6 +258,7 @@ fn restart_only_changes(old: &Settings, new: &Settings) -> Vec<&'static str> {
         ),
         ("[metrics] address", *metrics == new.service.metrics),
         ("[top] max_keys", *top_max_keys == new.service.top_max_keys),
+        ("[mirror]", *mirror == new.mirror),
         // The level is applied on SIGHUP; the format is not.
         ("[log] format", log.json == new.service.log.json),
     ];

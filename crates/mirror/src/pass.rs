@@ -1,0 +1,115 @@
+//! One mirror pass: what the archive holds and the mirror does not, planned ([`crate::plan`])
+//! and written, file by file. The same for `maillog compact` (the whole archive, once) and
+//! the service (the last days' folders, every minute and at a stop).
+//!
+//! A pass can be killed at any moment: each mirror file is one put that never replaces a key,
+//! so a file is whole or absent, and the next pass plans again from what is there. A file
+//! whose key holds other bytes (another writer's plan, made from other archive files) is left
+//! as it is and said; its archive files are planned again by the next pass — now after their
+//! hour was mirrored, each gets a file of its own — so nothing is held twice or lost.
+//!
+//! It never decides what is sealed or archived: it mirrors what the archive lists.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use maillog_parse::Zone;
+
+use crate::plan::{self, Clock, PREFIX};
+use crate::store::{MirrorError, MirrorStore};
+
+/// Where a pass looks.
+#[derive(Clone, Debug)]
+pub enum Scope {
+    /// The whole archive and the whole mirror (`maillog compact`).
+    Everything,
+    /// The archive keys under these prefixes, and the mirror's folders of these dates (the
+    /// service: the last days).
+    Recent {
+        /// Archive key prefixes.
+        archive: Vec<String>,
+        /// Local dates, `YYYY-MM-DD`.
+        dates: Vec<String>,
+    },
+}
+
+/// What a pass did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Passed {
+    /// Mirror files written.
+    pub written: usize,
+    /// Their records.
+    pub records: usize,
+    /// The archive files they hold.
+    pub archive_files: usize,
+    /// Archive files not mirrored because their hour has not settled.
+    pub waiting: usize,
+    /// Mirror files whose key held other bytes (left as they were; planned again next pass).
+    pub conflicts: Vec<String>,
+}
+
+/// What the mirror holds, as far as a pass has read it: mirror key → the archive files it
+/// holds. A long-running writer keeps it between passes, so that each footer is read once.
+#[derive(Clone, Debug, Default)]
+pub struct Known {
+    files: BTreeMap<String, Vec<String>>,
+}
+
+/// One pass over `scope` (see the module), in `zone`.
+pub fn run(
+    store: &MirrorStore,
+    scope: &Scope,
+    zone: &Zone,
+    clock: &Clock,
+    known: &mut Known,
+) -> Result<Passed, MirrorError> {
+    let (archive, mirror_keys) = match scope {
+        Scope::Everything => (
+            store.archive_files("")?,
+            store.mirror_keys(&format!("{PREFIX}/"))?,
+        ),
+        Scope::Recent { archive, dates } => {
+            let mut files = Vec::new();
+            for prefix in archive {
+                files.extend(store.archive_files(prefix)?);
+            }
+            let mut keys = Vec::new();
+            for kind in ["from", "to"] {
+                for date in dates {
+                    keys.extend(store.mirror_keys(&format!("{PREFIX}/{kind}/dt={date}/"))?);
+                }
+            }
+            (files, keys)
+        }
+    };
+    for key in mirror_keys {
+        if !known.files.contains_key(&key) {
+            let covers = store.covers(&key)?;
+            known.files.insert(key, covers);
+        }
+    }
+    let covered: BTreeSet<String> = known.files.values().flatten().cloned().collect();
+    let mirrored: BTreeSet<String> = known.files.keys().cloned().collect();
+    let plan = plan::plan(&archive, &covered, &mirrored, zone, clock);
+    let mut passed = Passed {
+        waiting: plan.waiting,
+        ..Passed::default()
+    };
+    for group in &plan.groups {
+        match store.write(group) {
+            Ok(written) => {
+                if let Some(records) = written {
+                    passed.written += 1;
+                    passed.records += records;
+                    passed.archive_files += group.covers.len();
+                }
+                known.files.insert(group.key.clone(), group.covers.clone());
+            }
+            Err(e) if e.is_conflict() => {
+                // Another writer's file: what it holds is read at the next pass.
+                passed.conflicts.push(group.key.clone());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(passed)
+}
