@@ -373,6 +373,13 @@ impl Batcher {
         self.spool.sealed()
     }
 
+    /// Every window whose records are in the spool, not yet in the archive: open, being
+    /// sealed, or sealed and waiting for the archive (by the part it is archived as).
+    pub fn windows_in_spool(&self) -> Vec<WindowId> {
+        let sealed = self.spool.sealed().iter().map(SealedFile::archive_id);
+        self.spool.unsealed_windows().chain(sealed).collect()
+    }
+
     /// Where a sealed file is.
     pub fn sealed_path(&self, name: &str) -> std::path::PathBuf {
         self.spool.sealed_path(name)

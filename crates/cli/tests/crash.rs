@@ -3,7 +3,7 @@
 //! a seal, right after an archive copy and right after a release (before the commit that
 //! records each) — and restarted with the same spool each time. A final `--once` drains what is
 //! left. The archive must then hold exactly the records of every line written: none lost, none
-//! twice.
+//! twice. And a first start killed before its first commit, drained: the same.
 //!
 //! `MAILLOG_CRASH_KILLS`, `MAILLOG_CRASH_LINES` and `MAILLOG_CRASH_SECONDS` (how long the
 //! generator writes) make it longer: the benchmark machine's version is `benches/crash-long.sh`.
@@ -111,6 +111,53 @@ fn stderr_of(mut child: Child) -> String {
         .unwrap();
     child.wait().unwrap();
     text
+}
+
+#[test]
+fn a_first_start_killed_before_its_first_commit_repeats_nothing() {
+    // The tailer writes its first checkpoint (positions, no spool state) at once; the window
+    // files written before the first commit are not committed: a restart reads their lines
+    // again and must not offer those files to the archive too (it did: every record twice).
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    common::generated_log(&log, 20_000);
+    let config = dir.path().join("pipeline.toml");
+    let toml = |commit: u32| {
+        format!(
+            "inputs = [\"{}\"]\nspool = \"{}/spool\"\narchive = \"file://{}/archive\"\n[bzip2]\nlevel = 1\n[window]\ncommit_seconds = {commit}\n",
+            log.display(),
+            dir.path().display(),
+            dir.path().display()
+        )
+    };
+    fs::write(&config, toml(600)).unwrap(); // no commit before the kill
+    let mut first = maillog(&config, false, None);
+    std::thread::sleep(Duration::from_millis(1500));
+    first.kill().unwrap();
+    let said = stderr_of(first);
+    assert!(said.contains("maillog run started"), "{said}");
+    assert!(
+        dir.path()
+            .join("spool/windows/open")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some()
+    );
+    fs::write(&config, toml(1)).unwrap();
+    let drained = stderr_of(maillog(&config, true, None));
+    assert!(
+        !drained.contains("offered to the archive again"),
+        "{drained}"
+    );
+    let archived = common::archived_records(&dir.path().join("archive"));
+    let expected = common::parsed_records(&log);
+    let twice: usize = archived
+        .iter()
+        .map(|(r, n)| n.saturating_sub(expected.get(r).copied().unwrap_or(0)))
+        .sum();
+    assert_eq!(twice, 0, "records archived more often than written");
+    assert_eq!(archived, expected);
 }
 
 #[test]

@@ -1,7 +1,8 @@
-//! The columnar mirror (issue 17, first part): `maillog compact` writes the Parquet mirror of
-//! a local archive's settled hours, and only once; late archive files get files of their own;
-//! `maillog verify` finds it equal to the archive (records as multisets); a compact killed at
-//! any moment leaves no partial or duplicate file; pyarrow and DuckDB (from PyPI, in the venv
+//! The columnar mirror: `maillog compact` writes the Parquet mirror of an archive's settled
+//! hours, and only once; late archive files get files of their own; `maillog verify` finds it
+//! equal to the archive (records as multisets); a compact or a service killed at any moment
+//! leaves no partial or duplicate file; the service and `run --once` write it as hours settle
+//! (`[mirror]`), on disk and on S3 (a real s3s-fs); pyarrow and DuckDB (from PyPI, in the venv
 //! of scripts/install-spark) read it and find the archive's records and `maillog top`'s answer.
 #![allow(clippy::unwrap_used)]
 
@@ -110,7 +111,14 @@ fn compact_mirrors_each_record_once_and_verify_finds_it_equal() {
     }
     let added: Vec<_> = second.keys().filter(|f| !first.contains_key(*f)).collect();
     assert_eq!(added.len(), 1, "{added:?}");
-    assert!(added[0].ends_with("mirror/from/dt=2025-12-31/from-2025-12-31-23-20.part-001.parquet"));
+    // Named after it, tagged with its key's CRC-32 (hosts sharing a bucket).
+    let name = added[0].file_name().unwrap().to_string_lossy();
+    assert!(
+        added[0].starts_with(d.join("archive/mirror/from/dt=2025-12-31"))
+            && name.starts_with("from-2025-12-31-23-20.part-001.")
+            && name.ends_with(".parquet"),
+        "{name}"
+    );
     let said = ok(d, &["verify"]);
     assert!(
         said.contains(" 0 differences; 0 archive files not mirrored yet"),
@@ -127,6 +135,144 @@ fn compact_mirrors_each_record_once_and_verify_finds_it_equal() {
         stderr.contains("from-2025-12-31-23-20.part-001.json.bz2, which the archive does not have"),
         "{stderr}"
     );
+}
+
+/// The config of a service that mirrors as it reads: every hour settles at once (the records
+/// are a year old), a pass every 0.2 s.
+const MIRRORING: &str = "[mirror]\nenabled = true\nsettle_minutes = 0\nevery_seconds = 0.2\n";
+
+#[test]
+fn the_service_writes_the_mirror_as_it_reads_and_a_kill_at_any_moment_leaves_it_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 20,000 lines at 2 a second from 23:15: 2.8 hours, so hours settle as it is read.
+    let config = maillog_loggen::Config {
+        lines: 20_000,
+        ..maillog_loggen::Config::default()
+    };
+    let mut log = fs::File::create(d.join("mail.log")).unwrap();
+    maillog_loggen::write_log(&config, &mut log).unwrap();
+    fs::write(
+        d.join("pipeline.toml"),
+        format!("inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n[bzip2]\nlevel = 1\n[tail]\npoll_interval_ms = 50\n[window]\ncommit_seconds = 0.2\n{MIRRORING}"),
+    )
+    .unwrap();
+    let service = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_maillog"));
+        command
+            .arg("run")
+            .current_dir(d)
+            .env_remove("MAILLOG_CONFIG")
+            .stdout(std::process::Stdio::null());
+        common::watched(command, "mirror: settled hours written")
+    };
+    // Killed (SIGKILL: no stop) early, while it reads, and then each time just after it
+    // said it wrote mirror files — while its next pass may be writing.
+    let mut wrote = 0;
+    for after_ms in [300, 900, 0, 40, 120] {
+        let (mut child, written, stderr) = service();
+        // From the third start on: killed just after a write (if one comes: the hours left
+        // may all have been written at once).
+        if (after_ms == 0 || wrote > 0) && written.recv_timeout(Duration::from_secs(60)).is_ok() {
+            wrote += 1;
+        }
+        std::thread::sleep(Duration::from_millis(after_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let said = stderr.join().unwrap();
+        assert!(!said.contains("panicked"), "{said}");
+        let verified = ok(d, &["verify"]);
+        assert!(
+            verified.contains(" 0 differences;"),
+            "killed after {after_ms} ms: {verified}"
+        );
+    }
+    assert!(wrote > 0, "the service wrote no mirror file");
+    let before = mirror_files(d);
+    assert!(!before.is_empty());
+    // The rest: everything archived, every hour settled (by the wall clock at the end of
+    // --once), each record once; the files written before are untouched.
+    let last = ok(d, &["run", "--once"]);
+    let verified = ok(d, &["verify"]);
+    assert!(
+        verified.contains(" 0 differences; 0 archive files not mirrored yet"),
+        "{last}{verified}"
+    );
+    let after = mirror_files(d);
+    for (file, bytes) in &before {
+        assert_eq!(&after[file], bytes, "{}", file.display());
+    }
+    assert!(
+        after
+            .keys()
+            .all(|f| !f.file_name().unwrap().to_string_lossy().starts_with('.')),
+        "temporaries left: {:?}",
+        after.keys()
+    );
+    let compacted = ok(d, &["compact", "--settle", "0s"]);
+    assert!(compacted.contains("0 mirror files written"), "{compacted}");
+}
+
+#[test]
+fn run_once_writes_the_mirror_into_s3_and_compact_and_verify_read_it_there() {
+    if !common::have_s3s_fs() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let server = common::S3Server::start(&d.join("s3"), "archive");
+    common::generated_log(&d.join("mail.log"), 60_000);
+    fs::write(
+        d.join("pipeline.toml"),
+        format!(
+            "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"s3://archive/maillog\"\n[bzip2]\nlevel = 1\n{MIRRORING}{}",
+            server.config_section()
+        ),
+    )
+    .unwrap();
+    let s3 = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
+            .args(args)
+            .current_dir(d)
+            .env_remove("MAILLOG_CONFIG")
+            .env("AWS_ACCESS_KEY_ID", common::ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", common::SECRET_KEY)
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        stderr
+    };
+    let ran = s3(&["run", "--once"]);
+    assert!(ran.contains(" mirror files written"), "{ran}");
+    let mirror = d.join("s3/archive/maillog/mirror");
+    let objects: BTreeMap<PathBuf, Vec<u8>> = common::files(&mirror)
+        .into_iter()
+        .map(|f| {
+            let bytes = fs::read(&f).unwrap();
+            (f, bytes)
+        })
+        .collect();
+    // 60,000 lines at 20 a second from 23:15: 23h and 00h of both kinds.
+    assert_eq!(objects.len(), 4, "{:?}", objects.keys());
+    assert!(
+        objects
+            .keys()
+            .any(|k| k.ends_with("to/dt=2026-01-01/to-2026-01-01-00.parquet"))
+    );
+    let verified = s3(&["verify"]);
+    assert!(
+        verified.contains("4 mirror files")
+            && verified.contains(" 0 differences; 0 archive files not mirrored yet"),
+        "{verified}"
+    );
+    // Nothing to do again: compact finds every hour mirrored, and no object changed.
+    let compacted = s3(&["compact", "--settle", "0s"]);
+    assert!(compacted.contains("0 mirror files written"), "{compacted}");
+    for (file, bytes) in &objects {
+        assert_eq!(&fs::read(file).unwrap(), bytes, "{}", file.display());
+    }
 }
 
 #[test]

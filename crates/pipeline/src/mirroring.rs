@@ -10,7 +10,7 @@
 //! `[mirror] every_seconds` after a commit and never waits for it (a pass in progress is
 //! simply not asked again). An hour settles by the records' clock (the batcher's watermark,
 //! which follows a backfill as it is read), `settle` after its end, and not while a window of
-//! it waits in the spool for the archive. `--once` asks for a last pass after everything is
+//! it is in the spool (open, being sealed, or waiting for the archive). `--once` asks for a last pass after everything is
 //! archived and waits for it. A stop does not wait for a pass in progress.
 //!
 //! It never touches the spool or the archive's own keys.
@@ -40,7 +40,7 @@ const FINAL_ATTEMPTS: usize = 4;
 struct Request {
     scope: Scope,
     clock: Clock,
-    /// Dates of [`Mirroring::sealed_dates`] it mirrors for good (every hour settled, none
+    /// Dates of [`Mirroring::spool_dates`] it mirrors for good (every hour settled, none
     /// busy): forgotten once it succeeds.
     done_dates: Vec<String>,
 }
@@ -57,7 +57,7 @@ pub struct Mirroring {
     /// Local dates of the windows this run sealed (a window start of each): looked at by
     /// every pass until all their hours are mirrored — a backfill's dates are older than the
     /// last days.
-    sealed_dates: BTreeMap<String, i64>,
+    spool_dates: BTreeMap<String, i64>,
     /// A pass was asked for and has not answered, and the dates it mirrors for good.
     in_flight: Option<Vec<String>>,
     last_asked: Option<Instant>,
@@ -94,7 +94,7 @@ impl Mirroring {
             requests: Some(requests),
             results,
             thread: Some(thread),
-            sealed_dates: BTreeMap::new(),
+            spool_dates: BTreeMap::new(),
             in_flight: None,
             last_asked: None,
             written: 0,
@@ -105,7 +105,7 @@ impl Mirroring {
     /// After a commit: takes a finished pass's answer, and asks for the next pass when it is
     /// time. Never waits.
     pub fn step(&mut self, batcher: &Batcher) {
-        self.note_sealed(batcher);
+        self.note_spool_dates(batcher);
         while let Ok(answer) = self.results.try_recv() {
             self.take(answer);
         }
@@ -132,7 +132,7 @@ impl Mirroring {
     /// the wait), tried again a few times a second apart if it fails (a full disk, a store
     /// that blinked). Returns its failure, if it kept failing.
     pub fn finish(&mut self, batcher: &Batcher, stop: &dyn Fn() -> bool) -> Option<String> {
-        self.note_sealed(batcher);
+        self.note_spool_dates(batcher);
         while self.in_flight.is_some() && !stop() {
             self.wait_answer(Duration::from_millis(200));
         }
@@ -170,12 +170,11 @@ impl Mirroring {
         }
     }
 
-    /// The dates of the files waiting in the spool for the archive.
-    fn note_sealed(&mut self, batcher: &Batcher) {
-        for file in batcher.sealed() {
-            let id = file.archive_id();
+    /// The dates of the windows in the spool.
+    fn note_spool_dates(&mut self, batcher: &Batcher) {
+        for id in batcher.windows_in_spool() {
             let date = id.local_start(&self.zone).format("%Y-%m-%d").to_string();
-            self.sealed_dates.entry(date).or_insert(id.start);
+            self.spool_dates.entry(date).or_insert(id.start);
         }
     }
 
@@ -192,7 +191,7 @@ impl Mirroring {
         match answer {
             Ok(passed) => {
                 for date in done {
-                    self.sealed_dates.remove(&date);
+                    self.spool_dates.remove(&date);
                 }
                 self.written += passed.written as u64;
                 self.last_error = None;
@@ -223,21 +222,21 @@ impl Mirroring {
         let now = batcher.watermark();
         let settle = i64::try_from(self.settings.settle.as_secs()).unwrap_or(i64::MAX);
         let busy: BTreeSet<String> = batcher
-            .sealed()
+            .windows_in_spool()
             .iter()
-            .filter_map(|file| hour_stem(&file.name))
+            .filter_map(|id| hour_stem(&id.file_name(&self.zone)))
             .collect();
         // A date is mirrored for good once its last hour has settled and none of its windows
         // waits in the spool.
         let settled_before = local_date(now.saturating_sub(settle + 3600), &self.zone);
         let done_dates = self
-            .sealed_dates
+            .spool_dates
             .keys()
             .filter(|date| **date < settled_before && !busy.iter().any(|h| h.contains(*date)))
             .cloned()
             .collect();
         let last_days = (0..=HORIZON_DAYS).map(|day| now.saturating_sub(day * 86_400));
-        let starts = last_days.chain(self.sealed_dates.values().copied());
+        let starts = last_days.chain(self.spool_dates.values().copied());
         Request {
             scope: scope(&self.key_template, &self.zone, &self.host, starts),
             clock: Clock { now, settle, busy },

@@ -29,9 +29,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use chrono::Utc;
 use maillog_archive::Uploader;
-use maillog_batch::{BatchStats, Batcher};
+use maillog_batch::{BatchState, BatchStats, Batcher};
 use maillog_parse::{ParseStats, Parser, TimeContext, YearPolicy};
-use maillog_tail::{Ack, Checkpointer, Chunk, Tail, TailConfig, TailCore, TailHandle, TailStats};
+use maillog_tail::{
+    Ack, CheckpointOrigin, Checkpointer, Chunk, Tail, TailConfig, TailCore, TailHandle, TailStats,
+};
 
 use crate::archiving::Archiving;
 use crate::fault::crash_point;
@@ -123,7 +125,7 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
     let observed = observe(&settings)?;
     let tail = TailCore::open(tail_config(&settings)).context("cannot start the tailer")?;
     let checkpointer = tail.checkpointer();
-    let state = committed_state(&checkpointer, &settings)?;
+    let state = committed_state(&checkpointer, tail.origin(), &settings)?;
     let (uploader, archiving) = start_archiving(&settings, &observed)?;
     let mirroring = Mirroring::start(&settings)?;
     let windows = settings.spool.join("windows");
@@ -227,11 +229,29 @@ fn observe(settings: &Settings) -> Result<Arc<Observed>> {
     Ok(observed)
 }
 
-/// What the last commit saved beside the positions (none at a first start, or when the
-/// checkpoint was lost).
-fn committed_state(checkpointer: &Checkpointer, settings: &Settings) -> Result<Option<Committed>> {
+/// What the last commit saved beside the positions: none at a first start, or when the
+/// checkpoint was lost (the spool's files are then offered to the archive again, see
+/// `maillog_batch`'s salvage). A checkpoint found without a state is the tailer's first, of a
+/// run killed before its first commit: nothing was committed, so the spool's files are beyond
+/// the committed state and go — their lines are read again from those positions.
+fn committed_state(
+    checkpointer: &Checkpointer,
+    origin: &CheckpointOrigin,
+    settings: &Settings,
+) -> Result<Option<Committed>> {
     let Some(value) = checkpointer.state() else {
-        return Ok(None);
+        let found = matches!(
+            origin,
+            CheckpointOrigin::Resumed | CheckpointOrigin::PreviousGeneration(_)
+        );
+        let nothing = Committed {
+            batch: BatchState {
+                watermark: i64::MIN,
+                ..BatchState::default()
+            },
+            ..Committed::default()
+        };
+        return Ok(found.then_some(nothing));
     };
     let state = serde_json::from_value(value).with_context(|| {
         let dir = settings.state.display();

@@ -216,6 +216,12 @@ impl Spool {
             .map(|(id, w)| (*id, w.opened_at))
     }
 
+    /// Every window the spool holds records of but has not handed over whole: taking
+    /// records or being sealed.
+    pub fn unsealed_windows(&self) -> impl Iterator<Item = WindowId> + '_ {
+        self.windows.keys().copied()
+    }
+
     /// Whether a file of this name is in the spool (open or sealed).
     pub fn has_name(&self, name: &str) -> bool {
         self.open_dir.join(name).exists() || self.sealed_dir.join(name).exists()

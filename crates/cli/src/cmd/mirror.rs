@@ -53,20 +53,24 @@ fn store_of(
 ) -> Result<(MirrorStore, maillog_parse::Zone, tempfile::TempDir)> {
     let loaded = maillog_config::load_or_default(config)?;
     let zone = loaded.zone()?;
+    // A directory named on the command line must be one (a typo is not an empty archive);
+    // the configured one may not exist yet (nothing archived).
     let url = match archive {
         Some(url) => {
-            url.under(&std::env::current_dir().context("cannot tell the working directory")?)
+            let cwd = std::env::current_dir().context("cannot tell the working directory")?;
+            let url = url.under(&cwd);
+            if let Some(dir) = url.local_dir()
+                && !dir.is_dir()
+            {
+                bail!("{}: not an archive directory", dir.display());
+            }
+            url
         }
         None => match loaded.archive()? {
             Some(url) => url,
             None => ArchiveUrl::Local(loaded.base.join("archive")),
         },
     };
-    if let Some(dir) = url.local_dir()
-        && !dir.is_dir()
-    {
-        bail!("{}: not an archive directory", dir.display());
-    }
     let archive = BlockingArchive::connect(&url, &loaded.file.s3.options())?;
     let scratch = tempfile::Builder::new()
         .prefix("maillog-compact-")
