@@ -10,7 +10,9 @@
 //! named after a date outside it: not walked on disk, not listed in S3, where a prefix is
 //! listed one level at a time ([`Bucket::list_level`]) so that only the date prefixes in range
 //! are. A file named on the command line is always read; an argument whose archive files are
-//! all out of range gives nothing to read, and is no problem.
+//! all out of range gives nothing to read, and is no problem. An archive's root (local or S3)
+//! with a Parquet mirror under it has the archive files the mirror holds read from the mirror
+//! instead (`mirrored`, [`Source`]).
 //!
 //! It never reads an input's content (that is [`crate::scan`]) and never talks to S3 itself:
 //! the caller's [`Connect`] gives a [`Bucket`] that lists and opens objects (S3 in `maillog`,
@@ -26,6 +28,10 @@ use globset::GlobBuilder;
 
 use crate::range::Selection;
 use crate::scan::{Input, Problem};
+
+mod mirrored;
+
+pub use mirrored::Source;
 
 /// An error of a bucket, as its client gives it.
 pub type BucketError = Box<dyn Error + Send + Sync>;
@@ -106,8 +112,13 @@ pub struct Resolved {
 }
 
 /// Resolves every argument, connecting to each bucket named once; what `selection` excludes
-/// by name is skipped.
-pub fn resolve(args: &[String], connect: &Connect<'_>, selection: &Selection) -> Resolved {
+/// by name is skipped; an archive's mirror is read where `source` says (see [`Source`]).
+pub fn resolve(
+    args: &[String],
+    connect: &Connect<'_>,
+    selection: &Selection,
+    source: Source,
+) -> Resolved {
     let mut resolved = Resolved {
         inputs: Vec::new(),
         problems: Vec::new(),
@@ -127,7 +138,17 @@ pub fn resolve(args: &[String], connect: &Connect<'_>, selection: &Selection) ->
             }
         } else if let Some(rest) = arg.strip_prefix("s3://") {
             resolved.remote = true;
-            match s3_inputs(rest, connect, &mut buckets, selection) {
+            let found = s3_inputs(rest, connect, &mut buckets, selection).and_then(|found| {
+                mirrored::s3(
+                    rest,
+                    &buckets,
+                    selection,
+                    source,
+                    found,
+                    &mut resolved.problems,
+                )
+            });
+            match found {
                 Ok((inputs, 0)) if inputs.is_empty() => resolved
                     .problems
                     .push(problem("no archive files match".to_owned())),
@@ -137,7 +158,10 @@ pub fn resolve(args: &[String], connect: &Connect<'_>, selection: &Selection) ->
             }
         } else {
             let path = Path::new(arg);
-            match local_inputs(path, selection) {
+            let found = local_inputs(path, selection).and_then(|found| {
+                mirrored::local(path, selection, source, found, &mut resolved.problems)
+            });
+            match found {
                 Ok((inputs, 0)) if inputs.is_empty() => resolved.problems.push(problem(
                     "no archive files (*.json, *.json.bz2, *.json.gz) in this directory".to_owned(),
                 )),
@@ -173,6 +197,9 @@ fn local_inputs(path: &Path, selection: &Selection) -> Result<(Vec<Input>, usize
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if kind.is_dir() {
+                if folder == path && name == maillog_mirror::schema::PREFIX {
+                    continue; // the mirror's files are not the archive's (see `mirrored`)
+                }
                 if selection.may_hold_dir(&name) {
                     folders.push(entry.path());
                 } else {
@@ -230,7 +257,8 @@ fn s3_inputs(
             }
             format!("{prefix}/")
         };
-        let (keys, skipped) = walk_levels(&*reader, &folder, selection).map_err(|e| chain(&*e))?;
+        let (keys, skipped) =
+            walk_levels(&*reader, &folder, selection, is_archive_file).map_err(|e| chain(&*e))?;
         return Ok((streams(bucket, &reader, keys), skipped));
     }
     let listed = reader.list(prefix).map_err(|e| chain(&*e))?;
@@ -273,13 +301,14 @@ fn s3_inputs(
     Ok((streams(bucket, &reader, keys), skipped))
 }
 
-/// The archive files under the folder `prefix` of `bucket` that `selection` may need, in key
-/// order: one listing per folder, folders named after a date out of range not listed. With the
-/// number of archive files and folders left out.
+/// The files under the folder `prefix` of `bucket` whose names are `wanted` and that
+/// `selection` may need, in key order: one listing per folder, folders named after a date out
+/// of range not listed. With the number of files and folders left out.
 fn walk_levels(
     bucket: &dyn Bucket,
     prefix: &str,
     selection: &Selection,
+    wanted: fn(&str) -> bool,
 ) -> Result<(Vec<(String, u64)>, usize), BucketError> {
     let mut found = Vec::new();
     let mut skipped = 0;
@@ -295,7 +324,7 @@ fn walk_levels(
         }
         for (key, len) in listing.objects {
             let name = base(&key);
-            if !is_archive_file(name) {
+            if !wanted(name) {
                 continue;
             }
             if selection.may_hold_file(name) {
@@ -358,6 +387,7 @@ mod tests {
             &[missing.clone(), empty.clone()],
             &|_: &str| Err("no buckets here".into()),
             &Selection::all(),
+            Source::Auto,
         );
         assert!(resolved.inputs.is_empty());
         let named: Vec<_> = resolved.problems.iter().map(|p| p.input.clone()).collect();
@@ -399,7 +429,12 @@ mod tests {
             Ok(Arc::new(Memory(objects)))
         };
         let names = |arg: &str| -> Vec<String> {
-            let resolved = resolve(&[arg.to_owned()], &connect, &Selection::all());
+            let resolved = resolve(
+                &[arg.to_owned()],
+                &connect,
+                &Selection::all(),
+                Source::Bzip2,
+            );
             assert!(resolved.remote);
             resolved.inputs.into_iter().map(|i| i.name).collect()
         };
@@ -419,6 +454,7 @@ mod tests {
             &["s3://b/logs/d1/*".to_owned(), "s3://b/nothing".to_owned()],
             &connect,
             &Selection::all(),
+            Source::Auto,
         );
         assert_eq!(twice.inputs.len(), 2);
         assert_eq!(twice.problems[0].message, "no archive files match");
@@ -469,7 +505,7 @@ mod tests {
             Ok(Arc::clone(&shared) as Arc<dyn Bucket>)
         };
         let names = |arg: &str| -> Vec<String> {
-            let resolved = resolve(&[arg.to_owned()], &connect, &selection);
+            let resolved = resolve(&[arg.to_owned()], &connect, &selection, Source::Bzip2);
             resolved.inputs.into_iter().map(|i| i.name).collect()
         };
         assert_eq!(

@@ -13,7 +13,8 @@
 //! - [`key`]: the live dimensions and which key a parsed record counts under in each.
 //! - [`live`]: the sliding windows, the bounded per-bucket counters and the answers.
 //! - [`decompress`]: bzip2, gzip or plain, told from an input's first bytes, read whole.
-//! - [`fields`]: a record by field name, parsed or read from JSON; [`json`]: reading JSON lines.
+//! - [`fields`]: a record by field name, parsed or read from JSON; [`json`]: reading JSON lines;
+//!   [`mirror`]: reading the Parquet mirror's files, in the columns a query needs.
 //! - [`names`]: the known keys and the kind that carries each; [`query`]: keys, status,
 //!   filters; [`tally`]: top-N counts and the size join;
 //!   [`report`]: the pflogsumm-style summary.
@@ -32,6 +33,7 @@ pub mod inputs;
 pub mod json;
 pub mod key;
 pub mod live;
+pub mod mirror;
 pub mod names;
 pub mod query;
 pub mod range;

@@ -87,6 +87,18 @@ impl Key {
         self.carrier().default_kind()
     }
 
+    /// The fields [`Key::value`] reads.
+    pub fn fields(self) -> Vec<&'static str> {
+        match self {
+            Key::Dimension(Dimension::Src | Dimension::SrcDomain) => vec!["src"],
+            Key::Dimension(Dimension::Dest | Dimension::DestDomain) => vec!["dest"],
+            Key::Dimension(Dimension::Mailserver) => vec!["mailserver"],
+            Key::Dimension(Dimension::Relay) => vec!["relay"],
+            Key::Status => vec!["dsn", "stat"],
+            Key::Field(field) => vec![field.name()],
+        }
+    }
+
     /// The value `record` has for this key, or `None` when it has none (see `QUERIES.md`).
     /// Unlike [`Dimension::key`], it does not look at the record's kind.
     pub fn value<'r, F: Fields>(&self, record: &'r F) -> Option<Cow<'r, str>> {

@@ -36,6 +36,8 @@ pub struct QueryInputs<'a> {
     /// What files and folders found may be skipped unread (their names say they hold no
     /// record in the range).
     pub selection: Selection,
+    /// Where an archive's records are read: its bzip2 files, its Parquet mirror, or both.
+    pub source: inputs::Source,
 }
 
 /// Hears what a running query has to tell: the binary prints it, a test may collect it.
@@ -110,7 +112,7 @@ pub fn run<T: Tally>(
     make: impl Fn() -> T + Sync,
     watch: &dyn Watch,
 ) -> Outcome<T> {
-    let resolved = inputs::resolve(query.args, query.connect, &query.selection);
+    let resolved = inputs::resolve(query.args, query.connect, &query.selection, query.source);
     let unresolved = resolved.problems.len();
     for problem in resolved.problems {
         watch.problem(problem);

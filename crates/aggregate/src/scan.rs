@@ -28,6 +28,7 @@ use maillog_parse::{Kind, NonRecord, Parsed, Parser, YearPolicy, decode};
 use crate::decompress::{Compression, decompressed};
 use crate::fields::Fields;
 use crate::json::Scanner;
+use crate::mirror::{self, BatchView, Columns};
 use crate::tally::{Needs, Sizes, Tally};
 
 /// Opens a stream input.
@@ -43,6 +44,15 @@ pub enum Origin {
     Stream(Mutex<Option<Opener>>),
 }
 
+/// What an input's bytes are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Lines: JSON records or raw syslog, compressed or not (told from the bytes).
+    Lines,
+    /// A Parquet file of the mirror ([`crate::mirror`]).
+    Mirror,
+}
+
 /// One input of a query.
 pub struct Input {
     /// The name problems and progress use (a path, `-`, `s3://bucket/key`).
@@ -51,6 +61,8 @@ pub struct Input {
     pub origin: Origin,
     /// Its size in bytes, when known before reading.
     pub len: Option<u64>,
+    /// What its bytes are.
+    pub format: Format,
 }
 
 impl Input {
@@ -60,6 +72,15 @@ impl Input {
             name: path.display().to_string(),
             origin: Origin::Path(path),
             len,
+            format: Format::Lines,
+        }
+    }
+
+    /// This input, read as a mirror file.
+    pub fn as_mirror(self) -> Input {
+        Input {
+            format: Format::Mirror,
+            ..self
         }
     }
 
@@ -69,6 +90,7 @@ impl Input {
             name: "-".to_owned(),
             origin: Origin::Stdin,
             len: None,
+            format: Format::Lines,
         }
     }
 
@@ -78,6 +100,7 @@ impl Input {
             name,
             origin: Origin::Stream(Mutex::new(Some(open))),
             len,
+            format: Format::Lines,
         }
     }
 
@@ -152,6 +175,8 @@ struct Shared<'a> {
     inputs: &'a [Input],
     options: &'a ScanOptions,
     needs: Needs,
+    /// The columns of mirror files to read.
+    columns: Columns,
     sizes: Sizes,
     read: &'a AtomicU64,
     report: &'a (dyn Fn(Problem) + Sync),
@@ -173,12 +198,16 @@ pub fn scan<T: Tally>(
     read: &AtomicU64,
     report: &(dyn Fn(Problem) + Sync),
 ) -> Outcome<T> {
-    let needs = make().needs();
+    let (needs, columns) = {
+        let tally = make();
+        (tally.needs(), tally.columns())
+    };
     let (units, skipped) = plan(inputs, needs, options.range_bytes.max(1));
     let shared = Shared {
         inputs,
         options,
         needs,
+        columns,
         sizes: Sizes::default(),
         read,
         report,
@@ -254,7 +283,9 @@ fn plan(inputs: &[Input], needs: Needs, range: u64) -> (Vec<Unit>, usize) {
     let mut units = Vec::new();
     for i in order {
         match (&inputs[i].origin, inputs[i].len) {
-            (Origin::Path(path), Some(len)) if len >= 2 * range && is_plain(path) => {
+            (Origin::Path(path), Some(len))
+                if len >= 2 * range && inputs[i].format == Format::Lines && is_plain(path) =>
+            {
                 let mut start = 0;
                 while start < len {
                     let end = (start + range).min(len);
@@ -352,6 +383,9 @@ impl Worker {
         counts: &mut UnitCounts,
     ) -> io::Result<()> {
         let input = &shared.inputs[unit.input];
+        if input.format == Format::Mirror {
+            return mirror_file(shared, input, tally, counts);
+        }
         let Opened {
             reader: raw,
             reference,
@@ -489,6 +523,40 @@ fn syslog_line<T: Tally>(
         }
         Parsed::NonRecord(_) => {}
     }
+}
+
+/// Counts the records of a mirror file, reading only the columns the query needs. A local
+/// file is read in place; a stream is read whole first (Parquet's footer is at its end).
+fn mirror_file<T: Tally>(
+    shared: &Shared<'_>,
+    input: &Input,
+    tally: &mut T,
+    counts: &mut UnitCounts,
+) -> io::Result<()> {
+    let batches = match &input.origin {
+        Origin::Path(path) => {
+            let file = File::open(path)?;
+            shared
+                .read
+                .fetch_add(file.metadata().map_or(0, |m| m.len()), Ordering::Relaxed);
+            mirror::batches(file, &shared.columns)?
+        }
+        Origin::Stdin | Origin::Stream(_) => {
+            let mut bytes = Vec::new();
+            open(input, None)?.reader.read_to_end(&mut bytes)?;
+            shared.read.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            mirror::batches(bytes::Bytes::from(bytes), &shared.columns)?
+        }
+    };
+    for batch in batches {
+        let batch = batch.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let view = BatchView::new(&batch)?;
+        for row in 0..view.rows() {
+            counts.lines += 1;
+            count(shared, &view.row(row), tally, counts);
+        }
+    }
+    Ok(())
 }
 
 /// An opened unit of work.

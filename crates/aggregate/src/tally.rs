@@ -124,6 +124,11 @@ impl Needs {
 pub trait Tally: Send + Sized {
     /// What the tally needs read.
     fn needs(&self) -> Needs;
+    /// The fields it reads, so that a mirror file is read in those columns only; `None` (the
+    /// default): every field.
+    fn columns(&self) -> crate::mirror::Columns {
+        None
+    }
     /// Counts one record. `sizes` holds the sizes of the `from` records read so far.
     fn record<F: Fields>(&mut self, record: &F, sizes: &Sizes);
     /// Counts a sendmail `reject=` line of a raw syslog input (`value`: what follows
@@ -287,6 +292,18 @@ impl Tally for TopTally<'_> {
             to: kind == Kind::To,
             sizes: kind == Kind::To && self.query.metric == Metric::Bytes,
         }
+    }
+
+    fn columns(&self) -> crate::mirror::Columns {
+        let query = self.query;
+        let mut fields: Vec<&'static str> = query.named().flat_map(Key::fields).collect();
+        // `size` of what it counts (from), and the join of sizes (to, by bytes); the time
+        // is read from `ts_utc`, always.
+        fields.push("size");
+        if self.needs().sizes {
+            fields.extend(["mailserver", "sendmailid"]);
+        }
+        Some(fields)
     }
 
     fn record<F: Fields>(&mut self, record: &F, sizes: &Sizes) {

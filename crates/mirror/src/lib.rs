@@ -18,16 +18,25 @@
 //! - [`pass`]: one pass of planning and writing, for `maillog compact` and the service alike.
 //! - [`verify`]: the mirror against the archive, records as multisets, per mirror file.
 //!
+//! Without the default feature `store` (the archive's client, S3 included) it is the schema,
+//! the records' columns and the plan alone: what the queries of `maillog-aggregate` need to
+//! read mirror files.
+//!
 //! It never writes to the archive, and never decides when a window is sealed (the batcher
 //! does): it mirrors what is archived.
 
+#[cfg(feature = "store")]
 pub mod pass;
 pub mod plan;
 pub mod records;
 pub mod schema;
+#[cfg(feature = "store")]
 pub mod store;
+#[cfg(feature = "store")]
 pub mod verify;
 
+#[cfg(feature = "store")]
 pub use pass::{Known, Passed, Scope};
 pub use plan::{Clock, Group, Plan};
+#[cfg(feature = "store")]
 pub use store::{MirrorError, MirrorStore};

@@ -20,8 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use maillog_batch::window::WindowId;
 use maillog_parse::{Kind, Zone};
 
-/// The folder of the mirror under the archive's root.
-pub const PREFIX: &str = "mirror";
+pub use crate::schema::PREFIX;
 
 /// One mirror file to write: its key (under the archive's root) and the archive files (keys)
 /// it holds, in key order.

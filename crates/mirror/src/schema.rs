@@ -51,6 +51,14 @@ pub const TYPED_FIELDS: &[&str] = &["ts_utc", "size_bytes", "delay_seconds", "xd
 /// The version of the columns, in every file's footer (`maillog.mirror.schema`).
 pub const SCHEMA_VERSION: &str = "1";
 
+/// The footer key listing the archive files a mirror file holds (a JSON list of keys under
+/// the archive's root).
+pub const COVERS: &str = "maillog.mirror.covers";
+/// The footer key of the schema version.
+pub const VERSION: &str = "maillog.mirror.schema";
+/// The folder of the mirror under the archive's root.
+pub const PREFIX: &str = "mirror";
+
 /// The Arrow schema of every mirror file.
 pub fn schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {

@@ -27,14 +27,9 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 
-use crate::plan::{Group, PREFIX};
+use crate::plan::Group;
 use crate::records::{self, Record, to_batch};
-use crate::schema::{SCHEMA_VERSION, schema};
-
-/// The footer key listing the archive files a mirror file holds.
-pub const COVERS: &str = "maillog.mirror.covers";
-/// The footer key of the schema version.
-pub const VERSION: &str = "maillog.mirror.schema";
+use crate::schema::{COVERS, PREFIX, SCHEMA_VERSION, VERSION, schema};
 
 /// Why the mirror could not be read or written.
 #[derive(Debug, thiserror::Error)]

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
+use maillog_aggregate::inputs::Source;
 use maillog_aggregate::inputs::{Bucket, BucketError, Listing};
 use maillog_aggregate::query::{Filter, Where};
 use maillog_aggregate::range::{DaySpec, Range, Selection, TimeSpec};
@@ -60,6 +61,13 @@ pub struct Scope {
     /// Exit 0 even when an input was broken (it is still named on stderr).
     #[arg(long)]
     keep_going: bool,
+
+    /// Where an archive's records are read: auto (its Parquet mirror, written by `maillog
+    /// compact` or `[mirror]`, where it holds them, the bzip2 files elsewhere), bzip2 or
+    /// parquet (only those). The answers are the same; the mirror is read in the columns the
+    /// query needs.
+    #[arg(long, value_name = "SOURCE", default_value = "auto")]
+    source: Source,
 
     /// Reading threads (default: one per core; at least 8 when reading from S3).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
@@ -210,6 +218,7 @@ pub fn run<T: Tally>(
         year: config.year,
         connect: &connect,
         selection: config.selection,
+        source: scope.source,
     };
     let terminal = Terminal::new(scope.quiet);
     let outcome = runner::run(query, make, &terminal);
