@@ -128,6 +128,10 @@ pub const TOP_EXAMPLES: &[Example] = &[
         command: "maillog top --by status --kind to --format json archive/",
         what: "Delivery statuses over an archive directory, as JSON.",
     },
+    Example {
+        command: "maillog top --by dest --day yesterday --source parquet",
+        what: "Yesterday's recipients from the Parquet mirror alone (files it does not hold yet are named).",
+    },
 ];
 
 /// Examples of `maillog report`.
@@ -163,6 +167,10 @@ pub const COMPACT_EXAMPLES: &[Example] = &[
     Example {
         command: "maillog compact --settle 2h /srv/maillog/archive",
         what: "The same for an archive directory, hours mirrored two hours after they end.",
+    },
+    Example {
+        command: "maillog compact s3://mail-archive",
+        what: "Mirror an S3 archive beside it (mirror/ under the prefix); each file put with If-None-Match.",
     },
 ];
 

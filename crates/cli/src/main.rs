@@ -45,7 +45,7 @@ enum Command {
     /// A pflogsumm-style summary: totals, per hour, top senders/recipients, domains, relays.
     #[command(after_long_help = help::subcommand_long_help(help::REPORT_EXAMPLES))]
     Report(report::ReportArgs),
-    /// Write the columnar mirror (Parquet) of a local archive's settled hours; idempotent.
+    /// Write the columnar mirror (Parquet) of an archive's settled hours, on disk or S3; idempotent.
     #[command(after_long_help = help::subcommand_long_help(help::COMPACT_EXAMPLES))]
     Compact(mirror::CompactArgs),
     /// Compare the mirror with the archive (records as multisets); exit 1 on a difference.
