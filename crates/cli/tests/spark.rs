@@ -235,7 +235,14 @@ fn the_athena_tables_parse_as_hive_ddl() {
     let kinds: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         kinds,
-        ["CreateNamespace", "CreateTable", "CreateView", "CreateView"],
+        [
+            "CreateNamespace",
+            "CreateTable",
+            "CreateView",
+            "CreateView",
+            "CreateTable",
+            "CreateTable",
+        ],
         "{stdout}"
     );
 }
