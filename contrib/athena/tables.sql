@@ -11,8 +11,13 @@
 -- (every column is a string, a field a record lacks reads NULL), and each view keeps the rows
 -- of one kind by the file name, through the "$path" pseudo-column (the S3 URI of the row's file).
 --
--- Replace before running: the database name `maillog`, the bucket and prefix
--- `s3://my-mail-archive/mail_logs/` (twice), and the first date of the projection range.
+-- At the end, two Parquet tables over the archive's mirror (crates/mirror/SCHEMA.md), one per
+-- kind, `mirror_from` and `mirror_to`: the same records, written by `maillog compact` and
+-- copied to S3 (README.md); a query on them reads only the columns it uses.
+--
+-- Replace before running: the database name `maillog`, the bucket and prefixes
+-- `s3://my-mail-archive/mail_logs/` (twice) and `s3://my-mail-archive/mirror/` (four times),
+-- and the first date of each projection range.
 -- Run the statements one at a time (Athena runs one per query).
 
 CREATE DATABASE IF NOT EXISTS maillog;
@@ -106,3 +111,101 @@ SELECT
   "$path" AS file
 FROM maillog.mail_records
 WHERE regexp_like("$path", '/to-[^/]*$');
+
+-- The Parquet mirror (crates/mirror/SCHEMA.md): mirror/{kind}/dt=YYYY-MM-DD/*.parquet, one file
+-- per kind per hour (and one per archive file that came after its hour was mirrored). The kinds
+-- are in folders of their own, so a table per kind reads only its kind's files: no view, no
+-- "$path". A string column is the record's field byte for byte (NULL: the record lacks it);
+-- `other` holds every other key; the typed columns are derived from the strings (NULL where the
+-- string is absent or not of that form). Columns are read by name.
+CREATE EXTERNAL TABLE IF NOT EXISTS maillog.mirror_from (
+  `kind`           string,
+  `sendmailid`     string,
+  `pid`            string,
+  `month`          string,
+  `day`            string,
+  `time`           string,
+  `mailserver`     string,
+  `src`            string,
+  `size`           string,
+  `classnumber`    string,
+  `nrcpts`         string,
+  `msgid`          string,
+  `relay`          string,
+  `dest`           string,
+  `delay`          string,
+  `xdelay`         string,
+  `stat`           string,
+  `ts`             string,
+  `relay_ip`       string,
+  `mailer`         string,
+  `pri`            string,
+  `dsn`            string,
+  `proto`          string,
+  `daemon`         string,
+  `ctladdr`        string,
+  `other`          map<string,string>,
+  -- `ts` as an instant (UTC), `size` as a number, `delay`/`xdelay` in seconds.
+  `ts_utc`         timestamp,
+  `size_bytes`     bigint,
+  `delay_seconds`  bigint,
+  `xdelay_seconds` bigint
+)
+PARTITIONED BY (`dt` string)
+STORED AS PARQUET
+LOCATION 's3://my-mail-archive/mirror/from/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2011-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://my-mail-archive/mirror/from/dt=${dt}/'
+);
+
+-- The same columns over the to records' folder.
+CREATE EXTERNAL TABLE IF NOT EXISTS maillog.mirror_to (
+  `kind`           string,
+  `sendmailid`     string,
+  `pid`            string,
+  `month`          string,
+  `day`            string,
+  `time`           string,
+  `mailserver`     string,
+  `src`            string,
+  `size`           string,
+  `classnumber`    string,
+  `nrcpts`         string,
+  `msgid`          string,
+  `relay`          string,
+  `dest`           string,
+  `delay`          string,
+  `xdelay`         string,
+  `stat`           string,
+  `ts`             string,
+  `relay_ip`       string,
+  `mailer`         string,
+  `pri`            string,
+  `dsn`            string,
+  `proto`          string,
+  `daemon`         string,
+  `ctladdr`        string,
+  `other`          map<string,string>,
+  `ts_utc`         timestamp,
+  `size_bytes`     bigint,
+  `delay_seconds`  bigint,
+  `xdelay_seconds` bigint
+)
+PARTITIONED BY (`dt` string)
+STORED AS PARQUET
+LOCATION 's3://my-mail-archive/mirror/to/'
+TBLPROPERTIES (
+  'projection.enabled' = 'true',
+  'projection.dt.type' = 'date',
+  'projection.dt.format' = 'yyyy-MM-dd',
+  'projection.dt.range' = '2011-01-01,NOW',
+  'projection.dt.interval' = '1',
+  'projection.dt.interval.unit' = 'DAYS',
+  'storage.location.template' = 's3://my-mail-archive/mirror/to/dt=${dt}/'
+);

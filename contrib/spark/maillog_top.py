@@ -12,9 +12,9 @@ the answer is then the last line that starts with `[` or `{`, or use `--format j
 
     maillog_top.py top --by KEY [--kind from|to] [-n N] [--metric count|bytes] [--since T]
                    [--until T] [--day DATE] [--config FILE] [--where FIELD=VALUE]...
-                   [--format table|json] PATH...
+                   [--format table|json] [--source bzip2|parquet] PATH...
     maillog_top.py report [-n N] [--since T] [--until T] [--day DATE] [--config FILE]
-                   [--format json] PATH...
+                   [--format json] [--source bzip2|parquet] PATH...
     maillog_top.py batch --queries FILE.json
 
 KEY is src, src_domain, mailserver, relay, dest, dest_domain, status or a known record field
@@ -61,6 +61,19 @@ holding a multistream file.
 Reading: each line is parsed as a JSON object into a map of string to string (`from_json`), so
 every field, known or not, is there by its name, and a record lacking a field has no value for
 it.
+
+`--source parquet` reads the Parquet mirror instead (crates/mirror/SCHEMA.md; `maillog compact
+ARCHIVE_ROOT` writes it from a local archive): each PATH is an archive's root (the folder that
+holds `mirror/`) or a `mirror/` folder itself, local or any scheme Spark reads, and the records
+are those of `PATH/mirror/{from,to}/dt=YYYY-MM-DD/*.parquet` (the kind is the folder's). The
+answers are the same as over the archive's JSON files (crates/cli/tests/spark.rs compares
+them): a record is its string columns (null: no such field) and the entries of its `other`
+map, so `--where` and `--by` read any field, a column or not. Each query reads only the
+columns it uses, and only the `dt` folders its range may hold: `dt` is the local date of the
+windows in the archive's `time_zone`, read in the zone of `--config` (give the archive's
+config, as for maillog), with a day of slack on each side; a folder whose name is no date is
+always read. Nothing is kept between queries: a batch reads the Parquet files again for each
+query, a few columns each time (a report keeps the records it reads for its own dozen queries).
 """
 
 import argparse
@@ -306,8 +319,15 @@ def time_spec(text, tz, now):
 
 def resolve_range(args, now):
     """Sets `args.since`/`args.until` (UTC datetimes or None) from the typed `--since`,
-    `--until`, `--day`, in the zone of `--config`; usage errors as maillog has them."""
+    `--until`, `--day`, in the zone of `--config`, and `args.dates`, the mirror's dt folders
+    that may hold the range (`dt_bounds`); usage errors as maillog has them."""
     tz = config_zone(args.config)
+    set_range(args, now, tz)
+    args.dates = dt_bounds(args.since, args.until, tz)
+
+
+def set_range(args, now, tz):
+    """`args.since`/`args.until` as UTC datetimes (see resolve_range)."""
     if args.day is not None:
         if args.since is not None or args.until is not None:
             raise UsageError("--day cannot be used with --since or --until")
@@ -329,6 +349,13 @@ def positive_int(text):
     return n
 
 
+SOURCES = ["bzip2", "parquet"]
+SOURCE_HELP = (
+    "what the PATHs are: bzip2 (default), the archive's JSON files; parquet, archive roots "
+    "(or their mirror/ folders) whose Parquet mirror is read (`maillog compact` writes it)"
+)
+
+
 def command_parser():
     parser = Parser(prog="maillog_top.py", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -344,6 +371,7 @@ def command_parser():
     top.add_argument("--config", metavar="FILE", help="the maillog config whose time_zone is used")
     top.add_argument("--where", type=where_arg, action="append", default=[], metavar="F=V")
     top.add_argument("--format", choices=["json", "table"], default="table")
+    top.add_argument("--source", choices=SOURCES, default="bzip2", help=SOURCE_HELP)
     top.add_argument("paths", nargs="+", metavar="PATH")
 
     report = commands.add_parser("report", help="pflogsumm-like summary")
@@ -354,6 +382,7 @@ def command_parser():
     report.add_argument("--config", metavar="FILE", help="the maillog config whose time_zone is used")
     report.add_argument("--where", type=where_arg, action="append", default=[], metavar="F=V")
     report.add_argument("--format", choices=["json"], default="json")
+    report.add_argument("--source", choices=SOURCES, default="bzip2", help=SOURCE_HELP)
     report.add_argument("paths", nargs="+", metavar="PATH")
 
     batch = commands.add_parser("batch", help="many queries in one Spark session")
@@ -365,10 +394,92 @@ def command_parser():
 # Records
 
 
-class Archive:
-    """The records under some paths: `kind` and `r` (the record as a map), and `bytes`."""
+class Source:
+    """The records a query reads: rows of `kind` ("from", "to"), `r` (the record as a map of
+    string to string: a field the record lacks is null) and, from `with_bytes`, `bytes`.
+
+    Both sources give the queries that shape. A source has `rows` (a DataFrame of `kind` and
+    the source's own columns), `field(name)` (a record's field as a column of `rows`),
+    `as_records(rows, *extra)` (rows as `kind`, `r` and the extra columns) and `prune(rows,
+    dates)` (rows left out that cannot be in a range; `dates` as `dt_bounds` gives them); a
+    `cached` source keeps its rows and joined sizes in memory for every query of a batch.
+    """
+
+    cached = False
+
+    def __init__(self):
+        self._with_bytes = None
+
+    def prune(self, rows, dates):
+        return rows
+
+    def records(self, dates=(None, None)):
+        """The records (`kind`, `r`); with `dates`, at least those of the range."""
+        return self.as_records(self.prune(self.rows, dates))
+
+    def with_bytes(self, dates=(None, None)):
+        """The records with `bytes`: a from record's size, a to record's joined from size."""
+        if not self.cached:
+            return self._joined(dates)
+        if self._with_bytes is None:
+            self._with_bytes = self._joined((None, None)).cache()
+        return self._with_bytes
+
+    def _joined(self, dates):
+        field, kind = self.field, F.col("kind")
+        size = size_number(field("size"))
+        # One size per (sendmailid, mailserver), from every from record, in the range or not;
+        # several from records under one pair (a queue id reused on a server) have the largest.
+        sizes = (
+            self.rows.filter(kind == "from")
+            .select(
+                field("sendmailid").alias("j_id"),
+                field("mailserver").alias("j_server"),
+                size.alias("j_size"),
+            )
+            .groupBy("j_id", "j_server")
+            .agg(F.max("j_size").alias("j_size"))
+        )
+        rows = self.prune(self.rows, dates)
+        joined = (
+            rows.filter(kind == "to")
+            .join(
+                sizes,
+                field("sendmailid").eqNullSafe(F.col("j_id"))
+                & field("mailserver").eqNullSafe(F.col("j_server")),
+                "left",
+            )
+            .select(*rows.columns, F.coalesce("j_size", F.lit(0)).alias("bytes"))
+        )
+        froms = rows.filter(kind == "from").select(*rows.columns, size.alias("bytes"))
+        return self.as_records(froms.unionByName(joined), "bytes")
+
+
+class Kept(Source):
+    """A source's records (with bytes) of some dates, computed once and kept in memory until
+    `release`: for a report, whose queries all read them."""
+
+    cached = True
+
+    def __init__(self, source, dates):
+        super().__init__()
+        self._with_bytes = source.with_bytes(dates).cache()
+
+    def records(self, dates=(None, None)):
+        return self._with_bytes.drop("bytes")
+
+    def release(self):
+        self._with_bytes.unpersist()
+
+
+class Archive(Source):
+    """The records of the archive's JSON files under some paths (`--source bzip2`): each line
+    parsed into the map `r`, kept in memory (every query of a batch reads them)."""
+
+    cached = True
 
     def __init__(self, spark, paths):
+        super().__init__()
         files = archive_files(spark, paths)
         log(f"{', '.join(paths)}: {len(files)} files")
         if not files:
@@ -398,37 +509,141 @@ class Archive:
             f"{counts.get(('to', False), 0)} to records"
             + (f"; {skipped} lines skipped (not a JSON object)" if skipped else "")
         )
-        self.records = kinded.filter(~F.col("bad")).drop("bad")
-        self._with_bytes = None
+        self.rows = kinded.filter(~F.col("bad")).drop("bad")
 
-    def with_bytes(self):
-        """The records with `bytes`: a from record's size, a to record's joined from size."""
-        if self._with_bytes is None:
-            r = F.col("r")
-            size = size_number(r["size"])
-            froms = self.records.filter(F.col("kind") == "from")
-            # One size per (sendmailid, mailserver); several from records under one pair (a
-            # queue id reused on a server) have the largest.
-            sizes = (
-                froms.select(
-                    r["sendmailid"].alias("j_id"),
-                    r["mailserver"].alias("j_server"),
-                    size.alias("j_size"),
+    def field(self, name):
+        return F.col("r")[name]
+
+    def as_records(self, rows, *extra):
+        return rows.select("kind", "r", *extra)
+
+
+# The columns of the mirror that are not a record's string fields (crates/mirror/SCHEMA.md),
+# and `dt`, its partition folders' date.
+MIRROR_NOT_FIELDS = {
+    "kind", "other", "ts_utc", "size_bytes", "delay_seconds", "xdelay_seconds", "dt"
+}
+# The keys that are no field of a record: computed from one (`key_value`).
+DERIVED_KEYS = {"src_domain", "dest_domain", "status"}
+# How far outside a range a dt folder's day is still read: a window's records may carry a
+# `ts` a little outside the window, and the query's zone may not be the archive's.
+DT_SLACK = timedelta(days=1)
+
+
+class Mirror(Source):
+    """The records of the Parquet mirror (`--source parquet`; crates/mirror/SCHEMA.md) under
+    some paths: `mirror/{kind}/dt=YYYY-MM-DD/*.parquet` of each, read by Spark's Parquet reader.
+
+    A record's string fields are its string columns (null: the record lacks the field) and the
+    entries of `other`; the kind is its folder's. `r` is built over them as a map of every
+    field a query can name (the record fields of KEYS, and every string column): a query reads
+    `r[FIELD]` with FIELD a literal, which Spark's optimizer turns into that column (or
+    `other[FIELD]`), so only the columns a query uses are read. Nothing is kept in memory:
+    each query reads again what it needs, only the dt folders its range may hold (`prune`);
+    a report keeps its records (`Kept`).
+    """
+
+    def __init__(self, spark, paths):
+        super().__init__()
+        jvm = spark.sparkContext._jvm
+        conf = spark.sparkContext._jsc.hadoopConfiguration()
+        kinds = []
+        for path in paths:
+            mirror = mirror_folder(jvm, conf, path)
+            found = 0
+            for kind in ("from", "to"):
+                base = f"{mirror}/{kind}"
+                pattern = f"{base}/dt=*/*.parquet"
+                hadoop_path = jvm.org.apache.hadoop.fs.Path(pattern)
+                files = hadoop_path.getFileSystem(conf).globStatus(hadoop_path) or []
+                log(f"{path}: {len(files)} {kind} files in {base}/")
+                if files:
+                    found += len(files)
+                    kinds.append(
+                        spark.read.option("basePath", base)
+                        .parquet(pattern)
+                        .drop("kind")
+                        .withColumn("kind", F.lit(kind))
+                    )
+            if not found:
+                raise UsageError(
+                    f"{path}: the Parquet mirror {mirror}/ holds no files "
+                    f"({mirror}/{{from,to}}/dt=*/*.parquet); `maillog compact` writes them"
                 )
-                .groupBy("j_id", "j_server")
-                .agg(F.max("j_size").alias("j_size"))
-            )
-            tos = self.records.filter(F.col("kind") == "to")
-            joined = tos.join(
-                sizes,
-                r["sendmailid"].eqNullSafe(F.col("j_id"))
-                & r["mailserver"].eqNullSafe(F.col("j_server")),
-                "left",
-            ).select("kind", "r", F.coalesce("j_size", F.lit(0)).alias("bytes"))
-            self._with_bytes = (
-                froms.select("kind", "r", size.alias("bytes")).unionByName(joined).cache()
-            )
-        return self._with_bytes
+        rows = kinds[0]
+        for more in kinds[1:]:
+            rows = rows.unionByName(more, allowMissingColumns=True)
+        self.rows = rows
+        self.strings = {
+            f.name
+            for f in rows.schema.fields
+            if isinstance(f.dataType, StringType) and f.name not in MIRROR_NOT_FIELDS
+        }
+        names = sorted(self.strings | (set(KEYS) - DERIVED_KEYS))
+        self.record = F.create_map(*[c for name in names for c in (F.lit(name), self.field(name))])
+
+    def field(self, name):
+        return F.col(name) if name in self.strings else F.col("other")[name]
+
+    def as_records(self, rows, *extra):
+        return rows.select("kind", self.record.alias("r"), *extra)
+
+    def prune(self, rows, dates):
+        """The rows of the dt folders from `dates[0]` to `dates[1]` (either open), and of any
+        folder whose name is no date."""
+        first, last = dates
+        if first is None and last is None:
+            return rows
+        dt = F.col("dt").cast("string")
+        inside = F.lit(True)
+        if first is not None:
+            inside = inside & (dt >= first.isoformat())
+        if last is not None:
+            inside = inside & (dt <= last.isoformat())
+        return rows.filter(~dt.rlike(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\z") | inside)
+
+
+def mirror_folder(jvm, conf, path):
+    """PATH's mirror folder: PATH/mirror/ of an archive root, or PATH itself if it holds
+    `from/` or `to/`; a UsageError naming PATH if neither."""
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    fs = hadoop_path.getFileSystem(conf)
+    if not fs.exists(hadoop_path):
+        raise UsageError(f"{path}: no such file or directory")
+    for folder in (jvm.org.apache.hadoop.fs.Path(hadoop_path, "mirror"), hadoop_path):
+        for kind in ("from", "to"):
+            sub = jvm.org.apache.hadoop.fs.Path(folder, kind)
+            if fs.exists(sub) and fs.getFileStatus(sub).isDirectory():
+                return folder.toString().rstrip("/")
+    raise UsageError(
+        f"{path}: no Parquet mirror here (neither {path.rstrip('/')}/mirror/ nor a mirror folder "
+        "holding from/ or to/); `maillog compact ARCHIVE_ROOT` writes it, then give the "
+        "archive's root"
+    )
+
+
+def dt_bounds(since, until, tz):
+    """The first and last mirror dt (a local date in `tz`, the zone of the windows) whose day,
+    widened by DT_SLACK on each side, meets [since, until); None for an open side (or a date
+    beyond the calendar)."""
+
+    def midnight(day):
+        return local_instant(datetime(day.year, day.month, day.day), tz)
+
+    one = timedelta(days=1)
+    first = last = None
+    try:
+        if since is not None:
+            first = since.astimezone(tz).date() - 3 * one
+            while midnight(first + one) + DT_SLACK <= since:
+                first += one
+        if until is not None:
+            last = until.astimezone(tz).date() + 3 * one
+            while midnight(last) - DT_SLACK >= until:
+                last -= one
+    except OverflowError:
+        return (None, None)
+    return (first, last)
 
 
 def is_archive_name(name):
@@ -546,18 +761,19 @@ def top(
     where=(),
     bytes_=False,
     check=True,
+    dates=(None, None),
 ):
     """`maillog top`: [{"key", "count", "bytes"?}], first N by the metric, ties by key.
 
     `bytes` is in the answer for `from` records, with the bytes metric, or when `bytes_` asks.
     `check=False` (the report's lists): a `where` on the other kind's field is no error; it
-    leaves nothing.
+    leaves nothing. `dates`: the mirror's dt folders that may hold the range (`dt_bounds`).
     """
     kind = kind or DEFAULT_KIND[by]
     if check:
         check_kinds(by, kind, where)
     with_bytes = kind == "from" or metric == "bytes" or bytes_
-    records = archive.with_bytes() if with_bytes else archive.records
+    records = archive.with_bytes(dates) if with_bytes else archive.records(dates)
     records = records.filter(F.col("kind") == kind)
     for field, value in where:
         records = records.filter(key_value(field) == value)
@@ -668,14 +884,25 @@ def message_sizes(records):
     }
 
 
-def report(archive, n=10, since=None, until=None, where=()):
+def report(archive, n=10, since=None, until=None, where=(), dates=(None, None)):
     """`maillog report`: totals, per day and per hour, the top lists, the recipient domains,
-    the reasons and the message sizes."""
+    the reasons and the message sizes. Its dozen queries read the same records: those of a
+    source that does not keep them (the mirror's) are kept in memory for the report."""
+    if archive.cached:
+        return report_of(archive, n, since, until, where, dates)
+    kept = Kept(archive, dates)
+    try:
+        return report_of(kept, n, since, until, where, dates)
+    finally:
+        kept.release()
+
+
+def report_of(archive, n, since, until, where, dates):
     # The size join looks at every from record, in the range or not.
-    records = in_range(archive.with_bytes(), since, until)
+    records = in_range(archive.with_bytes(dates), since, until)
     for field, value in where:
         records = records.filter(key_value(field) == value)
-    ranged = {"since": since, "until": until, "where": where, "check": False}
+    ranged = {"since": since, "until": until, "where": where, "check": False, "dates": dates}
     r = F.col("r")
     is_from = F.col("kind") == "from"
     is_to = F.col("kind") == "to"
@@ -829,20 +1056,22 @@ def table(answer, key):
 
 
 class Runner:
-    """Runs parsed command lines in one Spark session, reading each set of paths once."""
+    """Runs parsed command lines in one Spark session, opening each source (a `--source` and
+    its paths) once."""
 
     def __init__(self, spark):
         self.spark = spark
         self.archives = {}
 
-    def archive(self, paths):
-        key = tuple(paths)
+    def archive(self, source, paths):
+        key = (source, tuple(paths))
         if key not in self.archives:
-            self.archives[key] = Archive(self.spark, key)
+            reader = Mirror if source == "parquet" else Archive
+            self.archives[key] = reader(self.spark, key[1])
         return self.archives[key]
 
     def run(self, args):
-        archive = self.archive(args.paths)
+        archive = self.archive(args.source, args.paths)
         if args.command == "top":
             return top(
                 archive,
@@ -853,8 +1082,16 @@ class Runner:
                 since=args.since,
                 until=args.until,
                 where=args.where,
+                dates=args.dates,
             )
-        return report(archive, n=args.n, since=args.since, until=args.until, where=args.where)
+        return report(
+            archive,
+            n=args.n,
+            since=args.since,
+            until=args.until,
+            where=args.where,
+            dates=args.dates,
+        )
 
 
 def spark_session():

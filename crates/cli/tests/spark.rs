@@ -1,9 +1,11 @@
 //! The Spark job `contrib/spark/maillog_top.py` answers exactly what `maillog top` and `maillog
 //! report` answer (crates/aggregate/QUERIES.md is the definition both implement), on one archive
 //! written by `maillog run --once` from a generated log: every key, both metrics, a filter, a
-//! time range, the report, over two date folders and a multistream bzip2 file.
+//! time range, the report, over two date folders and a multistream bzip2 file. It answers the
+//! same from the archive's Parquet mirror (`--source parquet`, after `maillog compact`), with
+//! the JSON files moved away.
 //!
-//! Spark runs once, in local mode, with every query in one `batch`. It comes from the venv that
+//! Spark runs once per test, in local mode, with every query in one `batch`. It comes from the venv that
 //! `scripts/install-spark` makes (`${MAILLOG_TOOLS:-$HOME/.cache/maillog}/spark-venv`; the
 //! environment variable `MAILLOG_SPARK_PYTHON` names another python). Without it (or without
 //! `java`) the test says SKIPPED and passes, except under CI (`CI` set), where it fails.
@@ -109,6 +111,9 @@ fn queries(dates: &[String], berlin: &str) -> Vec<Vec<String>> {
         "top --by relay --kind to --where mailer=esmtp",
         "top --by dest_domain --where status=Deferred",
         "top --by dest --where status=Bounced --metric bytes",
+        // A field that is no column of the Parquet mirror: in its `other` map.
+        "top --by bodytype",
+        "top --by mailserver --where bodytype=8BITMIME",
         "report -n 10",
         "report -n 5 --where status=Deferred",
         "report -n 5 --where mailserver=mail03",
@@ -235,7 +240,14 @@ fn the_athena_tables_parse_as_hive_ddl() {
     let kinds: Vec<&str> = stdout.lines().collect();
     assert_eq!(
         kinds,
-        ["CreateNamespace", "CreateTable", "CreateView", "CreateView"],
+        [
+            "CreateNamespace",
+            "CreateTable",
+            "CreateView",
+            "CreateView",
+            "CreateTable",
+            "CreateTable",
+        ],
         "{stdout}"
     );
 }
@@ -314,58 +326,67 @@ fn spark_refuses_the_keys_maillog_refuses() {
     }
 }
 
-#[test]
-fn spark_answers_what_maillog_answers() {
-    let Some(python) = python_or_skip("spark_answers_what_maillog_answers") else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("mail.log");
-    // 6,000 lines at 2 a second from 23:15: across midnight, so two date folders; deferrals,
-    // bounces and the null sender are in loggen's mix.
+/// What [`archived`] made: the archive's `mail_logs/`, its date folders, and its largest `to`
+/// file, rewritten as two bzip2 streams, with its number of lines.
+struct Archived {
+    mail_logs: PathBuf,
+    dates: Vec<String>,
+    multistream: PathBuf,
+    multistream_lines: usize,
+}
+
+/// The archive of the Spark tests in `dir/archive`: `maillog run --once` of 6,000 generated
+/// lines at 2 a second from 23:15, so across midnight (two date folders), with deferrals,
+/// bounces and the null sender (loggen's mix); its largest `to` file made multistream.
+fn archived(dir: &Path) -> Archived {
+    let log = dir.join("mail.log");
     let config = Config {
         lines: 6_000,
         ..Config::default()
     };
     write_log(&config, &mut fs::File::create(&log).unwrap()).unwrap();
-    run_once(dir.path(), &log);
+    run_once(dir, &log);
 
-    let archive = dir.path().join("archive/mail_logs");
-    let mut dates: Vec<String> = fs::read_dir(&archive)
+    let mail_logs = dir.join("archive/mail_logs");
+    let mut dates: Vec<String> = fs::read_dir(&mail_logs)
         .unwrap()
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     dates.sort();
     assert_eq!(dates.len(), 2, "{dates:?}");
-    let biggest_to = files(&archive)
+    let multistream = files(&mail_logs)
         .into_iter()
         .filter(|f| f.file_name().unwrap().to_string_lossy().starts_with("to-"))
         .max_by_key(|f| fs::metadata(f).unwrap().len())
         .unwrap();
-    let multistream_lines = make_multistream(&biggest_to);
+    let multistream_lines = make_multistream(&multistream);
+    Archived {
+        mail_logs,
+        dates,
+        multistream,
+        multistream_lines,
+    }
+}
 
-    // Each query with its path and `--format json`: the archive, and the multistream file alone.
-    let whole = archive.to_string_lossy().into_owned();
-    let berlin = dir.path().join("berlin.toml");
+/// `dir/berlin.toml`, a config whose `time_zone` is Europe/Berlin (both read it).
+fn berlin(dir: &Path) -> String {
+    let berlin = dir.join("berlin.toml");
     fs::write(&berlin, "time_zone = \"Europe/Berlin\"\n").unwrap();
-    let mut queries: Vec<Vec<String>> = queries(&dates, &berlin.to_string_lossy())
+    berlin.to_string_lossy().into_owned()
+}
+
+/// Each query with `after` (options and paths) appended.
+fn with(queries: Vec<Vec<String>>, after: &[&str]) -> Vec<Vec<String>> {
+    queries
         .into_iter()
-        .map(|query| [query, args(&["--format", "json", &whole])].concat())
-        .collect();
-    queries.push(args(&[
-        "top",
-        "--by",
-        "mailserver",
-        "--kind",
-        "to",
-        "-n",
-        "100",
-        "--format",
-        "json",
-        &biggest_to.to_string_lossy(),
-    ]));
-    let mut expected = Vec::new();
-    for query in &queries {
+        .map(|query| [query, args(after)].concat())
+        .collect()
+}
+
+/// maillog's answer to each query (its arguments, `--format json` and paths included).
+fn maillog_answers(queries: &[Vec<String>]) -> Vec<Value> {
+    let mut answers = Vec::new();
+    for query in queries {
         let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
             .args(query)
             .output()
@@ -376,28 +397,37 @@ fn spark_answers_what_maillog_answers() {
             query.join(" "),
             String::from_utf8_lossy(&out.stderr)
         );
-        expected.push(serde_json::from_slice::<Value>(&out.stdout).unwrap());
+        answers.push(serde_json::from_slice::<Value>(&out.stdout).unwrap());
     }
+    answers
+}
 
-    let batch_file = dir.path().join("queries.json");
-    fs::write(&batch_file, serde_json::to_vec(&queries).unwrap()).unwrap();
+/// The Spark job's answers to `queries`, all in one `batch`: one Spark session, local[2].
+fn spark_answers(python: &Path, dir: &Path, queries: &[Vec<String>]) -> Vec<Value> {
+    let batch_file = dir.join("queries.json");
+    fs::write(&batch_file, serde_json::to_vec(queries).unwrap()).unwrap();
     let job = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../contrib/spark/maillog_top.py");
-    let out = Command::new(&python)
+    let out = Command::new(python)
         .arg(&job)
         .args(["batch", "--queries"])
         .arg(&batch_file)
         .env("PYSPARK_SUBMIT_ARGS", "--master local[2] pyspark-shell")
         .env_remove("SPARK_HOME") // the venv's Spark, not another one
-        .env("PYSPARK_PYTHON", &python)
+        .env("PYSPARK_PYTHON", python)
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{}: {stderr}", job.display());
     let answers: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(answers.len(), queries.len());
+    answers
+}
 
+/// Spark's answers are maillog's, and maillog's are no empty comparison: the top-N answers
+/// have keys, the report counts mail.
+fn assert_same_answers(queries: &[Vec<String>], maillog: &[Value], spark: &[Value]) {
     let mut differ = Vec::new();
-    for ((query, maillog), spark) in queries.iter().zip(&expected).zip(&answers) {
+    for ((query, maillog), spark) in queries.iter().zip(maillog).zip(spark) {
         let mut found = Vec::new();
         differences("", maillog, spark, &mut found);
         if !found.is_empty() {
@@ -409,14 +439,45 @@ fn spark_answers_what_maillog_answers() {
         "maillog vs spark:\n{}",
         differ.join("\n")
     );
-    // Not an empty comparison: the top-N answers have keys, the report counts mail.
-    for (query, answer) in queries.iter().zip(&expected) {
+    for (query, answer) in queries.iter().zip(maillog) {
         assert_ne!(answer, &Value::Array(Vec::new()), "{}", query.join(" "));
     }
-    let report = &expected[queries.iter().position(|q| q[0] == "report").unwrap()];
+    let report = &maillog[queries.iter().position(|q| q[0] == "report").unwrap()];
     for total in ["received", "delivered", "deferred", "bounced"] {
         assert!(report["totals"][total].as_u64().unwrap() > 0, "{report}");
     }
+}
+
+#[test]
+fn spark_answers_what_maillog_answers() {
+    let Some(python) = python_or_skip("spark_answers_what_maillog_answers") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let archive = archived(dir.path());
+
+    // Each query with `--format json` and its path: the archive, and the multistream file alone.
+    let whole = archive.mail_logs.to_string_lossy().into_owned();
+    let mut queries = with(
+        queries(&archive.dates, &berlin(dir.path())),
+        &["--format", "json", &whole],
+    );
+    queries.push(args(&[
+        "top",
+        "--by",
+        "mailserver",
+        "--kind",
+        "to",
+        "-n",
+        "100",
+        "--format",
+        "json",
+        &archive.multistream.to_string_lossy(),
+    ]));
+    let expected = maillog_answers(&queries);
+    let answers = spark_answers(&python, dir.path(), &queries);
+    assert_same_answers(&queries, &expected, &answers);
+
     // Both streams of the multistream file were read: every line is a `to` record of a server.
     let per_server = expected.last().unwrap().as_array().unwrap();
     let records: u64 = per_server
@@ -425,8 +486,58 @@ fn spark_answers_what_maillog_answers() {
         .sum();
     assert_eq!(
         records,
-        multistream_lines as u64,
+        archive.multistream_lines as u64,
         "{}",
-        biggest_to.display()
+        archive.multistream.display()
     );
+}
+
+/// `maillog compact --settle 0s` of `dir/archive`: the Parquet mirror of every hour.
+fn compact(dir: &Path) {
+    let out = Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .current_dir(dir)
+        .args([
+            "compact",
+            "--settle",
+            "0s",
+            "--config",
+            "pipeline.toml",
+            "archive",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "maillog compact: {stderr}");
+    assert!(dir.join("archive/mirror/to").is_dir(), "{stderr}");
+}
+
+#[test]
+fn spark_answers_the_same_from_the_parquet_mirror() {
+    let Some(python) = python_or_skip("spark_answers_the_same_from_the_parquet_mirror") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let archive = archived(dir.path());
+    compact(dir.path());
+
+    let asked = queries(&archive.dates, &berlin(dir.path()));
+    let by_dest = asked
+        .iter()
+        .position(|q| q == &args(&["top", "--by", "dest"]))
+        .unwrap();
+    let whole = archive.mail_logs.to_string_lossy().into_owned();
+    let mut expected = maillog_answers(&with(asked.clone(), &["--format", "json", &whole]));
+    // Spark has the mirror only: the archive's JSON files are moved away.
+    fs::rename(&archive.mail_logs, dir.path().join("mail_logs.away")).unwrap();
+    let root = dir.path().join("archive").to_string_lossy().into_owned();
+    let mut queries = with(asked, &["--format", "json", "--source", "parquet", &root]);
+    // A PATH may be the mirror folder itself, too.
+    let mirror = format!("{root}/mirror");
+    queries.push(args(&[
+        "top", "--by", "dest", "--format", "json", "--source", "parquet", &mirror,
+    ]));
+    expected.push(expected[by_dest].clone());
+
+    let answers = spark_answers(&python, dir.path(), &queries);
+    assert_same_answers(&queries, &expected, &answers);
 }
