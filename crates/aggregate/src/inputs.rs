@@ -485,6 +485,7 @@ mod tests {
         let selection = Selection {
             range: day.range(&zone, chrono::Utc::now()),
             zone,
+            joins_sizes: false,
         };
         let keys = [
             "mail_logs/2026-11-18/to-2026-11-18-12-00.json.bz2",

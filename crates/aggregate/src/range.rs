@@ -101,6 +101,10 @@ pub struct Selection {
     pub range: Range,
     /// The configured zone.
     pub zone: Zone,
+    /// The query joins `to` records with the sizes of their messages' `from` records, which
+    /// were logged earlier, maybe days before the range (a message deferred): `from` files
+    /// and date folders before the range are read then (never those after it).
+    pub joins_sizes: bool,
 }
 
 impl Selection {
@@ -109,17 +113,35 @@ impl Selection {
         Selection {
             range: Range::default(),
             zone: Zone::Utc,
+            joins_sizes: false,
         }
     }
 
-    /// [`Range::may_hold_file`] in the zone.
+    /// [`Range::may_hold_file`] in the zone (a `from` file of the join: before the range's
+    /// end).
     pub fn may_hold_file(&self, name: &str) -> bool {
-        self.range.may_hold_file(name, &self.zone)
+        let range = match self.joins_sizes && name.starts_with("from-") {
+            true => self.until_only(),
+            false => self.range,
+        };
+        range.may_hold_file(name, &self.zone)
     }
 
-    /// [`Range::may_hold_dir`] in the zone.
+    /// [`Range::may_hold_dir`] in the zone (with the join: before the range's end).
     pub fn may_hold_dir(&self, segment: &str) -> bool {
-        self.range.may_hold_dir(segment, &self.zone)
+        let range = match self.joins_sizes {
+            true => self.until_only(),
+            false => self.range,
+        };
+        range.may_hold_dir(segment, &self.zone)
+    }
+
+    /// The range with no start.
+    fn until_only(&self) -> Range {
+        Range {
+            since: None,
+            until: self.range.until,
+        }
     }
 }
 

@@ -112,7 +112,11 @@ pub fn run<T: Tally>(
     make: impl Fn() -> T + Sync,
     watch: &dyn Watch,
 ) -> Outcome<T> {
-    let resolved = inputs::resolve(query.args, query.connect, &query.selection, query.source);
+    let selection = Selection {
+        joins_sizes: make().needs().sizes,
+        ..query.selection
+    };
+    let resolved = inputs::resolve(query.args, query.connect, &selection, query.source);
     let unresolved = resolved.problems.len();
     for problem in resolved.problems {
         watch.problem(problem);

@@ -162,7 +162,11 @@ impl QueryConfig {
             year: scope.year.or(file.year),
             s3,
             archive,
-            selection: Selection { range, zone },
+            selection: Selection {
+                range,
+                zone,
+                joins_sizes: false, // set by the runner, which knows the query
+            },
         })
     }
 }
