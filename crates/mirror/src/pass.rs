@@ -2,7 +2,8 @@
 //! and written, file by file. The same for `maillog compact` (the whole archive, once) and
 //! the service (the last days' folders, every minute and at a stop).
 //!
-//! A pass can be killed at any moment: each mirror file is one put that never replaces a key,
+//! The files of a pass are written on every core, each by one thread. A pass can be killed at
+//! any moment: each mirror file is one put that never replaces a key,
 //! so a file is whole or absent, and the next pass plans again from what is there. A file
 //! whose key holds other bytes (another writer's plan, made from other archive files) is left
 //! as it is and said; its archive files are planned again by the next pass — now after their
@@ -11,10 +12,12 @@
 //! It never decides what is sealed or archived: it mirrors what the archive lists.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use maillog_parse::Zone;
 
-use crate::plan::{self, Clock, PREFIX};
+use crate::plan::{self, Clock, Group, PREFIX};
 use crate::store::{MirrorError, MirrorStore};
 
 /// Where a pass looks.
@@ -52,6 +55,40 @@ pub struct Passed {
 #[derive(Clone, Debug, Default)]
 pub struct Known {
     files: BTreeMap<String, Vec<String>>,
+}
+
+/// Writes `groups` on every core (each a file of its own), the results in their order.
+fn write_all(store: &MirrorStore, groups: &[Group]) -> Vec<Result<Option<usize>, MirrorError>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let next = AtomicUsize::new(0);
+    let done = Mutex::new(Vec::with_capacity(groups.len()));
+    std::thread::scope(|scope| {
+        for _ in 0..threads.min(groups.len()) {
+            scope.spawn(|| {
+                while let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
+                    let written = store.write(group);
+                    // A poisoned lock is another writer's panic: passed on by the scope.
+                    if let Ok(mut done) = done.lock() {
+                        done.push((group.key.clone(), written));
+                    }
+                }
+            });
+        }
+    });
+    // Back in the plan's order (keys are unique in a plan).
+    let mut by_key: BTreeMap<String, _> =
+        done.into_inner().unwrap_or_default().into_iter().collect();
+    groups
+        .iter()
+        .map(|g| {
+            by_key.remove(&g.key).unwrap_or_else(|| {
+                Err(MirrorError::NotMirror {
+                    key: g.key.clone(),
+                    why: "not written: its writer thread failed".to_owned(),
+                })
+            })
+        })
+        .collect()
 }
 
 /// One pass over `scope` (see the module), in `zone`.
@@ -94,8 +131,8 @@ pub fn run(
         waiting: plan.waiting,
         ..Passed::default()
     };
-    for group in &plan.groups {
-        match store.write(group) {
+    for (group, written) in plan.groups.iter().zip(write_all(store, &plan.groups)) {
+        match written {
             Ok(written) => {
                 if let Some(records) = written {
                     passed.written += 1;
