@@ -119,9 +119,9 @@ pub fn run(
         }
     };
     for key in mirror_keys {
-        if !known.files.contains_key(&key) {
-            let covers = store.covers(&key)?;
-            known.files.insert(key, covers);
+        if let std::collections::btree_map::Entry::Vacant(entry) = known.files.entry(key) {
+            let covers = store.covers(entry.key())?;
+            entry.insert(covers);
         }
     }
     let covered: BTreeSet<String> = known.files.values().flatten().cloned().collect();
