@@ -28,7 +28,7 @@ use maillog_parse::{Kind, NonRecord, Parsed, Parser, YearPolicy, decode};
 use crate::decompress::{Compression, decompressed};
 use crate::fields::Fields;
 use crate::json::Scanner;
-use crate::mirror::{self, BatchView, Columns};
+use crate::mirror::Columns;
 use crate::tally::{Needs, Sizes, Tally};
 
 /// Opens a stream input.
@@ -384,7 +384,7 @@ impl Worker {
     ) -> io::Result<()> {
         let input = &shared.inputs[unit.input];
         if input.format == Format::Mirror {
-            return mirror_file(shared, input, tally, counts);
+            return columnar::mirror_file(shared, input, tally, counts);
         }
         let Opened {
             reader: raw,
@@ -525,40 +525,6 @@ fn syslog_line<T: Tally>(
     }
 }
 
-/// Counts the records of a mirror file, reading only the columns the query needs. A local
-/// file is read in place; a stream is read whole first (Parquet's footer is at its end).
-fn mirror_file<T: Tally>(
-    shared: &Shared<'_>,
-    input: &Input,
-    tally: &mut T,
-    counts: &mut UnitCounts,
-) -> io::Result<()> {
-    let batches = match &input.origin {
-        Origin::Path(path) => {
-            let file = File::open(path)?;
-            shared
-                .read
-                .fetch_add(file.metadata().map_or(0, |m| m.len()), Ordering::Relaxed);
-            mirror::batches(file, &shared.columns)?
-        }
-        Origin::Stdin | Origin::Stream(_) => {
-            let mut bytes = Vec::new();
-            open(input, None)?.reader.read_to_end(&mut bytes)?;
-            shared.read.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-            mirror::batches(bytes::Bytes::from(bytes), &shared.columns)?
-        }
-    };
-    for batch in batches {
-        let batch = batch.map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        let view = BatchView::new(&batch)?;
-        for row in 0..view.rows() {
-            counts.lines += 1;
-            count(shared, &view.row(row), tally, counts);
-        }
-    }
-    Ok(())
-}
-
 /// An opened unit of work.
 struct Opened {
     reader: Box<dyn Read + Send>,
@@ -625,6 +591,7 @@ fn open(input: &Input, range: Option<(u64, u64)>) -> io::Result<Opened> {
     }
 }
 
+mod columnar;
 mod lines;
 #[cfg(test)]
 mod tests;

@@ -87,6 +87,8 @@ mod config;
 mod lines;
 #[path = "model/logs.rs"]
 mod logs;
+#[path = "model/mirror.rs"]
+mod mirror;
 #[path = "model/ops.rs"]
 mod ops;
 #[path = "model/proc.rs"]

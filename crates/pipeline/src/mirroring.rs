@@ -334,6 +334,9 @@ mod tests {
             panic!("a recent scope");
         };
         assert_eq!(archive.len(), 16, "{archive:?}"); // each kind and date: logs/mx1/to-2025-12-31
-        assert!(archive.iter().any(|a| a == "logs/mx1/to-2025-12-31"), "{archive:?}");
+        assert!(
+            archive.iter().any(|a| a == "logs/mx1/to-2025-12-31"),
+            "{archive:?}"
+        );
     }
 }

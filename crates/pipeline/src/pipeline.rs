@@ -15,10 +15,12 @@
 
 mod disk_full;
 mod service;
+mod summary;
 mod take;
 
+pub use summary::Summary;
+
 use std::collections::HashMap;
-use std::fmt;
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use chrono::Utc;
 use maillog_archive::Uploader;
-use maillog_batch::{BatchState, BatchStats, Batcher};
+use maillog_batch::{BatchState, Batcher};
 use maillog_parse::{ParseStats, Parser, TimeContext, YearPolicy};
 use maillog_tail::{
     Ack, CheckpointOrigin, Checkpointer, Chunk, Tail, TailConfig, TailCore, TailHandle, TailStats,
@@ -45,45 +47,6 @@ use crate::observe::Observed;
 use crate::replay::{Committed, Origins, Replay};
 use crate::settings::{Service, Settings};
 use crate::year::YearReference;
-
-/// The counters printed at the end.
-///
-/// Its JSON form (`maillog run --once --format json`) is one object: `parse` (lines and
-/// records read), `batch` (windows sealed, bytes in and out), `archived` (files archived by
-/// this run), `mirrored` (mirror files written by this run, `[mirror]`) and `tail` (the
-/// tailer's counters, `files_lost` and `bytes_lost` among them).
-#[derive(serde::Serialize)]
-pub struct Summary {
-    parse: ParseStats,
-    batch: BatchStats,
-    archived: u64,
-    mirrored: u64,
-    tail: Arc<TailStats>,
-}
-
-impl Summary {
-    /// Inputs that could not be opened or read (permissions, mostly): a `--once` run that
-    /// met one did not do its work, whatever it archived.
-    pub fn read_errors(&self) -> u64 {
-        TailStats::get(&self.tail.read_errors)
-    }
-}
-
-impl fmt::Display for Summary {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let b = &self.batch;
-        writeln!(f, "maillog run: {}", self.parse)?;
-        writeln!(
-            f,
-            "maillog run: {} windows sealed ({} late parts), {} archived; {} bytes of records in, {} bytes of bzip2 out",
-            b.windows_sealed, b.late_parts, self.archived, b.bytes_in, b.bytes_out
-        )?;
-        if self.mirrored > 0 {
-            writeln!(f, "maillog run: {} mirror files written", self.mirrored)?;
-        }
-        write!(f, "maillog run: tailer: {}", self.tail)
-    }
-}
 
 struct Pipeline {
     settings: Settings,
