@@ -5,7 +5,8 @@
 //! gzip, or plain; then JSON lines (first byte `{`) or raw syslog, which is parsed on the fly
 //! with `maillog-parse`. The name only tells the kind of an archive file (`from-…`, `to-…`), so that
 //! files a query does not need are never opened. A large plain file is cut into byte ranges of
-//! whole lines so that all cores share it.
+//! whole lines, and a large bzip2 file into runs of its streams (`streams`), so that all cores
+//! share it.
 //!
 //! Worker threads take the next unit of work from a shared counter; `from` files go first, so
 //! the size join rarely has to wait. A broken input (unreadable, corrupt or truncated
@@ -135,8 +136,9 @@ pub struct ScanOptions {
     pub parser: Parser,
     /// The year of year-less stamps; `None`: a file's modification time (stdin, streams: now).
     pub year: Option<i32>,
-    /// Plain files are read in ranges of this many bytes (when at least twice as big), so that
-    /// all cores share one big file: [`ScanOptions::RANGE_BYTES`].
+    /// Plain files are read in ranges of this many bytes (when at least twice as big), and
+    /// bzip2 files of an eighth of it (4 MiB) or more in runs of whole streams, so that all
+    /// cores share one big file: [`ScanOptions::RANGE_BYTES`].
     pub range_bytes: u64,
 }
 
@@ -163,11 +165,13 @@ pub struct Outcome<T> {
 /// Bad lines reported one by one per unit of work; the rest are counted.
 const BAD_LINES_SHOWN: u64 = 3;
 
-/// A piece of work: an input, or a byte range of a plain file.
+/// A piece of work: an input, a byte range of a plain file, or a run of whole bzip2 streams
+/// of a file (`streams`: `range` is then where they are, see `streams`).
 #[derive(Debug, Clone, Copy)]
 struct Unit {
     input: usize,
     range: Option<(u64, u64)>,
+    streams: bool,
 }
 
 /// Shared by the workers.
@@ -186,6 +190,8 @@ struct Shared<'a> {
     /// needed (`: to=` or `: from=`, which the parser requires right after the queue id), so
     /// that the other lines are never parsed.
     needle: Option<memchr::memmem::Finder<'static>>,
+    /// The cut lines at the ends of the units of bzip2 streams, joined after the scan.
+    seams: Mutex<Vec<streams::Seam>>,
 }
 
 /// Reads every input on `options.threads` threads into tallies made by `make`, merges them,
@@ -202,7 +208,7 @@ pub fn scan<T: Tally>(
         let tally = make();
         (tally.needs(), tally.columns())
     };
-    let (units, skipped) = plan(inputs, needs, options.range_bytes.max(1));
+    let (units, skipped) = plan(inputs, needs, options);
     let shared = Shared {
         inputs,
         options,
@@ -213,6 +219,7 @@ pub fn scan<T: Tally>(
         report,
         problems: AtomicUsize::new(0),
         records: AtomicU64::new(0),
+        seams: Mutex::new(Vec::new()),
         needle: match (needs.reads(Kind::From), needs.reads(Kind::To)) {
             (false, true) => Some(memchr::memmem::Finder::new(b": to=")),
             (true, false) => Some(memchr::memmem::Finder::new(b": from=")),
@@ -244,6 +251,7 @@ pub fn scan<T: Tally>(
             })
             .collect()
     });
+    tallies.push(streams::count_seams(&shared, make()));
     let mut tally = tallies.pop().unwrap_or_else(&make);
     tally.settle(&shared.sizes);
     for mut other in tallies {
@@ -266,7 +274,8 @@ pub fn scan<T: Tally>(
 
 /// The units of work, in the order they are taken: `from` files first (their sizes feed the
 /// join), then the rest, the largest first within each; and how many inputs need no reading.
-fn plan(inputs: &[Input], needs: Needs, range: u64) -> (Vec<Unit>, usize) {
+fn plan(inputs: &[Input], needs: Needs, options: &ScanOptions) -> (Vec<Unit>, usize) {
+    let range = options.range_bytes.max(1);
     let mut order: Vec<usize> = Vec::new();
     let mut skipped = 0;
     for (i, input) in inputs.iter().enumerate() {
@@ -292,13 +301,20 @@ fn plan(inputs: &[Input], needs: Needs, range: u64) -> (Vec<Unit>, usize) {
                     units.push(Unit {
                         input: i,
                         range: Some((start, end)),
+                        streams: false,
                     });
                     start = end;
                 }
             }
+            (Origin::Path(path), Some(len))
+                if options.threads > 1 && len >= range / 8 && inputs[i].format == Format::Lines =>
+            {
+                units.extend(streams::units(i, path, len));
+            }
             _ => units.push(Unit {
                 input: i,
                 range: None,
+                streams: false,
             }),
         }
     }
@@ -386,6 +402,9 @@ impl Worker {
         if input.format == Format::Mirror {
             return columnar::mirror_file(shared, input, tally, counts);
         }
+        if unit.streams {
+            return streams::read_unit(self, shared, unit, tally, counts);
+        }
         let Opened {
             reader: raw,
             reference,
@@ -397,39 +416,78 @@ impl Worker {
         };
         let buffered = BufReader::with_capacity(256 << 10, counted);
         let mut decoded = decompressed(buffered)?;
-        let kind = input.kind_by_name();
+        let mut lines = LineCounter::new(shared, input, reference, limit.is_some());
         let scanner = &mut self.scanner;
-        let mut content = Content::Unknown;
         self.lines.each(&mut decoded, limit, |line| {
-            counts.lines += 1;
-            if let Content::Unknown = content {
-                match line.iter().find(|b| !b.is_ascii_whitespace()) {
-                    None => return, // a blank line tells nothing
-                    Some(b'{') => content = Content::Json,
-                    Some(_) => {
-                        let mut parser = shared.options.parser.clone();
-                        parser.set_year_policy(match shared.options.year {
-                            Some(year) => YearPolicy::Fixed(year),
-                            None => YearPolicy::Reference(reference),
-                        });
-                        content = Content::Syslog(parser);
-                        tally.saw_raw_input();
-                    }
-                }
-            }
-            match &content {
-                Content::Json => {
-                    let at = JsonInput {
-                        name: &input.name,
-                        kind,
-                        ranged: limit.is_some(),
-                    };
-                    json_line(shared, scanner, &at, line, tally, counts);
-                }
-                Content::Syslog(parser) => syslog_line(shared, parser, line, tally, counts),
-                Content::Unknown => {}
-            }
+            lines.line(scanner, line, tally, counts);
         })
+    }
+}
+
+/// Counts the lines of one input (or a part of it), what they are told by the first non-blank
+/// one.
+struct LineCounter<'s, 'a> {
+    shared: &'s Shared<'a>,
+    input: &'s Input,
+    /// The year-less stamps' reference instant.
+    reference: DateTime<Utc>,
+    /// Read in parts, so line numbers are not known.
+    ranged: bool,
+    content: Content,
+}
+
+impl<'s, 'a> LineCounter<'s, 'a> {
+    fn new(
+        shared: &'s Shared<'a>,
+        input: &'s Input,
+        reference: DateTime<Utc>,
+        ranged: bool,
+    ) -> Self {
+        LineCounter {
+            shared,
+            input,
+            reference,
+            ranged,
+            content: Content::Unknown,
+        }
+    }
+
+    fn line<T: Tally>(
+        &mut self,
+        scanner: &mut Scanner,
+        line: &[u8],
+        tally: &mut T,
+        counts: &mut UnitCounts,
+    ) {
+        let shared = self.shared;
+        counts.lines += 1;
+        if let Content::Unknown = self.content {
+            match line.iter().find(|b| !b.is_ascii_whitespace()) {
+                None => return, // a blank line tells nothing
+                Some(b'{') => self.content = Content::Json,
+                Some(_) => {
+                    let mut parser = shared.options.parser.clone();
+                    parser.set_year_policy(match shared.options.year {
+                        Some(year) => YearPolicy::Fixed(year),
+                        None => YearPolicy::Reference(self.reference),
+                    });
+                    self.content = Content::Syslog(parser);
+                    tally.saw_raw_input();
+                }
+            }
+        }
+        match &self.content {
+            Content::Json => {
+                let at = JsonInput {
+                    name: &self.input.name,
+                    kind: self.input.kind_by_name(),
+                    ranged: self.ranged,
+                };
+                json_line(shared, scanner, &at, line, tally, counts);
+            }
+            Content::Syslog(parser) => syslog_line(shared, parser, line, tally, counts),
+            Content::Unknown => {}
+        }
     }
 }
 
@@ -593,6 +651,7 @@ fn open(input: &Input, range: Option<(u64, u64)>) -> io::Result<Opened> {
 
 mod columnar;
 mod lines;
+mod streams;
 #[cfg(test)]
 mod tests;
 

@@ -175,6 +175,42 @@ fn archive_files_of_every_compression_give_the_brute_force_answer() {
     }
 }
 
+/// A bzip2 file whose streams cut lines anywhere (the archive's blocks are cut by size), its
+/// last line without a line end, read in runs of streams on several threads, counts what the
+/// brute force does.
+#[test]
+fn bzip2_streams_read_in_parallel_join_the_lines_they_cut() {
+    let (_, from, to) = generated(6_000);
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, lines) in [("from-1.json.bz2", &from), ("to-1.json.bz2", &to)] {
+        let text = lines.join("\n"); // no line end after the last line
+        let mut file = File::create(dir.path().join(name)).expect("create");
+        for piece in text.as_bytes().chunks(4_999) {
+            let mut encoder = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::fast());
+            encoder.write_all(piece).expect("in memory");
+            file.write_all(&encoder.finish().expect("in memory"))
+                .expect("write");
+        }
+    }
+    let expected = brute_force(&from, &to);
+    // Ranges of 64 bytes: bzip2 files of 8 bytes or more are cut into runs of streams.
+    for (threads, range) in [(1, 1 << 30), (2, 64), (3, 64)] {
+        let (counts, problems) = run_top(
+            &inputs_in(dir.path()),
+            &options(threads, range),
+            &dest_bytes(),
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(counts, expected, "{threads} threads");
+    }
+    let (units, _) = plan(&inputs_in(dir.path()), dest_bytes_needs(), &options(2, 64));
+    assert!(units.iter().filter(|u| u.streams).count() > 4, "{units:?}");
+}
+
+fn dest_bytes_needs() -> Needs {
+    TopTally::new(&dest_bytes()).needs()
+}
+
 /// The raw log, whole or cut into tiny ranges on many threads, counts what the archive does.
 #[test]
 fn raw_syslog_in_ranges_counts_what_the_archive_counts() {
