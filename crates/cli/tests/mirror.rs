@@ -214,6 +214,42 @@ fn the_service_writes_the_mirror_as_it_reads_and_a_kill_at_any_moment_leaves_it_
 }
 
 #[test]
+fn a_service_with_the_mirror_on_and_no_record_yet_runs_and_stops() {
+    // No record read: the watermark is unset; a pass goes by the wall clock (it panicked on
+    // an overflow, found by the model test after a checkpoint was removed).
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    fs::write(d.join("mail.log"), "").unwrap();
+    fs::write(
+        d.join("pipeline.toml"),
+        format!(
+            "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n{MIRRORING}"
+        ),
+    )
+    .unwrap();
+    let mut service = Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .arg("run")
+        .current_dir(d)
+        .env_remove("MAILLOG_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    common::stop(&mut service);
+    let out = service.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!said.contains("panicked"), "{said}");
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    let once = maillog(d, &["run", "--once"]);
+    assert!(
+        once.status.success(),
+        "{}",
+        String::from_utf8_lossy(&once.stderr)
+    );
+}
+
+#[test]
 fn run_once_writes_the_mirror_into_s3_and_compact_and_verify_read_it_there() {
     if !common::have_s3s_fs() {
         return;

@@ -219,7 +219,12 @@ impl Mirroring {
 
     /// A pass over the last days and the dates this run sealed, by the batcher's clock.
     fn request(&self, batcher: &Batcher) -> Request {
-        let now = batcher.watermark();
+        // The records' clock; before any record (a first start, a lost checkpoint: the
+        // watermark is unset, i64::MIN) the wall clock.
+        let now = match batcher.watermark() {
+            at if at < 0 => chrono::Utc::now().timestamp(),
+            at => at,
+        };
         let settle = i64::try_from(self.settings.settle.as_secs()).unwrap_or(i64::MAX);
         let busy: BTreeSet<String> = batcher
             .windows_in_spool()
