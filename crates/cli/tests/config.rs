@@ -29,7 +29,7 @@ const BROKEN: &[(&str, &str)] = &[
         "zzzz = 1\n",
         "p.toml:1:1: unknown key `zzzz`; expected one of: inputs, spool, state, archive, \
          key_template, host, time_zone, year, sendmail_programs, fields, start_at, tail, window, \
-         bzip2, s3, upload, service, log, metrics, health, top",
+         bzip2, s3, upload, service, log, metrics, health, top, mirror",
     ),
     (
         "[window]\nlateness_seconds = \"2m\"\n",
@@ -42,6 +42,10 @@ const BROKEN: &[(&str, &str)] = &[
     (
         "[top]\nmax_keys = -1\n",
         "p.toml:2:12: key `top.max_keys`: invalid value: integer `-1`, expected usize",
+    ),
+    (
+        "[mirror]\nsettle_minutes = -5\n",
+        "p.toml:2:1: key `mirror.settle_minutes`: -5: expected 0 to 10080",
     ),
     (
         "[upload]\ntags = { team = 1 }\n",
