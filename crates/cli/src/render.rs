@@ -286,24 +286,12 @@ fn report_csv(out: &mut impl Write, r: &Report) -> io::Result<()> {
         writeln!(out, "totals,,{column},{value}")?;
     }
     for d in &r.per_day {
-        for (column, value) in [
-            ("received", d.received),
-            ("delivered", d.delivered),
-            ("deferred", d.deferred),
-            ("bounced", d.bounced),
-        ] {
-            writeln!(out, "per_day,{},{column},{value}", d.day)?;
-        }
+        let counts = [d.received, d.delivered, d.deferred, d.bounced];
+        outcome_rows(out, "per_day", &d.day, counts)?;
     }
     for h in &r.per_hour {
-        for (column, value) in [
-            ("received", h.received),
-            ("delivered", h.delivered),
-            ("deferred", h.deferred),
-            ("bounced", h.bounced),
-        ] {
-            writeln!(out, "per_hour,{},{column},{value}", h.hour)?;
-        }
+        let counts = [h.received, h.delivered, h.deferred, h.bounced];
+        outcome_rows(out, "per_hour", &h.hour, counts)?;
     }
     for d in &r.domains {
         let key = csv(&d.domain);
@@ -374,6 +362,20 @@ fn report_csv(out: &mut impl Write, r: &Report) -> io::Result<()> {
             .up_to
             .map_or_else(|| "more".to_owned(), |b| b.to_string());
         writeln!(out, "message_sizes,{key},count,{}", bucket.count)?;
+    }
+    Ok(())
+}
+
+/// The CSV rows of one day or hour of a report: received, delivered, deferred, bounced.
+fn outcome_rows(
+    out: &mut impl Write,
+    section: &str,
+    key: &str,
+    counts: [u64; 4],
+) -> io::Result<()> {
+    let columns = ["received", "delivered", "deferred", "bounced"];
+    for (column, value) in columns.into_iter().zip(counts) {
+        writeln!(out, "{section},{key},{column},{value}")?;
     }
     Ok(())
 }
