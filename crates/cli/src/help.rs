@@ -125,12 +125,8 @@ pub const TOP_EXAMPLES: &[Example] = &[
         what: "The relays one server talked to, from a raw syslog file, as CSV.",
     },
     Example {
-        command: "maillog top --by status --kind to --format json archive/",
-        what: "Delivery statuses over an archive directory, as JSON.",
-    },
-    Example {
-        command: "maillog top --by dest --day yesterday --source parquet",
-        what: "Yesterday's recipients from the Parquet mirror alone (files it does not hold yet are named).",
+        command: "maillog top --by status --kind to --source bzip2 --format json archive/",
+        what: "Delivery statuses over an archive directory from its bzip2 files (not its Parquet mirror), as JSON.",
     },
 ];
 
