@@ -54,6 +54,8 @@ pub struct BatchConfig {
     /// Seconds of windows, back from the newest it knows, the ledger of archived names
     /// remembers (default 7 days).
     pub ledger_horizon: i64,
+    /// Told of every bzip2 stream made, with its records (default none; the mirror's cache).
+    pub tap: Option<crate::compress::Tap>,
 }
 
 impl BatchConfig {
@@ -70,6 +72,7 @@ impl BatchConfig {
             max_open_age: 900,
             max_open_windows: 64,
             ledger_horizon: 7 * 86400,
+            tap: None,
         }
     }
 }
@@ -131,7 +134,7 @@ impl Batcher {
         state: Option<BatchState>,
         now: i64,
     ) -> Result<(Batcher, Recovery), SpoolError> {
-        let compressor = Compressor::new(config.threads, config.level)
+        let compressor = Compressor::new(config.threads, config.level, config.tap.clone())
             .map_err(|e| SpoolError::new("start compressors", dir, e))?;
         let (watermark, spool_state) = match state {
             Some(s) => (s.watermark, Some(s.spool)),

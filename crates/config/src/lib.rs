@@ -101,6 +101,10 @@ pub struct MirrorSection {
     pub settle_minutes: Option<f64>,
     /// How often the service looks for settled hours, in seconds (default 60).
     pub every_seconds: Option<f64>,
+    /// The records of the streams the service compressed, kept in the spool until mirrored so
+    /// that the mirror need not decode them again: at most this many MiB (default 1024; 0:
+    /// none kept, every file is decoded).
+    pub stream_cache_mib: Option<u64>,
 }
 
 /// `[tail]`.

@@ -127,9 +127,18 @@ fn mirror(file: &ConfigFile, source: &Source) -> Result<Option<MirrorSettings>> 
         60.0,
         (0.1, 3600.0),
     )?;
+    let cache_mib = within(
+        source,
+        "mirror.stream_cache_mib",
+        section.stream_cache_mib,
+        0,
+        1 << 20,
+    )?
+    .unwrap_or(1024);
     Ok(section.enabled.unwrap_or(false).then(|| MirrorSettings {
         settle: Duration::from_secs_f64(settle * 60.0),
         every,
+        stream_cache_bytes: cache_mib << 20,
     }))
 }
 

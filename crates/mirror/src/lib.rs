@@ -15,6 +15,8 @@
 //! - [`store`]: the mirror's files beside the archive's, on disk or in S3: a file is put
 //!   whole under a key that is never replaced; every file says in its footer which archive
 //!   files it holds.
+//! - [`cache`]: the records of the streams the service compressed, kept until mirrored so that
+//!   a pass need not decode them again.
 //! - [`pass`]: one pass of planning and writing, for `maillog compact` and the service alike.
 //! - [`verify`]: the mirror against the archive, records as multisets, per mirror file.
 //!
@@ -26,6 +28,8 @@
 //! does): it mirrors what is archived.
 
 #[cfg(feature = "store")]
+pub mod cache;
+#[cfg(feature = "store")]
 pub mod pass;
 pub mod plan;
 pub mod records;
@@ -35,6 +39,8 @@ pub mod store;
 #[cfg(feature = "store")]
 pub mod verify;
 
+#[cfg(feature = "store")]
+pub use cache::StreamCache;
 #[cfg(feature = "store")]
 pub use pass::{Known, Passed, Scope};
 pub use plan::{Clock, Group, Plan};

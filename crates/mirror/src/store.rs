@@ -16,8 +16,9 @@
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use maillog_archive::{ArchiveError, BlockingArchive, Placed};
@@ -28,8 +29,9 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
+use crate::cache::{StreamCache, StreamName};
 use crate::plan::Group;
-use crate::records::{self, Record, to_batch};
+use crate::records::{self, Columns, Record};
 use crate::schema::{COVERS, PREFIX, SCHEMA_VERSION, VERSION, schema};
 
 /// Why the mirror could not be read or written.
@@ -107,6 +109,8 @@ pub struct MirrorFile {
 pub struct MirrorStore {
     archive: BlockingArchive,
     scratch: PathBuf,
+    /// The records of streams the service made, taken rather than decoded.
+    cache: Option<Arc<StreamCache>>,
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> MirrorError + '_ {
@@ -123,6 +127,16 @@ impl MirrorStore {
         MirrorStore {
             archive,
             scratch: scratch.to_owned(),
+            cache: None,
+        }
+    }
+
+    /// The same, taking the records of the archive's streams from `cache` where it has them
+    /// (the service's: see [`crate::cache`]).
+    pub fn with_cache(self, cache: Arc<StreamCache>) -> Self {
+        MirrorStore {
+            cache: Some(cache),
+            ..self
         }
     }
 
@@ -222,16 +236,20 @@ impl MirrorStore {
             .scratch
             .join(format!(".{name}.{}.tmp", std::process::id()));
         let made = self.make(group, &scratch);
-        let placed = made.and_then(|records| {
+        let placed = made.and_then(|(records, streams)| {
             let placed = self.archive.put_new(&scratch, &group.key)?;
+            if let Some(cache) = &self.cache {
+                cache.forget(&streams);
+            }
             Ok((placed == Placed::Stored).then_some(records))
         });
         let _ = fs::remove_file(&scratch);
         placed
     }
 
-    /// The Parquet file of `group` at `path`; the records in it.
-    fn make(&self, group: &Group, path: &Path) -> Result<usize, MirrorError> {
+    /// The Parquet file of `group` at `path`; the records in it, and the cached streams they
+    /// were taken from.
+    fn make(&self, group: &Group, path: &Path) -> Result<(usize, Vec<StreamName>), MirrorError> {
         let parquet = |source| MirrorError::Parquet {
             key: group.key.clone(),
             source,
@@ -240,14 +258,36 @@ impl MirrorStore {
         let properties = properties(&group.covers).map_err(parquet)?;
         let mut writer = ArrowWriter::try_new(file, schema(), Some(properties)).map_err(parquet)?;
         let mut records = 0;
+        let mut streams = Vec::new();
+        let mut columns = Columns::new(group.kind);
         for key in &group.covers {
-            let all = self.archive_records(key)?;
-            records += all.len();
-            let batch = to_batch(group.kind, &all).map_err(|e| parquet(e.into()))?;
+            let (lines, cached) = self.archive_lines(key)?;
+            streams.extend(cached);
+            push_lines(&mut columns, key, &lines)?;
+            records += columns.len();
+            // A batch per archive file, whichever way its lines came: the same bytes.
+            let batch = columns.finish().map_err(|e| parquet(e.into()))?;
             writer.write(&batch).map_err(parquet)?;
         }
         writer.close().map_err(parquet)?;
-        Ok(records)
+        Ok((records, streams))
+    }
+
+    /// The lines of the archive file `key`, from the cache if it holds every stream of it
+    /// (with those streams' names), else decoded.
+    fn archive_lines(&self, key: &str) -> Result<(Vec<u8>, Vec<StreamName>), MirrorError> {
+        let bytes = self.archive.read(key)?;
+        if let Some(kept) = self.cache.as_ref().and_then(|c| c.records(&bytes)) {
+            return Ok(kept);
+        }
+        let mut lines = Vec::with_capacity(bytes.len() * 8);
+        bzip2::read::MultiBzDecoder::new(&bytes[..])
+            .read_to_end(&mut lines)
+            .map_err(|source| MirrorError::Bzip2 {
+                key: key.to_owned(),
+                source,
+            })?;
+        Ok((lines, Vec::new()))
     }
 
     /// The archive files the mirror file `key` holds, from its footer.
@@ -271,6 +311,27 @@ impl MirrorStore {
             .ok_or_else(|| not("no maillog.mirror.covers in its footer"))?;
         serde_json::from_str(&text).map_err(|_| not("maillog.mirror.covers is not a list of keys"))
     }
+}
+
+/// The archive file `key`'s `lines` (JSON lines, empty ones skipped, as `BufRead::lines` cuts
+/// them) added to `columns`.
+fn push_lines(columns: &mut Columns, key: &str, lines: &[u8]) -> Result<(), MirrorError> {
+    let lines = lines.strip_suffix(b"\n").unwrap_or(lines);
+    for (i, line) in lines.split(|b| *b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        let record = |source| MirrorError::Record {
+            key: key.to_owned(),
+            line: i + 1,
+            source,
+        };
+        let text = std::str::from_utf8(line)
+            .map_err(|_| record(records::RecordError::NotAnObject("not UTF-8".to_owned())))?;
+        columns.push_line(text).map_err(record)?;
+    }
+    Ok(())
 }
 
 /// Whether a key has a hidden part (a dot name: a local put's temporary file).

@@ -1,6 +1,6 @@
 //! Writing the columnar mirror as hours settle (`[mirror] enabled`), beside the archive.
 //!
-//! The mirror is derived from what the archive holds, never from the spool: a pass
+//! The mirror is derived from what the archive holds, never from the spool's windows: a pass
 //! ([`maillog_mirror::pass`]) lists the archive's last days, plans what has settled and puts
 //! each mirror file whole under a key that is never replaced. So a kill at any moment leaves
 //! no partial or second file, and the next pass (of this run, the next run or `maillog
@@ -13,18 +13,25 @@
 //! it is in the spool (open, being sealed, or waiting for the archive). `--once` asks for a last pass after everything is
 //! archived and waits for it. A stop does not wait for a pass in progress.
 //!
-//! It never touches the spool or the archive's own keys.
+//! The compressors tell the mirror's stream cache (`spool/mirror-streams/`,
+//! [`maillog_mirror::cache`]) of each stream they make, so that a pass takes the records of the
+//! archive's files from there rather than decoding them; what the cache does not hold is
+//! decoded. The cache can only miss: what it gives is named by the stream's bytes.
+//!
+//! It never touches the spool's windows or the archive's own keys.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use maillog_archive::BlockingArchive;
+use maillog_batch::compress::{StreamTap, Tap};
 use maillog_batch::{Batcher, KeyTemplate, WindowId, window_start};
 use maillog_mirror::plan::hour_stem;
-use maillog_mirror::{Clock, Known, MirrorStore, Passed, Scope, pass};
+use maillog_mirror::{Clock, Known, MirrorStore, Passed, Scope, StreamCache, pass};
 use maillog_parse::{Kind, Zone};
 
 use crate::settings::{MirrorSettings, Settings};
@@ -47,6 +54,8 @@ struct Request {
 
 /// The pipeline's side of the mirror's thread.
 pub struct Mirroring {
+    /// The records of the streams the compressors made, kept until mirrored.
+    cache: Option<Arc<StreamCache>>,
     settings: MirrorSettings,
     key_template: KeyTemplate,
     zone: Zone,
@@ -78,7 +87,19 @@ impl Mirroring {
         // Files a killed pass was making: the spool is this process's alone (locked).
         let scratch = settings.spool.join("mirror");
         let _ = std::fs::remove_dir_all(&scratch);
-        let store = MirrorStore::new(archive, &scratch);
+        let mut store = MirrorStore::new(archive, &scratch);
+        let cache = match mirror.stream_cache_bytes {
+            0 => None,
+            limit => {
+                let dir = settings.spool.join("mirror-streams");
+                let cache = StreamCache::open(&dir, limit)
+                    .with_context(|| format!("cannot open {}", dir.display()))?;
+                Some(Arc::new(cache))
+            }
+        };
+        if let Some(cache) = &cache {
+            store = store.with_cache(Arc::clone(cache));
+        }
         let zone = settings.batch.zone;
         let (requests, inbox) = mpsc::sync_channel::<Request>(1);
         let (outbox, results) = mpsc::channel();
@@ -87,6 +108,7 @@ impl Mirroring {
             .spawn(move || serve(&store, &zone, &inbox, &outbox))
             .context("cannot start the mirror's thread")?;
         Ok(Some(Mirroring {
+            cache,
             settings: mirror,
             key_template: settings.key_template.clone(),
             zone,
@@ -100,6 +122,14 @@ impl Mirroring {
             written: 0,
             last_error: None,
         }))
+    }
+
+    /// What the batcher's compressors tell of each stream they make: the stream cache, if
+    /// kept.
+    pub fn tap(&self) -> Option<Tap> {
+        self.cache
+            .as_ref()
+            .map(|cache| Tap(Arc::clone(cache) as Arc<dyn StreamTap>))
     }
 
     /// After a commit: takes a finished pass's answer, and asks for the next pass when it is

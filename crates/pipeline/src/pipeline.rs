@@ -31,7 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use chrono::Utc;
 use maillog_archive::Uploader;
-use maillog_batch::{BatchState, Batcher};
+use maillog_batch::{BatchConfig, BatchState, Batcher};
 use maillog_parse::{ParseStats, Parser, TimeContext, YearPolicy};
 use maillog_tail::{
     Ack, CheckpointOrigin, Checkpointer, Chunk, Tail, TailConfig, TailCore, TailHandle, TailStats,
@@ -93,8 +93,11 @@ pub fn run(settings: Settings, service: Service) -> Result<Summary> {
     let mirroring = Mirroring::start(&settings)?;
     let windows = settings.spool.join("windows");
     let batch_state = state.as_ref().map(|s| s.batch.clone());
-    let (mut batcher, recovery) =
-        Batcher::open(&windows, settings.batch.clone(), batch_state, unix_now())?;
+    let batch = BatchConfig {
+        tap: mirroring.as_ref().and_then(Mirroring::tap),
+        ..settings.batch.clone()
+    };
+    let (mut batcher, recovery) = Batcher::open(&windows, batch, batch_state, unix_now())?;
     batcher.set_keep_uploaded(settings.keep_uploaded);
     if recovery.resumed > 0 || !recovery.discarded.is_empty() {
         tracing::info!(resumed = recovery.resumed, discarded = ?recovery.discarded,

@@ -75,6 +75,9 @@ pub struct MirrorSettings {
     pub settle: Duration,
     /// How often settled hours are looked for.
     pub every: Duration,
+    /// At most this many bytes of compressed streams' records kept for the mirror
+    /// (`maillog_mirror::cache`; 0: none).
+    pub stream_cache_bytes: u64,
 }
 
 /// The settings of the long-running service.

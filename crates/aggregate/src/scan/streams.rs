@@ -6,9 +6,7 @@
 //! after its last (a [`Seam`]); after the scan, the seams of a file are joined in order into
 //! the lines they cut, and those are counted.
 //!
-//! A stream starts with `BZh`, a level digit and the block magic `1AY&SY`, byte-aligned (a
-//! stream ends padded to a byte); ten bytes that occur inside compressed data once in 2^80
-//! positions. A file with fewer than [`STREAMS_PER_UNIT`] twice, or unreadable, is one unit
+//! Streams are found by `maillog_batch::compress::stream_starts`. A file with fewer than [`STREAMS_PER_UNIT`] twice, or unreadable, is one unit
 //! as before.
 
 use std::fs::File;
@@ -70,18 +68,10 @@ pub(super) fn units(input: usize, path: &Path, len: u64) -> Vec<Unit> {
 /// Where each bzip2 stream of `path` starts (none if it is not bzip2).
 fn stream_starts(path: &Path) -> io::Result<Vec<u64>> {
     let bytes = std::fs::read(path)?;
-    if !bytes.starts_with(b"BZh") {
-        return Ok(Vec::new());
-    }
-    let starts = memchr::memmem::find_iter(&bytes, b"1AY&SY")
-        .filter(|at| *at >= 4)
-        .filter(|at| {
-            let head = &bytes[at - 4..*at];
-            head.starts_with(b"BZh") && (b'1'..=b'9').contains(&head[3])
-        })
-        .map(|at| (at - 4) as u64)
-        .collect();
-    Ok(starts)
+    Ok(maillog_batch::compress::stream_starts(&bytes)
+        .into_iter()
+        .map(|at| at as u64)
+        .collect())
 }
 
 /// Decodes a unit's streams, counts the lines wholly inside them, and keeps its seam. What was
