@@ -450,3 +450,55 @@ fn pyarrow_and_duckdb_read_the_archive_s_records_in_the_mirror() {
         .collect();
     assert_eq!(duck, keys);
 }
+
+#[test]
+fn run_once_mirrors_the_streams_it_compressed_from_its_cache_into_the_bytes_decoding_gives() {
+    // The same log twice: with the stream cache (the default) and without it.
+    let with = tempfile::tempdir().unwrap();
+    let without = tempfile::tempdir().unwrap();
+    let mut said = Vec::new();
+    for (d, cache) in [
+        (with.path(), ""),
+        (without.path(), "stream_cache_mib = 0\n"),
+    ] {
+        // 40,000 lines at 20 a second from 23:15: the hour 23h.
+        common::generated_log(&d.join("mail.log"), 40_000);
+        fs::write(
+            d.join("pipeline.toml"),
+            format!("inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n[bzip2]\nlevel = 1\n{MIRRORING}{cache}"),
+        )
+        .unwrap();
+        let ran = ok(d, &["run", "--once"]);
+        let passes: Vec<String> = ran
+            .lines()
+            .filter(|l| l.contains("settled hours written as Parquet"))
+            .map(str::to_owned)
+            .collect();
+        assert!(!passes.is_empty(), "{ran}");
+        said.push(passes);
+        let verified = ok(d, &["verify"]);
+        assert!(
+            verified.contains(" 0 differences; 0 archive files not mirrored yet"),
+            "{verified}"
+        );
+    }
+    // Every archive file's records came from the cache, which is empty once they are mirrored;
+    // without it, each was decoded.
+    assert!(said[0].iter().all(|l| l.contains(" decoded=0")), "{said:?}");
+    assert!(
+        said[1].iter().all(|l| !l.contains(" decoded=0")),
+        "{said:?}"
+    );
+    let kept = common::files(&with.path().join("spool/mirror-streams"));
+    assert!(kept.is_empty(), "{kept:?}");
+    // The same mirror, byte for byte.
+    let relative = |d: &Path| -> BTreeMap<PathBuf, Vec<u8>> {
+        mirror_files(d)
+            .into_iter()
+            .map(|(f, bytes)| (f.strip_prefix(d).unwrap().to_owned(), bytes))
+            .collect()
+    };
+    let mirror = relative(with.path());
+    assert_eq!(mirror.len(), 2, "{:?}", mirror.keys());
+    assert!(mirror == relative(without.path()));
+}

@@ -11,7 +11,9 @@
 //! window that was cut back after a crash is simply never asked for, and a file torn by a
 //! power cut fails its check (length and CRC-32 in its head) and is a miss.
 //!
-//! Bounded: past `limit` bytes, streams are not kept (they are decoded when mirrored). Streams
+//! Bounded: past `limit` bytes, or when keeping one would leave less than a tenth of the spool's
+//! file system free (the windows need it more), streams are not kept (they are decoded when
+//! mirrored). Streams
 //! are removed once a mirror file holding them is in the archive; the ones never asked for (a
 //! window cut back, a file the mirror got elsewhere) go when older than [`MAX_AGE`].
 //!
@@ -127,7 +129,9 @@ impl StreamCache {
 
     fn keep(&self, raw: &[u8], stream: &[u8]) -> io::Result<()> {
         let size = (HEAD + raw.len()) as u64;
-        if self.bytes.fetch_add(size, Ordering::Relaxed) + size > self.limit {
+        if self.bytes.fetch_add(size, Ordering::Relaxed) + size > self.limit
+            || !room_for(&self.dir, size)
+        {
             self.bytes.fetch_sub(size, Ordering::Relaxed);
             return Ok(());
         }
@@ -155,6 +159,16 @@ impl StreamTap for StreamCache {
         // A full disk, a removed folder: this stream is decoded when it is mirrored.
         let _ = self.keep(raw, stream);
     }
+}
+
+/// Whether `size` more bytes in `dir` leave a tenth of its file system free.
+fn room_for(dir: &Path, size: u64) -> bool {
+    let Ok(fs) = nix::sys::statvfs::statvfs(dir) else {
+        return false;
+    };
+    let free = fs.blocks_available().saturating_mul(fs.fragment_size());
+    let total = fs.blocks().saturating_mul(fs.fragment_size());
+    free.saturating_sub(size) > total / 10
 }
 
 /// The records of a kept stream's file, if it is whole.

@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use maillog_parse::Zone;
 
 use crate::plan::{self, Clock, Group, PREFIX};
-use crate::store::{MirrorError, MirrorStore};
+use crate::store::{Made, MirrorError, MirrorStore};
 
 /// Where a pass looks.
 #[derive(Clone, Debug)]
@@ -44,6 +44,8 @@ pub struct Passed {
     pub records: usize,
     /// The archive files they hold.
     pub archive_files: usize,
+    /// Of those, the ones decoded from bzip2 (the others' records were in the stream cache).
+    pub decoded: usize,
     /// Archive files not mirrored because their hour has not settled.
     pub waiting: usize,
     /// Mirror files whose key held other bytes (left as they were; planned again next pass).
@@ -58,7 +60,7 @@ pub struct Known {
 }
 
 /// Writes `groups` on every core (each a file of its own), the results in their order.
-fn write_all(store: &MirrorStore, groups: &[Group]) -> Vec<Result<Option<usize>, MirrorError>> {
+fn write_all(store: &MirrorStore, groups: &[Group]) -> Vec<Result<Option<Made>, MirrorError>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::with_capacity(groups.len()));
@@ -134,9 +136,10 @@ pub fn run(
     for (group, written) in plan.groups.iter().zip(write_all(store, &plan.groups)) {
         match written {
             Ok(written) => {
-                if let Some(records) = written {
+                if let Some(made) = written {
                     passed.written += 1;
-                    passed.records += records;
+                    passed.records += made.records;
+                    passed.decoded += made.decoded;
                     passed.archive_files += group.covers.len();
                 }
                 known.files.insert(group.key.clone(), group.covers.clone());

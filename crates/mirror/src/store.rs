@@ -96,6 +96,15 @@ impl MirrorError {
     }
 }
 
+/// What writing a mirror file took.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Made {
+    /// Records written.
+    pub records: usize,
+    /// Archive files decoded from bzip2 (the others' records were in the stream cache).
+    pub decoded: usize,
+}
+
 /// A mirror file: its key and the archive files it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MirrorFile {
@@ -228,20 +237,20 @@ impl MirrorStore {
 
     /// Writes the mirror file of `group`: the records of its archive files, one archive file
     /// at a time (memory holds one file's records), in the order of `group.covers` (see the
-    /// module). Returns the records written, or `None` when the key held the same bytes.
-    pub fn write(&self, group: &Group) -> Result<Option<usize>, MirrorError> {
+    /// module). Returns what it made, or `None` when the key held the same bytes.
+    pub fn write(&self, group: &Group) -> Result<Option<Made>, MirrorError> {
         fs::create_dir_all(&self.scratch).map_err(io_error(&self.scratch))?;
         let name = group.key.rsplit('/').next().unwrap_or(&group.key);
         let scratch = self
             .scratch
             .join(format!(".{name}.{}.tmp", std::process::id()));
         let made = self.make(group, &scratch);
-        let placed = made.and_then(|(records, streams)| {
+        let placed = made.and_then(|(made, streams)| {
             let placed = self.archive.put_new(&scratch, &group.key)?;
             if let Some(cache) = &self.cache {
                 cache.forget(&streams);
             }
-            Ok((placed == Placed::Stored).then_some(records))
+            Ok((placed == Placed::Stored).then_some(made))
         });
         let _ = fs::remove_file(&scratch);
         placed
@@ -249,7 +258,7 @@ impl MirrorStore {
 
     /// The Parquet file of `group` at `path`; the records in it, and the cached streams they
     /// were taken from.
-    fn make(&self, group: &Group, path: &Path) -> Result<(usize, Vec<StreamName>), MirrorError> {
+    fn make(&self, group: &Group, path: &Path) -> Result<(Made, Vec<StreamName>), MirrorError> {
         let parquet = |source| MirrorError::Parquet {
             key: group.key.clone(),
             source,
@@ -257,20 +266,23 @@ impl MirrorStore {
         let file = File::create(path).map_err(io_error(path))?;
         let properties = properties(&group.covers).map_err(parquet)?;
         let mut writer = ArrowWriter::try_new(file, schema(), Some(properties)).map_err(parquet)?;
-        let mut records = 0;
+        let mut made = Made::default();
         let mut streams = Vec::new();
         let mut columns = Columns::new(group.kind);
         for key in &group.covers {
             let (lines, cached) = self.archive_lines(key)?;
+            if cached.is_empty() {
+                made.decoded += 1;
+            }
             streams.extend(cached);
             push_lines(&mut columns, key, &lines)?;
-            records += columns.len();
+            made.records += columns.len();
             // A batch per archive file, whichever way its lines came: the same bytes.
             let batch = columns.finish().map_err(|e| parquet(e.into()))?;
             writer.write(&batch).map_err(parquet)?;
         }
         writer.close().map_err(parquet)?;
-        Ok((records, streams))
+        Ok((made, streams))
     }
 
     /// The lines of the archive file `key`, from the cache if it holds every stream of it

@@ -230,6 +230,7 @@ impl Mirroring {
                         files = passed.written,
                         records = passed.records,
                         archive_files = passed.archive_files,
+                        decoded = passed.decoded,
                         "mirror: settled hours written as Parquet"
                     );
                 }
