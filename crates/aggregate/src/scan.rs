@@ -359,6 +359,23 @@ struct UnitCounts {
     bad_lines: u64,
 }
 
+impl Shared<'_> {
+    /// Says how many of a unit's `bad_lines` were not reported one by one (past
+    /// [`BAD_LINES_SHOWN`]), and where (`in the range from byte 0`).
+    fn report_unshown(&self, input: &Input, bad_lines: u64, place: &str) {
+        if bad_lines > BAD_LINES_SHOWN {
+            self.problems.fetch_add(1, Ordering::Relaxed);
+            (self.report)(Problem {
+                input: input.name.clone(),
+                message: format!(
+                    "{} more lines that are not JSON records {place}",
+                    bad_lines - BAD_LINES_SHOWN
+                ),
+            });
+        }
+    }
+}
+
 impl Worker {
     fn run<T: Tally>(&mut self, shared: &Shared<'_>, unit: Unit, tally: &mut T) {
         let input = &shared.inputs[unit.input];
@@ -369,16 +386,7 @@ impl Worker {
             Some((start, _)) => format!("the range from byte {start}"),
             None => "it".to_owned(),
         };
-        if counts.bad_lines > BAD_LINES_SHOWN {
-            shared.problems.fetch_add(1, Ordering::Relaxed);
-            (shared.report)(Problem {
-                input: input.name.clone(),
-                message: format!(
-                    "{} more lines that are not JSON records in {place}",
-                    counts.bad_lines - BAD_LINES_SHOWN
-                ),
-            });
-        }
+        shared.report_unshown(input, counts.bad_lines, &format!("in {place}"));
         if let Err(error) = result {
             shared.problems.fetch_add(1, Ordering::Relaxed);
             (shared.report)(Problem {

@@ -11,33 +11,19 @@ mod common;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-fn maillog(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_maillog"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("MAILLOG_CONFIG")
-        .output()
-        .unwrap()
-}
+use common::maillog;
 
+/// `maillog ARGS`, which must succeed: its stderr.
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = maillog(dir, args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{args:?}: {stderr}");
-    stderr
+    common::maillog_ok(dir, args).1
 }
 
 /// A generated log from 2025-12-31 23:15 across midnight, archived into `dir/archive`.
 fn archived(dir: &Path, lines: u64) {
-    let config = maillog_loggen::Config {
-        lines,
-        ..maillog_loggen::Config::default()
-    };
-    let mut log = fs::File::create(dir.join("mail.log")).unwrap();
-    maillog_loggen::write_log(&config, &mut log).unwrap();
+    common::generated_log_at(&dir.join("mail.log"), lines, 2.0);
     fs::write(
         dir.join("pipeline.toml"),
         "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n[bzip2]\nlevel = 1\n",
@@ -146,12 +132,7 @@ fn the_service_writes_the_mirror_as_it_reads_and_a_kill_at_any_moment_leaves_it_
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     // 20,000 lines at 2 a second from 23:15: 2.8 hours, so hours settle as it is read.
-    let config = maillog_loggen::Config {
-        lines: 20_000,
-        ..maillog_loggen::Config::default()
-    };
-    let mut log = fs::File::create(d.join("mail.log")).unwrap();
-    maillog_loggen::write_log(&config, &mut log).unwrap();
+    common::generated_log_at(&d.join("mail.log"), 20_000, 2.0);
     fs::write(
         d.join("pipeline.toml"),
         format!("inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n[bzip2]\nlevel = 1\n[tail]\npoll_interval_ms = 50\n[window]\ncommit_seconds = 0.2\n{MIRRORING}"),

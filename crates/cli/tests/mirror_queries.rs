@@ -8,36 +8,18 @@ mod common;
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn maillog(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_maillog"))
-        .args(args)
-        .current_dir(dir)
-        .env_remove("MAILLOG_CONFIG")
-        .env("AWS_ACCESS_KEY_ID", common::ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", common::SECRET_KEY)
-        .env_remove("AWS_PROFILE")
-        .output()
-        .unwrap()
-}
+use common::maillog;
 
+/// `maillog ARGS`, which must succeed: its stdout.
 fn ok(dir: &Path, args: &[&str]) -> String {
-    let out = maillog(dir, args);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{args:?}: {stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    common::maillog_ok(dir, args).0
 }
 
 /// 6,000 lines at 2 a second from 2025-12-31 23:15 (two dates, two hours), archived with
 /// `archive` as the config's archive.
 fn archived(dir: &Path, archive: &str, extra: &str) {
-    let config = maillog_loggen::Config {
-        lines: 6_000,
-        ..maillog_loggen::Config::default()
-    };
-    let mut log = fs::File::create(dir.join("mail.log")).unwrap();
-    maillog_loggen::write_log(&config, &mut log).unwrap();
+    common::generated_log_at(&dir.join("mail.log"), 6_000, 2.0);
     fs::write(
         dir.join("pipeline.toml"),
         format!(

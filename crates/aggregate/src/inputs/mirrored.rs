@@ -79,15 +79,9 @@ pub(super) fn local(
             Err(e) => problems.push(unreadable(file.display().to_string(), &e)),
         }
     }
-    let (archive, skipped) = found;
-    let rest = archive
-        .into_iter()
-        .filter(|input| !matches!(&input.origin, Origin::Path(p) if covered.contains(p)));
+    let held = |input: &Input| matches!(&input.origin, Origin::Path(p) if covered.contains(p));
     let at = path.display().to_string();
-    Ok((
-        finish(inputs, rest.collect(), source, &at, problems),
-        skipped,
-    ))
+    Ok(replace(found, held, inputs, source, &at, problems))
 }
 
 /// The `s3://bucket/prefix` (`rest`, without `s3://`) archive's mirror files in the range take
@@ -149,26 +143,24 @@ pub(super) fn s3(
             Err(e) => problems.push(unreadable(name, &e)),
         }
     }
-    let (archive, skipped) = found;
-    let rest = archive
-        .into_iter()
-        .filter(|input| !covered.contains(&input.name));
+    let held = |input: &Input| covered.contains(&input.name);
     let at = format!("s3://{bucket}/{root}");
-    Ok((
-        finish(inputs, rest.collect(), source, &at, problems),
-        skipped,
-    ))
+    Ok(replace(found, held, inputs, source, &at, problems))
 }
 
-/// The mirror inputs and the archive inputs no mirror file holds; with `--source parquet`,
-/// those are left out, and said.
-fn finish(
+/// The `mirror` inputs in place of the archive inputs among `found` that a mirror file holds
+/// (`held`); with `--source parquet`, the archive inputs no mirror file holds are left out,
+/// and said (`at`: the archive).
+fn replace(
+    found: Found,
+    held: impl Fn(&Input) -> bool,
     mut mirror: Vec<Input>,
-    rest: Vec<Input>,
     source: Source,
     at: &str,
     problems: &mut Vec<Problem>,
-) -> Vec<Input> {
+) -> Found {
+    let (archive, skipped) = found;
+    let rest: Vec<Input> = archive.into_iter().filter(|input| !held(input)).collect();
     if source == Source::Parquet {
         if !rest.is_empty() {
             problems.push(Problem {
@@ -180,10 +172,10 @@ fn finish(
                 ),
             });
         }
-        return mirror;
+        return (mirror, skipped);
     }
     mirror.extend(rest);
-    mirror
+    (mirror, skipped)
 }
 
 fn unreadable(name: String, e: &std::io::Error) -> Problem {

@@ -17,9 +17,7 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    BAD_LINES_SHOWN, Counted, LineCounter, Origin, Problem, Shared, Unit, UnitCounts, Worker,
-};
+use super::{Counted, LineCounter, Origin, Shared, Unit, UnitCounts, Worker};
 use crate::json::Scanner;
 use crate::tally::Tally;
 
@@ -159,16 +157,7 @@ pub(super) fn count_seams<T: Tally>(shared: &Shared<'_>, mut tally: T) -> T {
             count(&line, &mut counts); // the last line, without a line end
         }
         shared.records.fetch_add(counts.records, Ordering::Relaxed);
-        if counts.bad_lines > BAD_LINES_SHOWN {
-            shared.problems.fetch_add(1, Ordering::Relaxed);
-            (shared.report)(Problem {
-                input: input.name.clone(),
-                message: format!(
-                    "{} more lines that are not JSON records where its streams meet",
-                    counts.bad_lines - BAD_LINES_SHOWN
-                ),
-            });
-        }
+        shared.report_unshown(input, counts.bad_lines, "where its streams meet");
     }
     tally
 }

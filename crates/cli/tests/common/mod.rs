@@ -37,12 +37,39 @@ pub fn parsed_records_with(log: &Path, args: &[&str]) -> HashMap<String, usize> 
 
 /// A generated cluster log of `lines` lines (20 a second, `maillog-loggen`'s defaults otherwise).
 pub fn generated_log(path: &Path, lines: u64) {
+    generated_log_at(path, lines, 20.0);
+}
+
+/// A generated cluster log of `lines` lines at `rate` a second, from 2025-12-31 23:15
+/// (`maillog-loggen`'s defaults otherwise).
+pub fn generated_log_at(path: &Path, lines: u64, rate: f64) {
     let config = maillog_loggen::Config {
         lines,
-        rate: 20.0,
+        rate,
         ..maillog_loggen::Config::default()
     };
     maillog_loggen::write_log(&config, &mut std::fs::File::create(path).unwrap()).unwrap();
+}
+
+/// `maillog ARGS` in `dir`, with no `MAILLOG_CONFIG` and the test S3 server's credentials.
+pub fn maillog(dir: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_maillog"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("MAILLOG_CONFIG")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env_remove("AWS_PROFILE")
+        .output()
+        .unwrap()
+}
+
+/// The same, which must succeed (else the test fails with its stderr): its stdout and stderr.
+pub fn maillog_ok(dir: &Path, args: &[&str]) -> (String, String) {
+    let out = maillog(dir, args);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{args:?}: {stderr}");
+    (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
 }
 
 /// `maillog run ARGS` in `dir`: its exit code and stderr.
