@@ -40,6 +40,9 @@ use crate::settings::{MirrorSettings, Settings};
 /// later than that is mirrored by `maillog compact`.
 const HORIZON_DAYS: i64 = 7;
 
+/// How often the stream cache is swept of what is older than its age.
+const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+
 /// How many times the last pass of `--once` is tried.
 const FINAL_ATTEMPTS: usize = 4;
 
@@ -105,7 +108,10 @@ impl Mirroring {
         let (outbox, results) = mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("maillog-mirror".into())
-            .spawn(move || serve(&store, &zone, &inbox, &outbox))
+            .spawn({
+                let cache = cache.clone();
+                move || serve(&store, cache.as_deref(), &zone, &inbox, &outbox)
+            })
             .context("cannot start the mirror's thread")?;
         Ok(Some(Mirroring {
             cache,
@@ -294,12 +300,22 @@ fn local_date(at: i64, zone: &Zone) -> String {
 /// The mirror's thread: a pass per request, until the pipeline lets go.
 fn serve(
     store: &MirrorStore,
+    cache: Option<&StreamCache>,
     zone: &Zone,
     inbox: &Receiver<Request>,
     outbox: &mpsc::Sender<Result<Passed, String>>,
 ) {
     let mut known = Known::default();
+    let mut swept = Instant::now();
     while let Ok(request) = inbox.recv() {
+        if let Some(cache) = cache
+            && swept.elapsed() >= SWEEP_EVERY
+        {
+            // Streams never asked for (a window cut back by a restart, an hour mirrored by
+            // another writer) go with age.
+            cache.sweep(maillog_mirror::cache::MAX_AGE);
+            swept = Instant::now();
+        }
         let passed = pass::run(store, &request.scope, zone, &request.clock, &mut known);
         if outbox.send(passed.map_err(|e| e.to_string())).is_err() {
             return;
