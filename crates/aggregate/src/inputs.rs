@@ -43,6 +43,17 @@ pub trait Bucket: Send + Sync {
     /// Opens the object `key` for reading, as a stream.
     fn open(&self, key: &str) -> io::Result<Box<dyn Read + Send>>;
 
+    /// The last `bytes` bytes of the object `key` (all of it if it is shorter). By default,
+    /// the whole object read and its end kept; a store that reads ranges reads just those.
+    fn tail(&self, key: &str, bytes: u64) -> io::Result<Vec<u8>> {
+        let mut all = Vec::new();
+        self.open(key)?.read_to_end(&mut all)?;
+        let start = all
+            .len()
+            .saturating_sub(usize::try_from(bytes).unwrap_or(usize::MAX));
+        Ok(all.split_off(start))
+    }
+
     /// The folders and objects right under `prefix` (empty or ending in `/`), as a listing
     /// with the delimiter `/` gives them. By default, from [`Bucket::list`].
     fn list_level(&self, prefix: &str) -> Result<Listing, BucketError> {

@@ -31,6 +31,74 @@ fn parquet_error(e: parquet::errors::ParquetError) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
+/// The end of a Parquet file of `len` bytes, read alone (a ranged read of an S3 object), as a
+/// [`ChunkReader`]: enough for [`covers`], which reads only the footer. Asking for bytes
+/// before it is an error.
+pub struct FileEnd {
+    len: u64,
+    end: bytes::Bytes,
+}
+
+impl FileEnd {
+    /// The footer of a Parquet file of `len` bytes, read by `tail` (the last N bytes, N never
+    /// more than `len`: s3s-fs fails a suffix range longer than the object): one read of the
+    /// last 64 KiB, a second of the footer's length when it is longer.
+    pub fn read(len: u64, tail: impl Fn(u64) -> io::Result<Vec<u8>>) -> io::Result<FileEnd> {
+        let not_parquet = || io::Error::new(io::ErrorKind::InvalidData, "not a Parquet file");
+        let mut end = tail(len.min(64 * 1024))?;
+        // The file ends with the footer's length (u32, little-endian) and `PAR1`.
+        let footer = end
+            .len()
+            .checked_sub(8)
+            .and_then(|at| end.get(at..at + 4))
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+            .ok_or_else(not_parquet)?;
+        let wanted = u64::from(footer) + 8;
+        if wanted > len {
+            return Err(not_parquet());
+        }
+        if wanted > end.len() as u64 {
+            end = tail(wanted)?;
+        }
+        Ok(FileEnd {
+            len,
+            end: bytes::Bytes::from(end),
+        })
+    }
+}
+
+impl parquet::file::reader::Length for FileEnd {
+    fn len(&self) -> u64 {
+        self.len
+    }
+}
+
+impl ChunkReader for FileEnd {
+    type T = bytes::buf::Reader<bytes::Bytes>;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        use bytes::Buf;
+        let length = usize::try_from(self.len.saturating_sub(start)).unwrap_or(usize::MAX);
+        Ok(self.get_bytes(start, length)?.reader())
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        let first = self.len.saturating_sub(self.end.len() as u64);
+        let at = start
+            .checked_sub(first)
+            .and_then(|at| usize::try_from(at).ok())
+            .filter(|at| at.saturating_add(length) <= self.end.len())
+            .ok_or_else(|| {
+                parquet::errors::ParquetError::General(format!(
+                    "bytes {start}..+{length} are not in the {} read of the file's end",
+                    self.end.len()
+                ))
+            })?;
+        Ok(self.end.slice(at..at + length))
+    }
+}
+
 /// The archive files (keys under the archive's root) the mirror file `source` holds, from
 /// its footer; an error for a Parquet file that is not a mirror file.
 pub fn covers<R: ChunkReader + 'static>(source: R) -> io::Result<Vec<String>> {
@@ -157,5 +225,67 @@ impl Fields for Row<'_, '_> {
     fn unix_micros(&self) -> Option<i64> {
         let ts = self.view.ts_utc?;
         ts.is_valid(self.row).then(|| ts.value(self.row))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maillog_mirror::records::{Columns as MirrorColumns, to_batch};
+    use maillog_mirror::schema::{COVERS, schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::metadata::KeyValue;
+    use parquet::file::properties::WriterProperties;
+    use std::cell::Cell;
+
+    /// A mirror file holding `covers`, with one record.
+    fn mirror_file(covers: &[String]) -> Vec<u8> {
+        let mut columns = MirrorColumns::new(Kind::To);
+        columns.push_line(r#"{"dest":"a@b.org"}"#).expect("record");
+        let batch = columns.finish().expect("batch");
+        assert_eq!(
+            batch,
+            to_batch(
+                Kind::To,
+                &[[("dest".to_owned(), "a@b.org".to_owned())].into()]
+            )
+            .expect("batch")
+        );
+        let properties = WriterProperties::builder()
+            .set_key_value_metadata(Some(vec![KeyValue::new(
+                COVERS.to_owned(),
+                serde_json::to_string(covers).expect("json"),
+            )]))
+            .build();
+        let mut out = Vec::new();
+        let mut writer =
+            ArrowWriter::try_new(&mut out, schema(), Some(properties)).expect("writer");
+        writer.write(&batch).expect("write");
+        writer.close().expect("close");
+        out
+    }
+
+    #[test]
+    fn a_footer_is_read_from_the_file_s_end_alone_in_one_read_or_two() {
+        for keys in [3, 5_000] {
+            // 5,000 keys: a footer of over 64 KiB, read again at its length.
+            let held: Vec<String> = (0..keys)
+                .map(|i| format!("mail_logs/2025-12-31/to-2025-12-31-23-{i:05}.json.bz2"))
+                .collect();
+            let file = mirror_file(&held);
+            let reads = Cell::new(0);
+            let len = file.len() as u64;
+            let end = FileEnd::read(len, |n| {
+                reads.set(reads.get() + 1);
+                assert!(n <= len, "a suffix longer than the object");
+                Ok(file[file.len() - n as usize..].to_vec())
+            })
+            .expect("the end");
+            assert_eq!(reads.get(), if keys == 3 { 1 } else { 2 });
+            // Past 64 KiB, the records are not in what was read: asking for them says so.
+            assert_eq!(end.get_bytes(0, 4).is_err(), keys > 3);
+            assert_eq!(covers(end).expect("covers"), held);
+        }
+        assert!(FileEnd::read(3, |_| Ok(b"abc".to_vec())).is_err());
     }
 }

@@ -76,10 +76,20 @@ impl S3Reader {
 
     /// Opens the object `key`: the request is sent now, the body streams as it is read.
     pub fn open(&self, key: &str) -> Result<ObjectReader, ArchiveError> {
+        self.open_range(key, None)
+    }
+
+    /// Opens the last `bytes` bytes of the object `key` (all of it if it is shorter): a
+    /// Parquet file's footer without the rest.
+    pub fn open_tail(&self, key: &str, bytes: u64) -> Result<ObjectReader, ArchiveError> {
+        self.open_range(key, Some(format!("bytes=-{bytes}")))
+    }
+
+    fn open_range(&self, key: &str, range: Option<String>) -> Result<ObjectReader, ArchiveError> {
         let Inner { runtime, archive } = &*self.inner;
         let body: ByteStream =
             runtime
-                .block_on(archive.body(key))
+                .block_on(archive.body_of(key, range))
                 .map_err(|e| ArchiveError::Read {
                     archive: archive.url().to_owned(),
                     key: key.to_owned(),

@@ -448,11 +448,22 @@ impl S3Archive {
 
     /// Asks for the object `key`: its body, to be streamed.
     pub(crate) async fn body(&self, key: &str) -> Result<ByteStream, S3Error> {
+        self.body_of(key, None).await
+    }
+
+    /// The body of the object `key`, or of the part of it `range` says (`bytes=-65536`: the
+    /// last 64 KiB, or the whole object if it is shorter).
+    pub(crate) async fn body_of(
+        &self,
+        key: &str,
+        range: Option<String>,
+    ) -> Result<ByteStream, S3Error> {
         let object = self
             .client
             .get_object()
             .bucket(&self.bucket)
             .key(self.object_key(key))
+            .set_range(range)
             .send()
             .await
             .map_err(|e| classify(e, &self.bucket))?;

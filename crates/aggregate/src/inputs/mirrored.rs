@@ -8,7 +8,6 @@
 //! read instead. It never reads a record (that is [`crate::scan`]).
 
 use std::collections::HashSet;
-use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -16,7 +15,7 @@ use std::sync::Arc;
 use maillog_mirror::schema::PREFIX;
 
 use super::{Bucket, chain, walk_levels};
-use crate::mirror;
+use crate::mirror::{self, FileEnd};
 use crate::range::Selection;
 use crate::scan::{Input, Origin, Problem};
 
@@ -85,8 +84,8 @@ pub(super) fn local(
 }
 
 /// The `s3://bucket/prefix` (`rest`, without `s3://`) archive's mirror files in the range take
-/// the place of the archive files they hold among `found`. Each mirror file is read whole
-/// once, here (its footer is at its end), and kept in memory for the scan.
+/// the place of the archive files they hold among `found`. Only each file's footer is read
+/// here (a ranged read of its end); the file itself is read when it is scanned.
 pub(super) fn s3(
     rest: &str,
     buckets: &std::collections::HashMap<String, Arc<dyn Bucket>>,
@@ -125,11 +124,7 @@ pub(super) fn s3(
     let mut inputs = Vec::new();
     for (key, len) in keys {
         let name = format!("s3://{bucket}/{key}");
-        let mut bytes = Vec::new();
-        let read = reader
-            .open(&key)
-            .and_then(|mut object| object.read_to_end(&mut bytes))
-            .and_then(|_| mirror::covers(bytes::Bytes::from(bytes.clone())));
+        let read = FileEnd::read(len, |bytes| reader.tail(&key, bytes)).and_then(mirror::covers);
         match read {
             Ok(held) => {
                 let at = |k: &String| match root {
@@ -137,7 +132,8 @@ pub(super) fn s3(
                     root => format!("s3://{bucket}/{root}/{k}"),
                 };
                 covered.extend(held.iter().map(at));
-                let open = move || Ok(Box::new(Cursor::new(bytes)) as Box<dyn Read + Send>);
+                let reader = Arc::clone(reader);
+                let open = move || reader.open(&key);
                 inputs.push(Input::stream(name, Some(len), Box::new(open)).as_mirror());
             }
             Err(e) => problems.push(unreadable(name, &e)),

@@ -184,6 +184,13 @@ impl Bucket for S3Bucket {
         Ok(Box::new(object))
     }
 
+    fn tail(&self, key: &str, bytes: u64) -> io::Result<Vec<u8>> {
+        let mut tail = Vec::new();
+        let mut object = self.0.open_tail(key, bytes).map_err(io::Error::other)?;
+        io::Read::read_to_end(&mut object, &mut tail)?;
+        Ok(tail)
+    }
+
     fn list_level(&self, prefix: &str) -> Result<Listing, BucketError> {
         let level = self.0.list_level(prefix)?;
         Ok(Listing {
