@@ -19,7 +19,7 @@
       Prints the summaries as Markdown tables.
 """
 
-import calendar
+import datetime
 import json
 import os
 import re
@@ -27,6 +27,7 @@ import signal
 import statistics
 import sys
 import time
+import zoneinfo
 
 WINDOW = 300
 NAME = re.compile(r"(from|to)-(\d{4})-(\d\d)-(\d\d)-(\d\d)-(\d\d)(\.part-\d+)?\.json\.bz2$")
@@ -121,7 +122,7 @@ def read_tsv(path):
         return head, [line.rstrip("\n").split("\t") for line in f if line.strip()]
 
 
-def summarize(d, rate, t0, t1, lateness, feed_start):
+def summarize(d, rate, t0, t1, lateness, feed_start, zone="UTC"):
     head, rows = read_tsv(os.path.join(d, "samples.tsv"))
     col = {h: i for i, h in enumerate(head)}
     rows = [r for r in rows if t0 - 0.5 <= float(r[0]) <= t1 + 0.5]
@@ -152,14 +153,18 @@ def summarize(d, rate, t0, t1, lateness, feed_start):
         seen, path = line.rstrip("\n").split("\t")
         m = NAME.search(path)
         kind, y, mo, dd, hh, mi, part = m.groups()
-        start = calendar.timegm((int(y), int(mo), int(dd), int(hh), int(mi), 0))
+        # Window names are in the configured zone.
+        start = datetime.datetime(int(y), int(mo), int(dd), int(hh), int(mi),
+                                  tzinfo=zoneinfo.ZoneInfo(zone)).timestamp()
         seal = start + WINDOW + lateness
         delays.append({"object": os.path.basename(path), "kind": kind, "part": bool(part),
                        "full": start >= feed_start, "measured": t0 <= float(seen) <= t1,
                        "seal_point": time.strftime("%H:%M:%S", time.gmtime(seal)),
                        "appeared": time.strftime("%H:%M:%S", time.gmtime(float(seen))) + f".{int(float(seen) % 1 * 1000):03d}",
                        "delay": round(float(seen) - seal, 3)})
+    hwm_b = os.path.join(d, "hwm-b")
     summary = {
+        "b_peak_mib": round(int(open(hwm_b).read()) / 1024, 1) if os.path.exists(hwm_b) else None,
         "rate": rate, "seconds": round(span, 1), "lateness": lateness, "samples": len(rows),
         "from": time.strftime("%H:%M:%S", time.gmtime(t0)), "to": time.strftime("%H:%M:%S", time.gmtime(t1)),
         "rss_median_mib": round(statistics.median(rss) / 1024, 1), "rss_max_mib": round(rss_top / 1024, 1),
@@ -194,6 +199,13 @@ def table(dirs):
         print(f"| {s['rate']:,} lines/s, {s['from']}–{s['to']} UTC | {s['lines_per_s']:,} ({s['lines_per_s_10s_min']:,}–{s['lines_per_s_10s_max']:,}) "
               f"| **{s['rss_median_mib']} / {s['rss_max_mib']} MiB** | {peak} | **{c.get('maillog')}%** | {c.get('syslog-ng')}% "
               f"| {c.get('feeder')}% | {c.get('s3s-fs')}% | {lag} |")
+    for s in sums:
+        c = s["cpu_percent"]
+        if c.get("maillog-b") is not None and c.get("maillog"):
+            print()
+            print(f"- maillog B (EXTRA_TOML_B) beside it at {s['rate']:,} lines/s, the same period: CPU **{c['maillog-b']}%** "
+                  f"of one core, **{c['maillog-b'] / c['maillog']:.3f}** of maillog A's {c['maillog']}%; "
+                  f"B's peak RSS (VmHWM, whole run) {s.get('b_peak_mib')} MiB")
     print()
     print("| target rate | window file | window | seal point (UTC) | in S3 at | seal-to-S3 delay |")
     print("|---|---|---|---|---|---|")
@@ -222,7 +234,8 @@ def main():
         watch(out, log, objects, pids)
     elif cmd == "summarize":
         d, rate, t0, t1, lateness, feed_start = sys.argv[2:8]
-        summarize(d, int(rate), float(t0), float(t1), int(lateness), float(feed_start))
+        zone = sys.argv[8] if len(sys.argv) > 8 else "UTC"
+        summarize(d, int(rate), float(t0), float(t1), int(lateness), float(feed_start), zone)
     elif cmd == "table":
         table(sys.argv[2:])
     else:

@@ -22,6 +22,12 @@
 #   UPLOAD_CONCURRENCY=4 COMMIT_SECONDS=1  [upload] concurrency, [window] commit_seconds
 #   MAILLOG_ENV="MALLOC_ARENA_MAX=2 …"  extra environment for maillog
 #   EXTRA_TOML=$'[top]\nmax_keys = 0'  appended to maillog's pipeline.toml (new sections only)
+#   EXTRA_TOML_B=$'[mirror]\nenabled = true'  a second maillog ("B") beside the first, following
+#                        the same file in the same period into its own spool and prefix, with
+#                        this appended to the same config: an A/B of a setting's cost, side by
+#                        side (the machine's state is the same for both); its CPU and peak RSS
+#                        are printed after the table
+#   TIME_ZONE=UTC        time_zone of both (Asia/Kolkata: hours end at :30 UTC)
 #   SRC=.                the source tree to build (e.g. a `git archive` export)
 #   TARGET_DIR=../target-bench  cargo's target directory (kept apart from target/)
 #   MAILLOG=… LOGGEN=…   prebuilt binaries: no build
@@ -38,6 +44,8 @@ level=${LEVEL:-9}
 bzip2_threads=${BZIP2_THREADS:-0}
 maillog_env=${MAILLOG_ENV:-}
 extra_toml=${EXTRA_TOML:-}
+extra_toml_b=${EXTRA_TOML_B:-}
+time_zone=${TIME_ZONE:-UTC}
 upload_concurrency=${UPLOAD_CONCURRENCY:-4}
 commit_seconds=${COMMIT_SECONDS:-1}
 src=${SRC:-$repo}
@@ -124,7 +132,7 @@ EOF
 inputs = ["$d/syslog/mail.log"]
 spool = "$d/spool"
 archive = "s3://bench/maillog"
-time_zone = "UTC"
+time_zone = "$time_zone"
 [window]
 lateness_seconds = $lateness
 commit_seconds = $commit_seconds
@@ -144,6 +152,17 @@ EOF
   env AWS_ACCESS_KEY_ID=bench-key AWS_SECRET_ACCESS_KEY=bench-secret $maillog_env \
     "$maillog" run --config "$d/pipeline.toml" > "$d/maillog.out" 2> "$d/maillog.err" &
   local ml=$!; children+=("$ml")
+  local ml_b='' watched=("maillog=$ml")
+  if [ -n "$extra_toml_b" ]; then
+    mkdir -p "$d/spool-b"
+    sed -e "s#^spool = .*#spool = \"$d/spool-b\"#" -e 's#^archive = "s3://bench/maillog"#archive = "s3://bench/maillog-b"#' \
+      "$d/pipeline.toml" > "$d/pipeline-b.toml"
+    printf '%s\n' "$extra_toml_b" >> "$d/pipeline-b.toml"
+    # shellcheck disable=SC2086 # MAILLOG_ENV is a list of VAR=value words
+    env AWS_ACCESS_KEY_ID=bench-key AWS_SECRET_ACCESS_KEY=bench-secret $maillog_env \
+      "$maillog" run --config "$d/pipeline-b.toml" > "$d/maillog-b.out" 2> "$d/maillog-b.err" &
+    ml_b=$!; children+=("$ml_b"); watched+=("maillog-b=$ml_b")
+  fi
   sleep 1
   kill -0 "$ml" 2>/dev/null || { echo "service.sh: maillog run exited:" >&2; cat "$d/maillog.err" >&2; exit 1; }
 
@@ -158,8 +177,8 @@ EOF
   from=$((b + lateness + 10)); to=$((from + seconds))
   "$py" benches/service-feed.py "$work/pool.log" "$tcp" "$rate" "$((to - t0))" 2> "$d/feed.err" &
   local feed=$!; children+=("$feed")
-  "$py" benches/service-monitor.py watch "$d" "$d/syslog/mail.log" "$d/s3/bench" \
-    maillog="$ml" syslog-ng="$sng" feeder="$feed" s3s-fs="$s3" &
+  "$py" benches/service-monitor.py watch "$d" "$d/syslog/mail.log" "$d/s3/bench/maillog" \
+    "${watched[@]}" syslog-ng="$sng" feeder="$feed" s3s-fs="$s3" &
   local mon=$!; children+=("$mon")
   echo "service.sh: $rate lines/s from $(date -u -d "@$t0" +%T) UTC: $((from - t0)) s warm-up, measured $(date -u -d "@$from" +%T)–$(date -u -d "@$to" +%T); the window $(date -u -d "@$b" +%H:%M) seals at $(date -u -d "@$((b + 300 + lateness))" +%T)" >&2
   wait "$feed"
@@ -167,9 +186,14 @@ EOF
   kill -0 "$ml" 2>/dev/null || { echo "service.sh: maillog run died:" >&2; tail "$d/maillog.err" >&2; exit 1; }
   kill -TERM "$mon"; wait "$mon" || true
   # SIGKILL, as a crash would (safe: maillog is crash-safe); a graceful stop is not measured.
+  if [ -n "$ml_b" ]; then
+    kill -0 "$ml_b" 2>/dev/null || { echo "service.sh: maillog B died:" >&2; tail "$d/maillog-b.err" >&2; exit 1; }
+    awk '/VmHWM/ {print $2}' "/proc/$ml_b/status" > "$d/hwm-b"
+    kill -KILL "$ml_b"; wait "$ml_b" 2>/dev/null || true
+  fi
   kill -KILL "$ml"; kill -TERM "$sng" "$s3"; wait "$ml" "$sng" "$s3" 2>/dev/null || true
   children=()
-  "$py" benches/service-monitor.py summarize "$d" "$rate" "$from" "$to" "$lateness" "$t0"
+  "$py" benches/service-monitor.py summarize "$d" "$rate" "$from" "$to" "$lateness" "$t0" "$time_zone"
   cat "$d/feed.err" >&2
   if grep -qiE 'warn|error' "$d/maillog.err"; then
     echo "service.sh: maillog's warnings and errors at $rate lines/s:" >&2
@@ -194,4 +218,6 @@ echo "RSS in MiB (50 MB = 47.7 MiB): median of maillog's VmRSS read each second,
 repro="RATES=\"$rates\" SECONDS_PER_RATE=$seconds WARMUP=$warmup LATENESS=$lateness LEVEL=$level BZIP2_THREADS=$bzip2_threads UPLOAD_CONCURRENCY=$upload_concurrency COMMIT_SECONDS=$commit_seconds"
 if [ -n "$maillog_env" ]; then repro+=" MAILLOG_ENV=\"$maillog_env\""; fi
 if [ -n "$extra_toml" ]; then repro+=" EXTRA_TOML=$(printf '%q' "$extra_toml")"; fi
+if [ -n "$extra_toml_b" ]; then repro+=" EXTRA_TOML_B=$(printf '%q' "$extra_toml_b")"; fi
+if [ "$time_zone" != UTC ]; then repro+=" TIME_ZONE=$time_zone"; fi
 echo "Reproduce: $repro benches/service.sh"

@@ -11,9 +11,10 @@
 //! window that was cut back after a crash is simply never asked for, and a file torn by a
 //! power cut fails its check (length and CRC-32 in its head) and is a miss.
 //!
-//! Bounded: past `limit` bytes, or when keeping one would leave less than a tenth of the spool's
-//! file system free (the windows need it more), streams are not kept (they are decoded when
-//! mirrored). Streams
+//! Bounded: past `limit` bytes, or when keeping one would leave less than a quarter of the
+//! spool's file system free (the windows need it more: a window waiting for room keeps its hour
+//! from being mirrored, and so the cache from being emptied), streams are not kept (they are
+//! decoded when mirrored). Streams
 //! are removed once a mirror file holding them is in the archive; the ones never asked for (a
 //! window cut back, a file the mirror got elsewhere) go when older than [`MAX_AGE`].
 //!
@@ -161,14 +162,14 @@ impl StreamTap for StreamCache {
     }
 }
 
-/// Whether `size` more bytes in `dir` leave a tenth of its file system free.
+/// Whether `size` more bytes in `dir` leave a quarter of its file system free.
 fn room_for(dir: &Path, size: u64) -> bool {
     let Ok(fs) = nix::sys::statvfs::statvfs(dir) else {
         return false;
     };
     let free = fs.blocks_available().saturating_mul(fs.fragment_size());
     let total = fs.blocks().saturating_mul(fs.fragment_size());
-    free.saturating_sub(size) > total / 10
+    free.saturating_sub(size) > total / 4
 }
 
 /// The records of a kept stream's file, if it is whole.
