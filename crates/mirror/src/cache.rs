@@ -11,10 +11,10 @@
 //! window that was cut back after a crash is simply never asked for, and a file torn by a
 //! power cut fails its check (length and CRC-32 in its head) and is a miss.
 //!
-//! Bounded: past `limit` bytes, or when keeping one would leave less than a quarter of the
-//! spool's file system free (the windows need it more: a window waiting for room keeps its hour
-//! from being mirrored, and so the cache from being emptied), streams are not kept (they are
-//! decoded when mirrored). Streams
+//! Bounded: past `limit` bytes, or when keeping one would leave less than `limit` bytes free on
+//! the spool's file system (the windows need the room more: a window waiting for room keeps its
+//! hour from being mirrored, and so the cache from being emptied; they always have at least
+//! as much as the cache could take), streams are not kept (they are decoded when mirrored). Streams
 //! are removed once a mirror file holding them is in the archive; the ones never asked for (a
 //! window cut back, a file the mirror got elsewhere) go when older than [`MAX_AGE`].
 //!
@@ -131,7 +131,7 @@ impl StreamCache {
     fn keep(&self, raw: &[u8], stream: &[u8]) -> io::Result<()> {
         let size = (HEAD + raw.len()) as u64;
         if self.bytes.fetch_add(size, Ordering::Relaxed) + size > self.limit
-            || !room_for(&self.dir, size)
+            || !room_for(&self.dir, size, self.limit)
         {
             self.bytes.fetch_sub(size, Ordering::Relaxed);
             return Ok(());
@@ -162,14 +162,13 @@ impl StreamTap for StreamCache {
     }
 }
 
-/// Whether `size` more bytes in `dir` leave a quarter of its file system free.
-fn room_for(dir: &Path, size: u64) -> bool {
+/// Whether `size` more bytes in `dir` leave at least `reserve` free on its file system.
+fn room_for(dir: &Path, size: u64, reserve: u64) -> bool {
     let Ok(fs) = nix::sys::statvfs::statvfs(dir) else {
         return false;
     };
     let free = fs.blocks_available().saturating_mul(fs.fragment_size());
-    let total = fs.blocks().saturating_mul(fs.fragment_size());
-    free.saturating_sub(size) > total / 4
+    free.saturating_sub(size) >= reserve
 }
 
 /// The records of a kept stream's file, if it is whole.
@@ -218,6 +217,9 @@ mod tests {
         let small = StreamCache::open(&dir.path().join("small"), 100).expect("cache");
         small.compressed(&blocks[0], &streams[0]);
         assert!(small.records(&streams[0]).is_none());
+        // A disk that would keep less free than the limit keeps nothing more.
+        assert!(room_for(dir.path(), 1, 0));
+        assert!(!room_for(dir.path(), 1, u64::MAX / 2));
         // Old streams go at a sweep.
         cache.compressed(&blocks[0], &streams[0]);
         assert!(cache.records(&streams[0]).is_some());
