@@ -162,9 +162,9 @@ def summarize(d, rate, t0, t1, lateness, feed_start, zone="UTC"):
                        "seal_point": time.strftime("%H:%M:%S", time.gmtime(seal)),
                        "appeared": time.strftime("%H:%M:%S", time.gmtime(float(seen))) + f".{int(float(seen) % 1 * 1000):03d}",
                        "delay": round(float(seen) - seal, 3)})
-    hwm_b = os.path.join(d, "hwm-b")
+    b_hwm = os.path.join(d, "hwm-b")
     summary = {
-        "b_peak_mib": round(int(open(hwm_b).read()) / 1024, 1) if os.path.exists(hwm_b) else None,
+        "b_peak_mib": round(int(open(b_hwm).read()) / 1024, 1) if os.path.exists(b_hwm) else None,
         "rate": rate, "seconds": round(span, 1), "lateness": lateness, "samples": len(rows),
         "from": time.strftime("%H:%M:%S", time.gmtime(t0)), "to": time.strftime("%H:%M:%S", time.gmtime(t1)),
         "rss_median_mib": round(statistics.median(rss) / 1024, 1), "rss_max_mib": round(rss_top / 1024, 1),
