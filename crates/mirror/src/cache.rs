@@ -88,23 +88,57 @@ impl StreamCache {
         self.bytes.store(bytes, Ordering::Relaxed);
     }
 
-    /// The records of the bzip2 file `bytes` (a chain of streams), if the cache holds every
-    /// stream of it, with the streams' names (to [`StreamCache::forget`] once mirrored).
-    pub fn records(&self, bytes: &[u8]) -> Option<(Vec<u8>, Vec<StreamName>)> {
+    /// The names of the streams of the bzip2 file `bytes` (a chain of streams), if the cache
+    /// holds every one of them; their records are read with [`StreamCache::records`].
+    pub fn kept(&self, bytes: &[u8]) -> Option<Vec<StreamName>> {
         let starts = stream_starts(bytes);
         if starts.first() != Some(&0) {
             return None;
         }
-        let mut records = Vec::new();
         let mut names = Vec::with_capacity(starts.len());
         for (i, start) in starts.iter().enumerate() {
             let end = starts.get(i + 1).copied().unwrap_or(bytes.len());
             let name = name_of(&bytes[*start..end]);
-            let kept = fs::read(self.dir.join(&name)).ok()?;
-            records.extend_from_slice(checked(&kept)?);
+            if !self.dir.join(&name).is_file() {
+                return None;
+            }
             names.push(name);
         }
-        Some((records, names))
+        Some(names)
+    }
+
+    /// The records of the kept stream `name`. A stream torn since it was kept (a power cut)
+    /// is removed, and is an error: the next pass decodes its file.
+    pub fn records(&self, name: &str) -> io::Result<Vec<u8>> {
+        let path = self.dir.join(name);
+        let mut kept = fs::read(&path)?;
+        match checked(&kept) {
+            Some(records) => {
+                let at = kept.len() - records.len();
+                Ok(kept.split_off(at))
+            }
+            None => {
+                self.forget(&[name.to_owned()]);
+                Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{}: a kept stream torn since it was kept (removed; the next pass decodes its file)",
+                        path.display()
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// The records of the streams `names`, in order, as one reader: each stream's file is read
+    /// when the one before it is done.
+    pub fn reader<'a>(&'a self, names: &'a [StreamName]) -> impl io::Read + 'a {
+        Kept {
+            cache: self,
+            names,
+            next: 0,
+            current: io::Cursor::new(Vec::new()),
+        }
     }
 
     /// Removes the streams `names` (their records are in the mirror now).
@@ -171,6 +205,30 @@ fn room_for(dir: &Path, size: u64, reserve: u64) -> bool {
     free.saturating_sub(size) >= reserve
 }
 
+/// The records of kept streams, one after the other ([`StreamCache::reader`]).
+struct Kept<'a> {
+    cache: &'a StreamCache,
+    names: &'a [StreamName],
+    next: usize,
+    current: io::Cursor<Vec<u8>>,
+}
+
+impl io::Read for Kept<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let n = self.current.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            let Some(name) = self.names.get(self.next) else {
+                return Ok(0);
+            };
+            self.current = io::Cursor::new(self.cache.records(name)?);
+            self.next += 1;
+        }
+    }
+}
+
 /// The records of a kept stream's file, if it is whole.
 fn checked(kept: &[u8]) -> Option<&[u8]> {
     let rest = kept.strip_prefix(MAGIC)?;
@@ -184,6 +242,7 @@ fn checked(kept: &[u8]) -> Option<&[u8]> {
 mod tests {
     use super::*;
     use maillog_batch::compress::compress;
+    use std::io::Read;
 
     #[test]
     fn a_file_whose_streams_were_kept_is_read_from_the_cache_and_nothing_else_is() {
@@ -198,32 +257,36 @@ mod tests {
             cache.compressed(raw, stream);
         }
         let file = streams.concat();
-        let (records, names) = cache.records(&file).expect("every stream kept");
-        assert_eq!(records, blocks.concat());
+        let names = cache.kept(&file).expect("every stream kept");
         assert_eq!(names.len(), 2);
+        let mut records = Vec::new();
+        cache.reader(&names).read_to_end(&mut records).unwrap();
+        assert_eq!(records, blocks.concat());
         // A stream it does not hold: a miss, whatever it holds of the others.
         let other = compress(b"{\"c\":\"3\"}\n", 9).unwrap();
-        assert!(cache.records(&[file.clone(), other].concat()).is_none());
-        // A torn file is a miss, not records.
+        assert!(cache.kept(&[file.clone(), other].concat()).is_none());
+        // A torn file is an error, not records, and is gone: the next pass decodes.
         let torn = dir.path().join("streams").join(&names[1]);
         let whole = fs::read(&torn).unwrap();
         fs::write(&torn, &whole[..whole.len() - 3]).unwrap();
-        assert!(cache.records(&file).is_none());
-        fs::write(&torn, &whole).unwrap();
+        assert!(cache.reader(&names).read_to_end(&mut Vec::new()).is_err());
+        assert!(cache.kept(&file).is_none());
+        cache.compressed(&blocks[1], &streams[1]);
+        cache.sweep(MAX_AGE); // counts again what this test wrote behind its back
         // Forgotten once mirrored; past its limit it keeps nothing more.
         cache.forget(&names);
-        assert!(cache.records(&file).is_none());
+        assert!(cache.kept(&file).is_none());
         assert_eq!(cache.bytes(), 0);
         let small = StreamCache::open(&dir.path().join("small"), 100).expect("cache");
         small.compressed(&blocks[0], &streams[0]);
-        assert!(small.records(&streams[0]).is_none());
+        assert!(small.kept(&streams[0]).is_none());
         // A disk that would keep less free than the limit keeps nothing more.
         assert!(room_for(dir.path(), 1, 0));
         assert!(!room_for(dir.path(), 1, u64::MAX / 2));
         // Old streams go at a sweep.
         cache.compressed(&blocks[0], &streams[0]);
-        assert!(cache.records(&streams[0]).is_some());
+        assert!(cache.kept(&streams[0]).is_some());
         cache.sweep(Duration::ZERO);
-        assert!(cache.records(&streams[0]).is_none());
+        assert!(cache.kept(&streams[0]).is_none());
     }
 }

@@ -236,8 +236,9 @@ impl MirrorStore {
     }
 
     /// Writes the mirror file of `group`: the records of its archive files, one archive file
-    /// at a time (memory holds one file's records), in the order of `group.covers` (see the
-    /// module). Returns what it made, or `None` when the key held the same bytes.
+    /// at a time (memory holds one file's lines and a batch's columns), in the order of
+    /// `group.covers` (see the module). Returns what it made, or `None` when the key held the
+    /// same bytes.
     pub fn write(&self, group: &Group) -> Result<Option<Made>, MirrorError> {
         fs::create_dir_all(&self.scratch).map_err(io_error(&self.scratch))?;
         let name = group.key.rsplit('/').next().unwrap_or(&group.key);
@@ -274,32 +275,38 @@ impl MirrorStore {
             if cached.is_empty() {
                 made.decoded += 1;
             }
+            let reader: Box<dyn Read + '_> = match lines {
+                Lines::Kept(cache) => Box::new(cache.reader(&cached)),
+                Lines::Decoded(decoder) => decoder,
+            };
+            // Batches of BATCH_ROWS from each archive file's start, whichever way its lines
+            // came: the same bytes.
+            let mut write = |columns: &mut Columns| {
+                made.records += columns.len();
+                let batch = columns.finish().map_err(|e| parquet(e.into()))?;
+                writer.write(&batch).map_err(parquet)
+            };
+            push_lines(&mut columns, key, reader, &mut write)?;
+            if !columns.is_empty() {
+                write(&mut columns)?;
+            }
             streams.extend(cached);
-            push_lines(&mut columns, key, &lines)?;
-            made.records += columns.len();
-            // A batch per archive file, whichever way its lines came: the same bytes.
-            let batch = columns.finish().map_err(|e| parquet(e.into()))?;
-            writer.write(&batch).map_err(parquet)?;
         }
         writer.close().map_err(parquet)?;
         Ok((made, streams))
     }
 
-    /// The lines of the archive file `key`, from the cache if it holds every stream of it
-    /// (with those streams' names), else decoded.
-    fn archive_lines(&self, key: &str) -> Result<(Vec<u8>, Vec<StreamName>), MirrorError> {
+    /// The lines of the archive file `key` as a reader: from the cache if it holds every
+    /// stream of it (with those streams' names), else decoded as they are read.
+    fn archive_lines(&self, key: &str) -> Result<(Lines<'_>, Vec<StreamName>), MirrorError> {
         let bytes = self.archive.read(key)?;
-        if let Some(kept) = self.cache.as_ref().and_then(|c| c.records(&bytes)) {
-            return Ok(kept);
+        if let Some(cache) = &self.cache
+            && let Some(names) = cache.kept(&bytes)
+        {
+            return Ok((Lines::Kept(cache), names));
         }
-        let mut lines = Vec::with_capacity(bytes.len() * 8);
-        bzip2::read::MultiBzDecoder::new(&bytes[..])
-            .read_to_end(&mut lines)
-            .map_err(|source| MirrorError::Bzip2 {
-                key: key.to_owned(),
-                source,
-            })?;
-        Ok((lines, Vec::new()))
+        let decoder = bzip2::read::MultiBzDecoder::new(io::Cursor::new(bytes));
+        Ok((Lines::Decoded(Box::new(decoder)), Vec::new()))
     }
 
     /// The archive files the mirror file `key` holds, from its footer.
@@ -325,11 +332,33 @@ impl MirrorStore {
     }
 }
 
+/// Records a batch holds at most as a mirror file is made: its columns stay small however big
+/// an archive file is (a window's at 1,000 lines/s is about 150,000 records).
+const BATCH_ROWS: usize = 8192;
+
 /// The archive file `key`'s `lines` (JSON lines, empty ones skipped, as `BufRead::lines` cuts
-/// them) added to `columns`.
-fn push_lines(columns: &mut Columns, key: &str, lines: &[u8]) -> Result<(), MirrorError> {
-    let lines = lines.strip_suffix(b"\n").unwrap_or(lines);
-    for (i, line) in lines.split(|b| *b == b'\n').enumerate() {
+/// them) added to `columns`, handed to `write` whenever they hold [`BATCH_ROWS`].
+fn push_lines(
+    columns: &mut Columns,
+    key: &str,
+    lines: impl Read,
+    write: &mut impl FnMut(&mut Columns) -> Result<(), MirrorError>,
+) -> Result<(), MirrorError> {
+    // Big reads: the decoder's cost is per call as much as per byte.
+    let mut lines = BufReader::with_capacity(1 << 20, lines);
+    let mut line = Vec::new();
+    for i in 0.. {
+        line.clear();
+        let read = lines
+            .read_until(b'\n', &mut line)
+            .map_err(|source| MirrorError::Bzip2 {
+                key: key.to_owned(),
+                source,
+            })?;
+        if read == 0 {
+            break;
+        }
+        let line = line.strip_suffix(b"\n").unwrap_or(&line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             continue;
@@ -342,8 +371,19 @@ fn push_lines(columns: &mut Columns, key: &str, lines: &[u8]) -> Result<(), Mirr
         let text = std::str::from_utf8(line)
             .map_err(|_| record(records::RecordError::NotAnObject("not UTF-8".to_owned())))?;
         columns.push_line(text).map_err(record)?;
+        if columns.len() >= BATCH_ROWS {
+            write(columns)?;
+        }
     }
     Ok(())
+}
+
+/// Where an archive file's lines come from.
+enum Lines<'a> {
+    /// The stream cache, which holds every stream of it.
+    Kept(&'a StreamCache),
+    /// Its bytes, decoded as they are read.
+    Decoded(Box<dyn Read + 'a>),
 }
 
 /// Whether a key has a hidden part (a dot name: a local put's temporary file).
