@@ -13,9 +13,9 @@
 //!
 //! Bounded: past `limit` bytes, or when keeping one would leave less than `limit` bytes free on
 //! the spool's file system (the windows need the room more: a window waiting for room keeps its
-//! hour from being mirrored, and so the cache from being emptied; they always have at least
-//! as much as the cache could take), streams are not kept (they are decoded when mirrored). Streams
-//! are removed once a mirror file holding them is in the archive; the ones never asked for (a
+//! hour from being mirrored, and so the cache from being emptied; they always have at least as
+//! much as the cache could take), streams are not kept (they are decoded when mirrored).
+//! Streams are removed once a mirror file holding them is in the archive; the ones never asked for (a
 //! window cut back, a file the mirror got elsewhere) go when older than [`MAX_AGE`].
 //!
 //! It never fails its caller: a cache that cannot write, read or remove is a cache that misses.
@@ -132,7 +132,7 @@ impl StreamCache {
 
     /// The records of the streams `names`, in order, as one reader: each stream's file is read
     /// when the one before it is done.
-    pub fn reader<'a>(&'a self, names: &'a [StreamName]) -> impl io::Read + 'a {
+    pub fn reader(&self, names: Vec<StreamName>) -> impl io::Read + '_ {
         Kept {
             cache: self,
             names,
@@ -208,7 +208,7 @@ fn room_for(dir: &Path, size: u64, reserve: u64) -> bool {
 /// The records of kept streams, one after the other ([`StreamCache::reader`]).
 struct Kept<'a> {
     cache: &'a StreamCache,
-    names: &'a [StreamName],
+    names: Vec<StreamName>,
     next: usize,
     current: io::Cursor<Vec<u8>>,
 }
@@ -260,7 +260,10 @@ mod tests {
         let names = cache.kept(&file).expect("every stream kept");
         assert_eq!(names.len(), 2);
         let mut records = Vec::new();
-        cache.reader(&names).read_to_end(&mut records).unwrap();
+        cache
+            .reader(names.clone())
+            .read_to_end(&mut records)
+            .unwrap();
         assert_eq!(records, blocks.concat());
         // A stream it does not hold: a miss, whatever it holds of the others.
         let other = compress(b"{\"c\":\"3\"}\n", 9).unwrap();
@@ -269,7 +272,12 @@ mod tests {
         let torn = dir.path().join("streams").join(&names[1]);
         let whole = fs::read(&torn).unwrap();
         fs::write(&torn, &whole[..whole.len() - 3]).unwrap();
-        assert!(cache.reader(&names).read_to_end(&mut Vec::new()).is_err());
+        assert!(
+            cache
+                .reader(names.clone())
+                .read_to_end(&mut Vec::new())
+                .is_err()
+        );
         assert!(cache.kept(&file).is_none());
         cache.compressed(&blocks[1], &streams[1]);
         cache.sweep(MAX_AGE); // counts again what this test wrote behind its back

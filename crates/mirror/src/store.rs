@@ -275,10 +275,6 @@ impl MirrorStore {
             if cached.is_empty() {
                 made.decoded += 1;
             }
-            let reader: Box<dyn Read + '_> = match lines {
-                Lines::Kept(cache) => Box::new(cache.reader(&cached)),
-                Lines::Decoded(decoder) => decoder,
-            };
             // Batches of BATCH_ROWS from each archive file's start, whichever way its lines
             // came: the same bytes.
             let mut write = |columns: &mut Columns| {
@@ -286,7 +282,7 @@ impl MirrorStore {
                 let batch = columns.finish().map_err(|e| parquet(e.into()))?;
                 writer.write(&batch).map_err(parquet)
             };
-            push_lines(&mut columns, key, reader, &mut write)?;
+            push_lines(&mut columns, key, lines, &mut write)?;
             if !columns.is_empty() {
                 write(&mut columns)?;
             }
@@ -298,15 +294,18 @@ impl MirrorStore {
 
     /// The lines of the archive file `key` as a reader: from the cache if it holds every
     /// stream of it (with those streams' names), else decoded as they are read.
-    fn archive_lines(&self, key: &str) -> Result<(Lines<'_>, Vec<StreamName>), MirrorError> {
+    fn archive_lines(
+        &self,
+        key: &str,
+    ) -> Result<(Box<dyn Read + '_>, Vec<StreamName>), MirrorError> {
         let bytes = self.archive.read(key)?;
         if let Some(cache) = &self.cache
             && let Some(names) = cache.kept(&bytes)
         {
-            return Ok((Lines::Kept(cache), names));
+            return Ok((Box::new(cache.reader(names.clone())), names));
         }
         let decoder = bzip2::read::MultiBzDecoder::new(io::Cursor::new(bytes));
-        Ok((Lines::Decoded(Box::new(decoder)), Vec::new()))
+        Ok((Box::new(decoder), Vec::new()))
     }
 
     /// The archive files the mirror file `key` holds, from its footer.
@@ -376,14 +375,6 @@ fn push_lines(
         }
     }
     Ok(())
-}
-
-/// Where an archive file's lines come from.
-enum Lines<'a> {
-    /// The stream cache, which holds every stream of it.
-    Kept(&'a StreamCache),
-    /// Its bytes, decoded as they are read.
-    Decoded(Box<dyn Read + 'a>),
 }
 
 /// Whether a key has a hidden part (a dot name: a local put's temporary file).
