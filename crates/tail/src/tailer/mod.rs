@@ -541,8 +541,9 @@ impl TailCore {
         self.checkpointer
             .lock()
             .released(f.key, f.delivered(), false);
+        let replacement = self.replaced.remove(&f.key);
         if f.deleted
-            && let Some((to, epoch, upto)) = self.replaced.remove(&f.key)
+            && let Some((to, epoch, upto)) = replacement
         {
             // Its lines not committed are its replacement's too: taken there.
             self.checkpointer

@@ -137,15 +137,11 @@ impl TailCore {
         };
         let fingerprint = Fingerprint::of(&head);
         let role = Role::Predecessor;
-        Ok(Some(self.registered(
-            path.to_owned(),
-            key,
-            reader,
-            fingerprint,
-            at,
-            role,
-            now,
-        )))
+        let followed = self.registered(path.to_owned(), key, reader, fingerprint, at, role, now);
+        // Should the followed file be deleted and let go with lines not committed (gzip
+        // removes it once the copy is made), this copy takes them, as for a plain replacement.
+        self.replaced.insert(old_key, (key, followed.epoch, start));
+        Ok(Some(followed))
     }
 
     /// The file `file` (inode `key`, `size` bytes, at `path`) and the file followed under the
