@@ -431,10 +431,20 @@ impl TailCore {
         }
         registry.followed_again(e.key); // written to after it was let go, perhaps
         drop(registry);
-        // Rotated while maillog was stopped: its writer may still be at it (until it reopens),
-        // so it is followed like any rotated file, then let go.
-        tracing::info!(path = %path.display(), from = e.offset, size = meta.len(),
-            "rotated while maillog was stopped: finishing it");
+        // Followed like any rotated file until the rescan finds an input naming it (then it is
+        // live again); rotated while maillog was stopped, its writer may still be at it (until
+        // it reopens), and it is let go once quiet.
+        let named = self.config.inputs.iter();
+        if named
+            .flat_map(|input| find::expand(input))
+            .any(|(p, _)| p == path)
+        {
+            tracing::info!(path = %path.display(), from = e.offset, size = meta.len(),
+                "reading on from the checkpoint");
+        } else {
+            tracing::info!(path = %path.display(), from = e.offset, size = meta.len(),
+                "rotated while maillog was stopped: finishing it");
+        }
         file.seek(SeekFrom::Start(e.offset))?;
         let input = Input::Plain(file);
         let (role, max_line) = (Role::Rotated { since: now }, self.config.max_line_bytes);
