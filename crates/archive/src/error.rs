@@ -286,9 +286,16 @@ impl Cause {
     /// Whether trying again may help.
     pub fn retryable(&self) -> bool {
         match self {
+            // A local archive's folder that cannot be written: only the operator fixes that
+            // (a full disk can free itself, a mount can come back).
             Cause::Local(e) => !matches!(
                 e.kind(),
-                io::ErrorKind::PermissionDenied | io::ErrorKind::InvalidInput
+                io::ErrorKind::PermissionDenied
+                    | io::ErrorKind::InvalidInput
+                    | io::ErrorKind::NotADirectory
+                    | io::ErrorKind::IsADirectory
+                    | io::ErrorKind::ReadOnlyFilesystem
+                    | io::ErrorKind::InvalidFilename
             ),
             Cause::File { .. } | Cause::Output(_) | Cause::Task(_) => false,
             Cause::S3(e) => e.retryable(),
@@ -500,6 +507,17 @@ mod tests {
             io::ErrorKind::PermissionDenied,
         )));
         assert!(denied.is_permanent());
+        for kind in [
+            io::ErrorKind::NotADirectory,
+            io::ErrorKind::ReadOnlyFilesystem,
+        ] {
+            assert!(
+                put(Cause::Local(io::Error::from(kind))).is_permanent(),
+                "{kind:?}"
+            );
+        }
+        let unmounted = put(Cause::Local(io::Error::from(io::ErrorKind::NotFound)));
+        assert!(!unmounted.is_permanent(), "a mount may come back");
     }
 
     /// An error that tells its own words and keeps what it came from.

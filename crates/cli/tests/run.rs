@@ -165,3 +165,47 @@ fn multistream_files_read_whole_with_every_reader() {
     );
     assert_eq!(String::from_utf8(py.stdout).unwrap(), ours, "python bz2");
 }
+
+/// An archive folder that cannot be written (here: its path is a file; as root, permissions
+/// do not stop a write) is an operator's mistake: `--once` says so and ends with everything
+/// waiting in the spool, and the run after the fix archives it all, once.
+#[test]
+fn a_local_archive_that_cannot_be_written_ends_the_run_and_a_fix_archives_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("mail.log");
+    common::generated_log(&log, 300);
+    let config = "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n";
+    fs::write(dir.path().join("pipeline.toml"), config).unwrap();
+    fs::write(dir.path().join("archive"), "not a folder\n").unwrap();
+    // Before the fix, the run retried for ever: bounded here.
+    let mut run = maillog()
+        .args(["run", "--once"])
+        .current_dir(dir.path())
+        .env_remove("MAILLOG_CONFIG")
+        .stderr(fs::File::create(dir.path().join("run.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while run.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            run.kill().unwrap();
+            panic!("run --once still retrying after 120 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let status = run.wait().unwrap();
+    let stderr = fs::read_to_string(dir.path().join("run.err")).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("cannot put mail_logs/") && stderr.contains("Not a directory"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("sealed files could not be archived and wait in the spool"),
+        "{stderr}"
+    );
+    fs::remove_file(dir.path().join("archive")).unwrap();
+    common::maillog_ok(dir.path(), &["run", "--once"]);
+    let archived = common::archived_records(&dir.path().join("archive"));
+    assert_eq!(archived, common::parsed_records(&log));
+}
