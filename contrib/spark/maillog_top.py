@@ -3,7 +3,10 @@
 This file owns the Spark implementation of the archive queries. QUERIES.md is their one
 definition; `maillog top` and `maillog report` (crates/aggregate) implement them again in Rust,
 and crates/cli/tests/spark.rs checks that both give the same answers on the same archive.
-Change both, or neither.
+Change both, or neither. It is one file, longer than the project's modules, on purpose: a job
+that `spark-submit` and an EMR step take as it is, with no `--py-files` archive to build and
+keep in step. Its parts, in order: arguments and time ranges; the sources (`Archive`, `Mirror`);
+the record columns; `top`; `report`; the runner and `main`.
 
 Usage (the arguments mirror maillog's; the answer is one JSON document on stdout, the job's
 own log lines go to stderr, which `spark-submit` in local client mode may fold into its stdout:
