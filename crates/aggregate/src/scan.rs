@@ -17,11 +17,10 @@
 //! It never decides what counts (that is the tally) and never prints (problems go to a callback).
 
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{self, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 use maillog_parse::{Kind, NonRecord, Parsed, Parser, YearPolicy, decode};
@@ -591,76 +590,12 @@ fn syslog_line<T: Tally>(
     }
 }
 
-/// An opened unit of work.
-struct Opened {
-    reader: Box<dyn Read + Send>,
-    /// The instant year-less stamps are read against.
-    reference: DateTime<Utc>,
-    /// For a range: the number of bytes in which its lines start.
-    limit: Option<u64>,
-}
-
-/// Opens a unit.
-fn open(input: &Input, range: Option<(u64, u64)>) -> io::Result<Opened> {
-    match &input.origin {
-        Origin::Path(path) => {
-            let mut file = File::open(path)?;
-            let modified = file
-                .metadata()
-                .and_then(|m| m.modified())
-                .unwrap_or_else(|_| SystemTime::now());
-            let reference = DateTime::<Utc>::from(modified);
-            let Some((start, end)) = range else {
-                return Ok(Opened {
-                    reader: Box::new(file),
-                    reference,
-                    limit: None,
-                });
-            };
-            if start == 0 {
-                return Ok(Opened {
-                    reader: Box::new(file),
-                    reference,
-                    limit: Some(end),
-                });
-            }
-            // A range owns the lines that start in it: skip the end of a line begun before.
-            file.seek(SeekFrom::Start(start - 1))?;
-            let mut reader = BufReader::new(file);
-            let skipped = reader.read_until(b'\n', &mut Vec::new())? as u64;
-            let begin = start - 1 + skipped;
-            let mut file = reader.into_inner();
-            file.seek(SeekFrom::Start(begin))?;
-            Ok(Opened {
-                reader: Box::new(file),
-                reference,
-                limit: Some(end.saturating_sub(begin)),
-            })
-        }
-        Origin::Stdin => Ok(Opened {
-            reader: Box::new(io::stdin()),
-            reference: Utc::now(),
-            limit: None,
-        }),
-        Origin::Stream(opener) => {
-            let open = opener
-                .lock()
-                .map_err(|_| io::Error::other("a thread died opening it"))?
-                .take()
-                .ok_or_else(|| io::Error::other("opened twice"))?;
-            Ok(Opened {
-                reader: open()?,
-                reference: Utc::now(),
-                limit: None,
-            })
-        }
-    }
-}
-
 mod columnar;
 mod lines;
+mod open;
 mod streams;
 #[cfg(test)]
 mod tests;
 
 use lines::LineBuffer;
+use open::{Opened, open};
