@@ -2,7 +2,9 @@
 //! and written, file by file. The same for `maillog compact` (the whole archive, once) and
 //! the service (the last days' folders, every minute and at a stop).
 //!
-//! The files of a pass are written on every core, each by one thread. A pass can be killed at
+//! The files of a pass are written by as many threads as its caller gives it, each file by one
+//! thread ([`cores`] for a pass that runs alone; the service's passes share the machine with
+//! its compressors and take one). A pass can be killed at
 //! any moment: each mirror file is one put that never replaces a key,
 //! so a file is whole or absent, and the next pass plans again from what is there. A file
 //! whose key holds other bytes (another writer's plan, made from other archive files) is left
@@ -59,13 +61,21 @@ pub struct Known {
     files: BTreeMap<String, Vec<String>>,
 }
 
-/// Writes `groups` on every core (each a file of its own), the results in their order.
-fn write_all(store: &MirrorStore, groups: &[Group]) -> Vec<Result<Option<Made>, MirrorError>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+/// The machine's cores: the threads for a pass that has the machine to itself.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Writes `groups` on `threads` threads (each a file of its own), the results in their order.
+fn write_all(
+    store: &MirrorStore,
+    groups: &[Group],
+    threads: usize,
+) -> Vec<Result<Option<Made>, MirrorError>> {
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::with_capacity(groups.len()));
     std::thread::scope(|scope| {
-        for _ in 0..threads.min(groups.len()) {
+        for _ in 0..threads.clamp(1, groups.len().max(1)) {
             scope.spawn(|| {
                 while let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let written = store.write(group);
@@ -93,13 +103,14 @@ fn write_all(store: &MirrorStore, groups: &[Group]) -> Vec<Result<Option<Made>, 
         .collect()
 }
 
-/// One pass over `scope` (see the module), in `zone`.
+/// One pass over `scope` (see the module), in `zone`, writing on `threads` threads.
 pub fn run(
     store: &MirrorStore,
     scope: &Scope,
     zone: &Zone,
     clock: &Clock,
     known: &mut Known,
+    threads: usize,
 ) -> Result<Passed, MirrorError> {
     let (archive, mirror_keys) = match scope {
         Scope::Everything => (
@@ -133,7 +144,11 @@ pub fn run(
         waiting: plan.waiting,
         ..Passed::default()
     };
-    for (group, written) in plan.groups.iter().zip(write_all(store, &plan.groups)) {
+    for (group, written) in plan
+        .groups
+        .iter()
+        .zip(write_all(store, &plan.groups, threads))
+    {
         match written {
             Ok(written) => {
                 if let Some(made) = written {

@@ -6,12 +6,15 @@
 //! no partial or second file, and the next pass (of this run, the next run or `maillog
 //! compact`) plans again from what is there.
 //!
-//! Passes run on a thread of their own, one at a time: the pipeline asks for one at most every
-//! `[mirror] every_seconds` after a commit and never waits for it (a pass in progress is
-//! simply not asked again). An hour settles by the records' clock (the batcher's watermark,
-//! which follows a backfill as it is read), `settle` after its end, and not while a window of
-//! it is in the spool (open, being sealed, or waiting for the archive). `--once` asks for a last pass after everything is
-//! archived and waits for it. A stop does not wait for a pass in progress.
+//! Passes run on a thread of their own, one at a time, writing one file at a time: the
+//! compressors have the other cores, and a pass holds one Parquet writer's row group in memory,
+//! not one per core. The pipeline asks for a pass at most every `[mirror] every_seconds` after
+//! a commit and never waits for it (a pass in progress is simply not asked again). An hour
+//! settles by the records' clock (the batcher's watermark, which follows a backfill as it is
+//! read), `settle` after its end, and not while a window of it is in the spool (open, being
+//! sealed, or waiting for the archive). `--once` asks for a last pass after everything is
+//! archived and waits for it; that one runs alone and writes on every core. A stop does not
+//! wait for a pass in progress.
 //!
 //! The compressors tell the mirror's stream cache (`spool/mirror-streams/`,
 //! [`maillog_mirror::cache`]) of each stream they make, so that a pass takes the records of the
@@ -53,6 +56,8 @@ struct Request {
     /// Dates of [`Mirroring::spool_dates`] it mirrors for good (every hour settled, none
     /// busy): forgotten once it succeeds.
     done_dates: Vec<String>,
+    /// The threads that write its files.
+    threads: usize,
 }
 
 /// The pipeline's side of the mirror's thread.
@@ -176,7 +181,10 @@ impl Mirroring {
             if attempt > 0 {
                 std::thread::sleep(Duration::from_secs(1));
             }
-            let request = self.request(batcher);
+            let request = Request {
+                threads: pass::cores(), // the compressors are done
+                ..self.request(batcher)
+            };
             let done = request.done_dates.clone();
             let Some(requests) = &self.requests else {
                 break;
@@ -283,6 +291,7 @@ impl Mirroring {
             scope: scope(&self.key_template, &self.zone, &self.host, starts),
             clock: Clock { now, settle, busy },
             done_dates,
+            threads: 1,
         }
     }
 }
@@ -316,7 +325,8 @@ fn serve(
             cache.sweep(maillog_mirror::cache::MAX_AGE);
             swept = Instant::now();
         }
-        let passed = pass::run(store, &request.scope, zone, &request.clock, &mut known);
+        let (scope, clock) = (&request.scope, &request.clock);
+        let passed = pass::run(store, scope, zone, clock, &mut known, request.threads);
         if outbox.send(passed.map_err(|e| e.to_string())).is_err() {
             return;
         }

@@ -93,6 +93,7 @@ pub fn compact(args: CompactArgs) -> Result<ExitCode> {
         &zone,
         &clock,
         &mut Known::default(),
+        pass::cores(),
     )?;
     for key in &passed.conflicts {
         eprintln!(
