@@ -497,6 +497,7 @@ mod tests {
             range: day.range(&zone, chrono::Utc::now()),
             zone,
             joins_sizes: false,
+            kinds: crate::range::BOTH_KINDS,
         };
         let keys = [
             "mail_logs/2026-11-18/to-2026-11-18-12-00.json.bz2",

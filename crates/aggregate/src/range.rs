@@ -25,7 +25,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use maillog_batch::window::{WINDOW_SECONDS, WindowId};
-use maillog_parse::Zone;
+use maillog_parse::{Kind, Zone};
 
 /// How far outside a range a window or a day named in the configured zone is still read.
 pub const NAME_MARGIN: i64 = 3600;
@@ -105,6 +105,10 @@ pub struct Selection {
     /// were logged earlier, maybe days before the range (a message deferred): `from` files
     /// and date folders before the range are read then (never those after it).
     pub joins_sizes: bool,
+    /// The kinds of record the query reads: the mirror's folder of the other (`mirror/from/`,
+    /// `mirror/to/`) is not walked, nor its files' footers read. (The scan skips the archive's
+    /// files of that kind by name, counting them as skipped.)
+    pub kinds: &'static [Kind],
 }
 
 impl Selection {
@@ -114,6 +118,7 @@ impl Selection {
             range: Range::default(),
             zone: Zone::Utc,
             joins_sizes: false,
+            kinds: BOTH_KINDS,
         }
     }
 
@@ -136,6 +141,15 @@ impl Selection {
         range.may_hold_dir(segment, &self.zone)
     }
 
+    /// The kinds of record read by a query that reads `from` and `to` records as told.
+    pub fn kinds_read(from: bool, to: bool) -> &'static [Kind] {
+        match (from, to) {
+            (true, false) => &[Kind::From],
+            (false, true) => &[Kind::To],
+            _ => BOTH_KINDS,
+        }
+    }
+
     /// The range with no start.
     fn until_only(&self) -> Range {
         Range {
@@ -144,6 +158,9 @@ impl Selection {
         }
     }
 }
+
+/// Both kinds of record, `from` first.
+pub const BOTH_KINDS: &[Kind] = &[Kind::From, Kind::To];
 
 /// A range that holds no instant: `--until` at or before `--since`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

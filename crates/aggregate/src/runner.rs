@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
-use maillog_parse::Parser;
+use maillog_parse::{Kind, Parser};
 
 use crate::inputs::{self, Connect};
 use crate::range::Selection;
@@ -112,8 +112,10 @@ pub fn run<T: Tally>(
     make: impl Fn() -> T + Sync,
     watch: &dyn Watch,
 ) -> Outcome<T> {
+    let needs = make().needs();
     let selection = Selection {
-        joins_sizes: make().needs().sizes,
+        joins_sizes: needs.sizes,
+        kinds: Selection::kinds_read(needs.reads(Kind::From), needs.reads(Kind::To)),
         ..query.selection
     };
     let resolved = inputs::resolve(query.args, query.connect, &selection, query.source);

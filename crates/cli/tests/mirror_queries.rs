@@ -138,3 +138,28 @@ fn queries_read_the_mirror_from_s3() {
     assert_same(&bzip2, &answers(d, input, "parquet"), "parquet on S3");
     assert_same(&bzip2, &answers(d, input, "auto"), "auto on S3");
 }
+
+#[test]
+fn a_query_reads_the_mirror_files_of_the_kinds_it_counts_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    archived(d, "file://archive", "");
+    ok(d, &["compact"]);
+    // A `from` mirror file that is not one: only a query that counts `from` records opens it.
+    let broken = d.join("archive/mirror/from/dt=2025-12-31/from-broken.parquet");
+    fs::write(&broken, "not parquet").unwrap();
+    let query = |by: &str| {
+        let args = ["top", "--by", by, "--format", "json", "--source", "parquet"];
+        maillog(d, &[&args[..], &["archive"]].concat())
+    };
+    let dest = query("dest");
+    let said = String::from_utf8_lossy(&dest.stderr);
+    assert_eq!(dest.status.code(), Some(0), "{said}");
+    assert!(!said.contains("from-broken"), "{said}");
+    let src = query("src");
+    let said = String::from_utf8_lossy(&src.stderr);
+    assert!(
+        said.contains("from-broken.parquet") && said.contains("not read as a mirror file"),
+        "{said}"
+    );
+}

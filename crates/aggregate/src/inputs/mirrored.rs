@@ -13,6 +13,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use maillog_mirror::schema::PREFIX;
+use maillog_parse::Kind;
 
 use super::{Bucket, chain, walk_levels};
 use crate::mirror::{self, FileEnd};
@@ -80,7 +81,15 @@ pub(super) fn local(
     }
     let held = |input: &Input| matches!(&input.origin, Origin::Path(p) if covered.contains(p));
     let at = path.display().to_string();
-    Ok(replace(found, held, inputs, source, &at, problems))
+    Ok(replace(
+        found,
+        held,
+        inputs,
+        source,
+        selection.kinds,
+        &at,
+        problems,
+    ))
 }
 
 /// The `s3://bucket/prefix` (`rest`, without `s3://`) archive's mirror files in the range take
@@ -110,13 +119,16 @@ pub(super) fn s3(
     let Some(reader) = buckets.get(bucket) else {
         return Ok(found);
     };
-    let under = if root.is_empty() {
-        format!("{PREFIX}/")
-    } else {
-        format!("{root}/{PREFIX}/")
-    };
-    let (keys, _) =
-        walk_levels(&**reader, &under, selection, is_mirror_file).map_err(|e| chain(&*e))?;
+    let mut keys = Vec::new();
+    for kind in selection.kinds {
+        let under = match root {
+            "" => format!("{PREFIX}/{}/", kind.as_str()),
+            root => format!("{root}/{PREFIX}/{}/", kind.as_str()),
+        };
+        let (found, _) =
+            walk_levels(&**reader, &under, selection, is_mirror_file).map_err(|e| chain(&*e))?;
+        keys.extend(found);
+    }
     if keys.is_empty() && source == Source::Auto {
         return Ok(found);
     }
@@ -141,30 +153,40 @@ pub(super) fn s3(
     }
     let held = |input: &Input| covered.contains(&input.name);
     let at = format!("s3://{bucket}/{root}");
-    Ok(replace(found, held, inputs, source, &at, problems))
+    Ok(replace(
+        found,
+        held,
+        inputs,
+        source,
+        selection.kinds,
+        &at,
+        problems,
+    ))
 }
 
 /// The `mirror` inputs in place of the archive inputs among `found` that a mirror file holds
 /// (`held`); with `--source parquet`, the archive inputs no mirror file holds are left out,
-/// and said (`at`: the archive).
+/// and those of the kinds the query reads said (`at`: the archive).
 fn replace(
     found: Found,
     held: impl Fn(&Input) -> bool,
     mut mirror: Vec<Input>,
     source: Source,
+    kinds: &[Kind],
     at: &str,
     problems: &mut Vec<Problem>,
 ) -> Found {
     let (archive, skipped) = found;
     let rest: Vec<Input> = archive.into_iter().filter(|input| !held(input)).collect();
     if source == Source::Parquet {
-        if !rest.is_empty() {
+        let read = |input: &&Input| (input.kind_by_name()).is_none_or(|kind| kinds.contains(&kind));
+        let missing = rest.iter().filter(read).count();
+        if missing > 0 {
             problems.push(Problem {
                 input: at.to_owned(),
                 message: format!(
-                    "{} archive files in the range are not in the mirror yet: not counted \
-                     (`maillog compact` mirrors settled hours; --source auto reads them)",
-                    rest.len()
+                    "{missing} archive files in the range are not in the mirror yet: not \
+                     counted (`maillog compact` mirrors settled hours; --source auto reads them)"
                 ),
             });
         }
@@ -189,10 +211,14 @@ fn is_mirror_file(key: &str) -> bool {
     !name.starts_with('.') && name.ends_with(".parquet")
 }
 
-/// The mirror files under `dir` (`{kind}/dt=…/…`) whose date folders the range may need.
+/// The mirror files under `dir` (`{kind}/dt=…/…`) of the kinds the query reads, in the date
+/// folders the range may need.
 fn local_files(dir: &Path, selection: &Selection) -> Result<Vec<(PathBuf, u64)>, String> {
     let mut found = Vec::new();
-    let mut folders = vec![dir.to_owned()];
+    let mut folders: Vec<PathBuf> = (selection.kinds.iter())
+        .map(|kind| dir.join(kind.as_str()))
+        .filter(|folder| folder.is_dir())
+        .collect();
     while let Some(folder) = folders.pop() {
         let entries = std::fs::read_dir(&folder)
             .map_err(|e| format!("cannot walk {}: {e}", folder.display()))?;

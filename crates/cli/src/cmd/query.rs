@@ -17,7 +17,7 @@ use clap::Args;
 use maillog_aggregate::inputs::Source;
 use maillog_aggregate::inputs::{Bucket, BucketError, Listing};
 use maillog_aggregate::query::{Filter, Where};
-use maillog_aggregate::range::{DaySpec, Range, Selection, TimeSpec};
+use maillog_aggregate::range::{BOTH_KINDS, DaySpec, Range, Selection, TimeSpec};
 use maillog_aggregate::runner::{self, QueryInputs};
 use maillog_aggregate::scan::Outcome;
 use maillog_aggregate::tally::Tally;
@@ -166,6 +166,7 @@ impl QueryConfig {
                 range,
                 zone,
                 joins_sizes: false, // set by the runner, which knows the query
+                kinds: BOTH_KINDS,  // the same
             },
         })
     }
