@@ -195,6 +195,11 @@ EOF
   children=()
   "$py" benches/service-monitor.py summarize "$d" "$rate" "$from" "$to" "$lateness" "$t0" "$time_zone"
   cat "$d/feed.err" >&2
+  # B's mirror passes (when and what): that the measured period held one is read here.
+  if [ -n "$ml_b" ] && grep -q 'mirror:' "$d/maillog-b.err"; then
+    echo "service.sh: maillog B's mirror passes at $rate lines/s:" >&2
+    grep 'mirror:' "$d/maillog-b.err" | tail -5 >&2
+  fi
   if grep -qiE 'warn|error' "$d/maillog.err"; then
     echo "service.sh: maillog's warnings and errors at $rate lines/s:" >&2
     grep -iE 'warn|error' "$d/maillog.err" | sort | uniq -c | sort -rn | head >&2
