@@ -17,7 +17,7 @@
 
 use std::fmt;
 
-use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Utc};
 use maillog_parse::{Kind, Zone};
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +70,19 @@ impl WindowId {
     /// The window a file name names in `zone` — the inverse of [`WindowId::file_name`], for
     /// files found without a state that says which window they hold.
     pub fn from_file_name(name: &str, zone: &Zone) -> Option<WindowId> {
+        Self::read_file_name(name, zone, false)
+    }
+
+    /// The window of a file name written in `zone` or under another `time_zone` (the archive
+    /// outlives a config): as [`WindowId::from_file_name`], and else the name's stamp read at
+    /// its own offset (a repeated hour's `_+0100`), or at `zone`'s for that local time — the
+    /// start then right to within the two zones' difference. For what must take every window
+    /// file of an archive, whichever zone named it (the mirror).
+    pub fn from_any_file_name(name: &str, zone: &Zone) -> Option<WindowId> {
+        Self::read_file_name(name, zone, true)
+    }
+
+    fn read_file_name(name: &str, zone: &Zone, lenient: bool) -> Option<WindowId> {
         let stem = name.strip_suffix(".json.bz2")?;
         let (stem, part) = match stem.rsplit_once(".part-") {
             Some((stem, part)) => (stem, part.parse().ok()?),
@@ -99,7 +112,21 @@ impl WindowId {
         };
         let start = local.and_utc().timestamp() - offset;
         let id = WindowId { kind, start, part };
-        (id.file_name(zone) == name).then_some(id)
+        if id.file_name(zone) == name {
+            return Some(id);
+        }
+        // Not a name `zone` gives: one written under another `time_zone` — a repeated hour's
+        // name, with its own offset, where `zone` repeats no hour; a local time `zone` skips.
+        // The same window at the offset the name was read with, named without the suffix of a
+        // repeated hour: the name is a window's if that gives it back (a 5-minute mark, the
+        // part as written).
+        let fixed = Zone::Fixed(FixedOffset::east_opt(i32::try_from(offset).ok()?)?);
+        let plain = match repeat {
+            Some(offset) => name.replacen(&format!("_{offset}"), "", 1),
+            None => name.to_owned(),
+        };
+        let window = window_start(start, &fixed) == start;
+        (lenient && window && id.file_name(&fixed) == plain).then_some(id)
     }
 }
 
@@ -346,6 +373,40 @@ mod tests {
             "from-2025-10-26-02-30_+01.json.bz2",
         ] {
             assert_eq!(WindowId::from_file_name(bad, &utc), None, "{bad}");
+            assert_eq!(WindowId::from_any_file_name(bad, &utc), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_name_another_zone_gave_is_a_window_to_from_any_file_name() {
+        let berlin: Zone = "Europe/Berlin".parse().unwrap();
+        let plus_one: Zone = "+01:00".parse().unwrap();
+        // The repeated hour's second pass, named in Berlin, read after a switch to +01:00.
+        let name = "to-2025-10-26-02-30_+0100.part-001.json.bz2";
+        let id = WindowId {
+            kind: Kind::To,
+            start: unix("2025-10-26T01:30:00Z"),
+            part: 1,
+        };
+        assert_eq!(WindowId::from_file_name(name, &berlin), Some(id));
+        assert_eq!(WindowId::from_file_name(name, &plus_one), None);
+        assert_eq!(WindowId::from_any_file_name(name, &plus_one), Some(id));
+        // A local time Berlin skips, named under +01:00 and read in Berlin: at Berlin's offset
+        // for it (either is within the zones' difference).
+        let skipped = "from-2025-03-30-02-05.json.bz2";
+        assert_eq!(WindowId::from_file_name(skipped, &berlin), None);
+        let read = WindowId::from_any_file_name(skipped, &berlin).expect("a window");
+        assert!(
+            (read.start - unix("2025-03-30T01:05:00Z")).abs() <= 3600,
+            "{read}"
+        );
+        // Still only windows' names: a 5-minute mark, a part as written.
+        for bad in [
+            "to-2025-10-26-02-32_+0100.json.bz2",
+            "to-2025-10-26-02-30_+0100.part-1.json.bz2",
+            "to-2025-10-26-02-30_+01.json.bz2",
+        ] {
+            assert_eq!(WindowId::from_any_file_name(bad, &plus_one), None, "{bad}");
         }
     }
 

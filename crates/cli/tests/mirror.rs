@@ -483,3 +483,50 @@ fn run_once_mirrors_the_streams_it_compressed_from_its_cache_into_the_bytes_deco
     assert_eq!(mirror.len(), 2, "{:?}", mirror.keys());
     assert!(mirror == relative(without.path()));
 }
+
+#[test]
+fn an_archive_named_under_another_time_zone_is_mirrored_whole() {
+    // Two windows of 02:30 on the night Berlin's clocks go back (the second named with its
+    // offset, `_+0100`), archived under Europe/Berlin; then the config says +01:00, where no
+    // hour repeats. Every archive file is still a window, and mirrored.
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let line = |stamp: &str, id: &str| {
+        format!(
+            "{stamp} mail01 sm-mta[7]: {id}: to=<{id}@example.org>, delay=00:00:01, \
+             xdelay=00:00:01, mailer=esmtp, pri=1, relay=x [10.0.0.9], dsn=2.0.0, stat=Sent (ok)\n"
+        )
+    };
+    let log = [
+        line("2025-10-26T02:31:00+02:00", "aa000001"),
+        line("2025-10-26T02:31:00+01:00", "aa000002"),
+        line("2025-10-26T05:00:00+01:00", "aa000003"),
+    ]
+    .concat();
+    fs::write(d.join("mail.log"), log).unwrap();
+    let config = |zone: &str| {
+        let text = format!(
+            "inputs = [\"mail.log\"]\nspool = \"spool\"\narchive = \"file://archive\"\n\
+             time_zone = \"{zone}\"\n"
+        );
+        fs::write(d.join("pipeline.toml"), text).unwrap();
+    };
+    config("Europe/Berlin");
+    ok(d, &["run", "--once=all"]);
+    let names: Vec<String> = common::files(&d.join("archive/mail_logs"))
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names.contains(&"to-2025-10-26-02-30_+0100.json.bz2".to_owned()),
+        "{names:?}"
+    );
+    config("+01:00");
+    let said = ok(d, &["compact", "--settle", "0s"]);
+    assert!(said.contains("(3 records of 3 archive files)"), "{said}");
+    let said = ok(d, &["verify"]);
+    assert!(
+        said.contains(" 0 differences; 0 archive files not mirrored yet"),
+        "{said}"
+    );
+}

@@ -11,7 +11,10 @@
 //!
 //! So every archived record is in exactly one mirror file, a mirror file is never written twice
 //! with other content, and which archive files a mirror file holds is decided by names alone
-//! (deterministic). Files that are not a window's (by name) are never mirrored.
+//! (deterministic). Names are read in the configured zone, and those another `time_zone` gave
+//! (the config changed; a repeated hour's `_+0100` where the zone repeats none) are windows
+//! too: every window file of the archive is mirrored, whichever zone named it. Files that are
+//! not a window's (by name) are never mirrored.
 //!
 //! It never reads or writes a file: it takes names and returns names.
 
@@ -68,7 +71,7 @@ pub fn plan(
     let mut hours: BTreeMap<String, (Kind, i64, Vec<String>)> = BTreeMap::new();
     for key in archive.iter().filter(|k| !covered.contains(*k)) {
         let name = key.rsplit('/').next().unwrap_or(key);
-        let Some(id) = WindowId::from_file_name(name, zone) else {
+        let Some(id) = WindowId::from_any_file_name(name, zone) else {
             continue;
         };
         let Some((hour, minutes)) = hour_of(name) else {
