@@ -115,6 +115,9 @@ impl WindowId {
         if id.file_name(zone) == name {
             return Some(id);
         }
+        if !lenient {
+            return None;
+        }
         // Not a name `zone` gives: one written under another `time_zone` — a repeated hour's
         // name, with its own offset, where `zone` repeats no hour; a local time `zone` skips.
         // The same window at the offset the name was read with, named without the suffix of a
@@ -126,7 +129,7 @@ impl WindowId {
             None => name.to_owned(),
         };
         let window = window_start(start, &fixed) == start;
-        (lenient && window && id.file_name(&fixed) == plain).then_some(id)
+        (window && id.file_name(&fixed) == plain).then_some(id)
     }
 }
 

@@ -75,7 +75,7 @@ fn write_all(
     let next = AtomicUsize::new(0);
     let done = Mutex::new(Vec::with_capacity(groups.len()));
     std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, groups.len().max(1)) {
+        for _ in 0..threads.max(1).min(groups.len()) {
             scope.spawn(|| {
                 while let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let written = store.write(group);
